@@ -1,0 +1,175 @@
+//===- LowBitAttrs.cpp - lowbit attributes ----------------------------------===//
+//
+// Parsing, printing and verification of the mixed-precision block layout and
+// of the compressed-collective wire format.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Dialect/LowBit/IR/LowBitDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace lowbit;
+
+#include "lowbit/Dialect/LowBit/IR/LowBitEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "lowbit/Dialect/LowBit/IR/LowBitAttrs.cpp.inc"
+
+void LowBitDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "lowbit/Dialect/LowBit/IR/LowBitAttrs.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// BlockLayoutAttr
+//===----------------------------------------------------------------------===//
+
+/// Parses `[a, b, ...]` into `values`.
+static ParseResult parseIntegerList(AsmParser &parser,
+                                    SmallVectorImpl<int64_t> &values) {
+  return parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+    return parser.parseInteger(values.emplace_back());
+  });
+}
+
+Attribute BlockLayoutAttr::parse(AsmParser &parser, Type) {
+  SMLoc loc = parser.getCurrentLocation();
+  int64_t blockSize = 0;
+  SmallVector<int64_t> blockBits;
+  if (parser.parseLess() || parser.parseInteger(blockSize) ||
+      parser.parseComma() || parseIntegerList(parser, blockBits) ||
+      parser.parseComma())
+    return {};
+
+  SMLoc granularityLoc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return {};
+  std::optional<ScaleGranularity> granularity =
+      symbolizeScaleGranularity(keyword);
+  if (!granularity) {
+    parser.emitError(granularityLoc)
+        << "expected scale granularity per_token, per_channel or per_group, "
+           "found '"
+        << keyword << "'";
+    return {};
+  }
+  int64_t groupSize = 0;
+  if (*granularity == ScaleGranularity::PerGroup &&
+      (parser.parseEqual() || parser.parseInteger(groupSize)))
+    return {};
+
+  SmallVector<int64_t> permutation;
+  if (succeeded(parser.parseOptionalComma()) &&
+      (parser.parseKeyword("perm") || parser.parseEqual() ||
+       parseIntegerList(parser, permutation)))
+    return {};
+  if (parser.parseGreater())
+    return {};
+  return parser.getChecked<BlockLayoutAttr>(loc, parser.getContext(),
+                                            blockSize, blockBits, *granularity,
+                                            groupSize, permutation);
+}
+
+void BlockLayoutAttr::print(AsmPrinter &printer) const {
+  printer << "<" << getBlockSize() << ", [";
+  llvm::interleaveComma(getBlockBits(), printer);
+  printer << "], " << stringifyScaleGranularity(getGranularity());
+  if (getGranularity() == ScaleGranularity::PerGroup)
+    printer << " = " << getGroupSize();
+  if (!getPermutation().empty()) {
+    printer << ", perm = [";
+    llvm::interleaveComma(getPermutation(), printer);
+    printer << "]";
+  }
+  printer << ">";
+}
+
+LogicalResult
+BlockLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t blockSize, ArrayRef<int64_t> blockBits,
+                        ScaleGranularity granularity, int64_t groupSize,
+                        ArrayRef<int64_t> permutation) {
+  if (blockSize <= 0)
+    return emitError() << "block size must be positive, found " << blockSize;
+  if (blockBits.empty())
+    return emitError() << "block layout needs the bit width of at least one "
+                          "block";
+  for (auto [block, bits] : llvm::enumerate(blockBits))
+    if (bits != 4 && bits != 8)
+      return emitError() << "block " << block << " is stored in " << bits
+                         << " bits; expected 4 or 8";
+  if (granularity == ScaleGranularity::PerGroup) {
+    if (groupSize <= 0 || blockSize % groupSize != 0)
+      return emitError() << "scale group size " << groupSize
+                         << " does not divide block size " << blockSize;
+  } else if (groupSize != 0) {
+    return emitError() << "a scale group size (" << groupSize
+                       << ") needs per_group scales, found "
+                       << stringifyScaleGranularity(granularity);
+  }
+  if (permutation.empty())
+    return success();
+  return verifyChannelPermutation(emitError, permutation,
+                                  blockSize * blockBits.size());
+}
+
+int64_t BlockLayoutAttr::getNumInt8Blocks() const {
+  return llvm::count(getBlockBits(), 8);
+}
+
+int64_t BlockLayoutAttr::getScaleGroupChannels() const {
+  return getGranularity() == ScaleGranularity::PerGroup ? getGroupSize()
+                                                        : getBlockSize();
+}
+
+int64_t BlockLayoutAttr::getPackedRowBytes() const {
+  int64_t bits = 0;
+  for (int64_t blockBits : getBlockBits())
+    bits += blockBits * getBlockSize();
+  return llvm::divideCeil(bits, 8);
+}
+
+//===----------------------------------------------------------------------===//
+// WireFormatAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+WireFormatAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                       WireElement element, int64_t blockSize,
+                       Type scaleType) {
+  if (blockSize != 8 && blockSize != 16 && blockSize != 32)
+    return emitError() << "wire block size " << blockSize
+                       << " is not one of 8, 16, 32";
+  if (!isa<Float16Type, BFloat16Type, Float32Type, Float8E8M0FNUType>(
+          scaleType))
+    return emitError() << "wire scale type " << scaleType
+                       << " is not one of f16, bf16, f32, f8E8M0FNU";
+  return success();
+}
+
+int64_t WireFormatAttr::getElementBits() const {
+  switch (getElement()) {
+  case WireElement::FP4E2M1:
+  case WireElement::INT4:
+    return 4;
+  case WireElement::FP5E2M2:
+  case WireElement::FP5E3M1:
+    return 5;
+  case WireElement::INT8:
+    return 8;
+  }
+  llvm_unreachable("unknown wire element");
+}
+
+int64_t WireFormatAttr::getBlockBits() const {
+  return getElementBits() * getBlockSize() +
+         getScaleType().getIntOrFloatBitWidth();
+}

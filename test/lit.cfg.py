@@ -1,0 +1,26 @@
+# lit configuration of the lowbit regression tests: MLIR round-trip, verifier
+# and transformation tests driven by lowbit-opt and FileCheck.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "lowbit"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.lowbit_obj_root, "test")
+
+config.substitutions.append(("%PYTHON", config.python_executable))
+config.substitutions.append(("%lowbit_src", config.lowbit_src_root))
+config.substitutions.append(("%lowbit_obj", config.lowbit_obj_root))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.lowbit_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    [ToolSubst("lowbit-opt", unresolved="fatal")], [config.lowbit_tools_dir]
+)
