@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job: installs and builds what is missing, then compiles the shipped
-# Llama decoder layer example with lowbit-opt and prints the result.
+# The main job: installs and builds what is missing, then generates text with
+# the embedded default model (models/austen.gguf) through lowbit-run.
+# Extra arguments go to `lowbit-run generate` (e.g. --prompt "Elizabeth").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh lowbit-opt
-echo "== lowbit-opt examples/llama-decoder-layer.mlir --canonicalize"
-build/bin/lowbit-opt examples/llama-decoder-layer.mlir --canonicalize
+scripts/setup.sh lowbit-run
+echo "== lowbit-run generate $*"
+build/bin/lowbit-run generate --max-tokens 80 --seed 1 "$@"

@@ -22,5 +22,9 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.lowbit_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    [ToolSubst("lowbit-opt", unresolved="fatal")], [config.lowbit_tools_dir]
+    [
+        ToolSubst(tool, unresolved="fatal")
+        for tool in ["lowbit-import", "lowbit-opt", "lowbit-run"]
+    ],
+    [config.lowbit_tools_dir],
 )

@@ -73,7 +73,7 @@ func.func private @integer_scales(!lowbit.qtensor<4x8, i8, #lowbit.blocks<8, [4]
 
 // -----
 
-// expected-error @+1 {{KV cache bit width 3 is not one of 4, 8, 16}}
+// expected-error @+1 {{KV cache bit width 3 is not one of 4, 8, 16, 32}}
 func.func private @kv_three_bits(!lowbit.kv_cache<bits = 3, group = 32, heads = 4, head_dim = 64, max_len = 16>)
 
 // -----

@@ -32,10 +32,12 @@ func.func @permuted_blocks(%a: !lowbit.qtensor<?x8, f16, #lowbit.blocks<4, [8, 4
 // CHECK-SAME: !lowbit.kv_cache<bits = 4, group = 32, heads = 4, head_dim = 64, max_len = 2048>
 // CHECK-SAME: !lowbit.kv_cache<bits = 8, group = 64, heads = 8, head_dim = 128, max_len = 4096>
 // CHECK-SAME: !lowbit.kv_cache<bits = 16, group = 128, heads = 1, head_dim = 128, max_len = 1>
+// CHECK-SAME: !lowbit.kv_cache<bits = 32, group = 64, heads = 2, head_dim = 64, max_len = 8>
 func.func @kv_cache_widths(
     %c4: !lowbit.kv_cache<bits = 4, group = 32, heads = 4, head_dim = 64, max_len = 2048>,
     %c8: !lowbit.kv_cache<bits = 8, group = 64, heads = 8, head_dim = 128, max_len = 4096>,
-    %c16: !lowbit.kv_cache<bits = 16, group = 128, heads = 1, head_dim = 128, max_len = 1>) {
+    %c16: !lowbit.kv_cache<bits = 16, group = 128, heads = 1, head_dim = 128, max_len = 1>,
+    %c32: !lowbit.kv_cache<bits = 32, group = 64, heads = 2, head_dim = 64, max_len = 8>) {
   return
 }
 

@@ -34,6 +34,22 @@ func.func @embedding_float_tokens(%table: tensor<16x8xf32>, %tokens: tensor<4xf3
 
 // -----
 
+func.func @weight_without_name() {
+  // expected-error @+1 {{weight name must not be empty}}
+  %0 = lowbit.weight "" : tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @weight_dynamic_shape() {
+  // expected-error @+1 {{weight shape must be static, found 'tensor<?x4xf32>'}}
+  %0 = lowbit.weight "w" : tensor<?x4xf32>
+  return
+}
+
+// -----
+
 func.func @rms_norm_weight(%x: tensor<?x8xf32>, %w: tensor<6xf32>) {
   // expected-error @+1 {{weight has 6 elements; expected one per input channel (8)}}
   %0 = lowbit.rms_norm %x, %w : tensor<?x8xf32>, tensor<6xf32>

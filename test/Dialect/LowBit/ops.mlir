@@ -10,6 +10,13 @@ func.func @embedding(%table: tensor<4096x256xf32>, %tokens: tensor<?xi32>) -> te
   return %0 : tensor<?x256xf32>
 }
 
+// CHECK-LABEL: func @weight
+// CHECK: lowbit.weight "blk.0.attn_q.weight" : tensor<256x256xf32>
+func.func @weight() -> tensor<256x256xf32> {
+  %0 = lowbit.weight "blk.0.attn_q.weight" : tensor<256x256xf32>
+  return %0 : tensor<256x256xf32>
+}
+
 // CHECK-LABEL: func @rms_norm
 // CHECK: lowbit.rms_norm %{{.*}}, %{{.*}} : tensor<?x256xf32>, tensor<256xf32>
 // CHECK: lowbit.rms_norm %{{.*}}, %{{.*}} {epsilon = 9.99999997E-7 : f32} : tensor<?x256xf16>, tensor<256xf32>

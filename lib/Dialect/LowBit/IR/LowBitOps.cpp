@@ -194,6 +194,15 @@ LogicalResult AttentionOp::verify() {
                     keysType.getDimSize(0));
 }
 
+LogicalResult WeightOp::verify() {
+  if (getName().empty())
+    return emitOpError() << "weight name must not be empty";
+  if (!tensorTypeOf(getResult()).hasStaticShape())
+    return emitOpError() << "weight shape must be static, found "
+                         << getResult().getType();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // KV cache operations
 //===----------------------------------------------------------------------===//

@@ -92,9 +92,9 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                                   int64_t bits, int64_t groupSize,
                                   int64_t numHeads, int64_t headDim,
                                   int64_t maxLength) {
-  if (bits != 4 && bits != 8 && bits != 16)
+  if (bits != 4 && bits != 8 && bits != 16 && bits != 32)
     return emitError() << "KV cache bit width " << bits
-                       << " is not one of 4, 8, 16";
+                       << " is not one of 4, 8, 16, 32";
   if (numHeads <= 0)
     return emitError() << "KV cache heads must be positive, found "
                        << numHeads;

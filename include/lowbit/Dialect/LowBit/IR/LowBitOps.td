@@ -140,6 +140,25 @@ def LowBit_AttentionOp : LowBit_Op<"attention",
   let hasVerifier = 1;
 }
 
+def LowBit_WeightOp : LowBit_Op<"weight", [Pure]> {
+  let summary = "A named weight tensor of the model's checkpoint";
+  let description = [{
+    Refers to the tensor `name` (GGUF naming, e.g. `blk.0.attn_q.weight`) of
+    the checkpoint that the enclosing module's `lowbit.checkpoint` attribute
+    names, so that weights stay in the checkpoint file instead of the IR.
+    Whoever executes or compiles the module reads the tensor from there and
+    converts it to the result type.
+
+    ```mlir
+    %wq = lowbit.weight "blk.0.attn_q.weight" : tensor<256x256xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs RankedTensorOf<[F16, BF16, F32]>:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // KV cache
 //===----------------------------------------------------------------------===//

@@ -38,8 +38,9 @@ def LowBit_KVCacheType : LowBit_Type<"KVCache", "kv_cache"> {
   let summary = "Key/value cache of one attention layer";
   let description = [{
     Keys and values of `heads` KV heads of dimension `head_dim` for up to
-    `max_len` positions, stored in `bits` bits (4, 8 or 16). For 4 and 8 bits
-    every `group` consecutive elements of a head vector share one scale.
+    `max_len` positions, stored in `bits` bits: 4 or 8 (integers; every
+    `group` consecutive elements of a head vector share one scale), 16 (f16)
+    or 32 (f32, the unquantized form the importer emits).
 
     Example: `!lowbit.kv_cache<bits = 4, group = 32, heads = 4, head_dim = 64, max_len = 2048>`
   }];
