@@ -219,6 +219,12 @@ llvm::Error ReferenceExecutor::Frame::kvAppend(KVAppendOp op) {
                              static_cast<long long>(start),
                              static_cast<long long>(start + rows - 1),
                              static_cast<long long>(cache->maxLength));
+  // Storage grows with the positions in use, not the whole context.
+  size_t needed = static_cast<size_t>((start + rows) * cache->channels);
+  if (cache->keys.size() < needed) {
+    cache->keys.resize(needed, 0.0f);
+    cache->values.resize(needed, 0.0f);
+  }
   std::copy(keys.data.begin(), keys.data.end(),
             cache->keys.begin() + start * cache->channels);
   std::copy(values.data.begin(), values.data.end(),
@@ -232,11 +238,18 @@ llvm::Error ReferenceExecutor::Frame::kvAttention(KVAttentionOp op) {
   KVCache *cache = caches.lookup(op.getCache());
   const Tensor &query = tensor(op.getQuery());
   int64_t start = indices.lookup(op.getPosition());
+  int64_t numKeys = start + query.dim(0);
+  int64_t held = static_cast<int64_t>(cache->keys.size()) / cache->channels;
+  if (start < 0 || numKeys > held)
+    return createStringError(inconvertibleErrorCode(),
+                             "attention at positions up to %lld reads a KV "
+                             "cache that holds %lld positions",
+                             static_cast<long long>(numKeys - 1),
+                             static_cast<long long>(held));
   tensors[op.getResult()] =
       attention(query, cache->keys.data(), cache->values.data(),
                 cache->channels, op.getNumHeadsAttr().getInt(),
-                type.getNumHeads(), start,
-                std::min(cache->maxLength, start + query.dim(0)));
+                type.getNumHeads(), start, numKeys);
   return llvm::Error::success();
 }
 
@@ -326,8 +339,6 @@ ReferenceExecutor::create(ModuleOp module, const Checkpoint &checkpoint) {
     KVCache cache;
     cache.maxLength = cacheType.getMaxLength();
     cache.channels = cacheType.getChannels();
-    cache.keys.assign(cache.maxLength * cache.channels, 0.0f);
-    cache.values.assign(cache.maxLength * cache.channels, 0.0f);
     executor->caches.push_back(std::move(cache));
   }
   return executor;
@@ -335,8 +346,8 @@ ReferenceExecutor::create(ModuleOp module, const Checkpoint &checkpoint) {
 
 void ReferenceExecutor::resetCaches() {
   for (KVCache &cache : caches) {
-    std::fill(cache.keys.begin(), cache.keys.end(), 0.0f);
-    std::fill(cache.values.begin(), cache.values.end(), 0.0f);
+    cache.keys.clear();
+    cache.values.clear();
   }
 }
 

@@ -16,6 +16,8 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -30,7 +32,10 @@ static cl::SubCommand perplexityCommand(
     "perplexity", "Measure the model's perplexity on a text file");
 
 static cl::opt<std::string> modelPath(
-    "model", cl::desc("Checkpoint to run (GGUF); default: the embedded model"),
+    "model",
+    cl::desc("Checkpoint to run: a GGUF file, a Hugging Face directory or "
+             ".safetensors file, or a llama2.c .bin; default: the embedded "
+             "model"),
     cl::init(LOWBIT_DEFAULT_MODEL), cl::sub(generateCommand),
     cl::sub(perplexityCommand));
 static cl::opt<std::string> tokenizerPath(
@@ -65,6 +70,10 @@ static cl::opt<int> contextLength(
 static cl::opt<int> stride(
     "stride", cl::desc("Tokens between window starts; default: --context"),
     cl::init(0), cl::sub(perplexityCommand));
+static cl::opt<std::string> saveLogits(
+    "save-logits",
+    cl::desc("Write the f32 logits of every scored position to this file"),
+    cl::sub(perplexityCommand));
 static cl::opt<int> maxScored(
     "max-scored-tokens",
     cl::desc("Stop after scoring this many tokens; 0 scores the whole text"),
@@ -105,9 +114,12 @@ static llvm::Error loadModel(Model &model) {
   if (!checkpoint)
     return checkpoint.takeError();
   model.checkpoint = std::move(*checkpoint);
-  if (!tokenizerPath.empty()) {
+  std::string sentencePieceModel = tokenizerPath.empty()
+                                       ? model.checkpoint->tokenizerModelPath
+                                       : tokenizerPath;
+  if (!sentencePieceModel.empty()) {
     std::string error;
-    model.tokenizer = loadSentencePieceModel(tokenizerPath, error);
+    model.tokenizer = loadSentencePieceModel(sentencePieceModel, error);
     if (!model.tokenizer)
       return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
   } else if (model.checkpoint->vocabulary) {
@@ -225,6 +237,14 @@ static int perplexity() {
   tokens.insert(tokens.end(), body.begin(), body.end());
   int64_t total = static_cast<int64_t>(tokens.size());
   int32_t vocab = model.tokenizer->vocabSize();
+  std::unique_ptr<llvm::ToolOutputFile> logitsFile;
+  if (!saveLogits.empty()) {
+    std::error_code error;
+    logitsFile = std::make_unique<llvm::ToolOutputFile>(
+        saveLogits, error, llvm::sys::fs::OF_None);
+    if (error)
+      return fail("cannot write '" + saveLogits + "': " + error.message());
+  }
 
   // Windows start every `step` tokens; each predicts the tokens after its
   // first, and scores only targets no earlier window scored.
@@ -240,9 +260,12 @@ static int perplexity() {
       return fail(logits.takeError());
     for (int64_t target = std::max(begin + 1, scoredUpTo + 1); target < end;
          ++target) {
-      nll += negativeLogLikelihood(
-          &logits->data[(target - begin - 1) * vocab], vocab, tokens[target]);
+      const float *row = &logits->data[(target - begin - 1) * vocab];
+      nll += negativeLogLikelihood(row, vocab, tokens[target]);
       ++scored;
+      if (logitsFile)
+        logitsFile->os().write(reinterpret_cast<const char *>(row),
+                               vocab * sizeof(float));
     }
     scoredUpTo = end - 1;
     llvm::errs() << llvm::format("\r[%lld/%lld tokens] perplexity so far %.3f",
@@ -253,6 +276,8 @@ static int perplexity() {
       break;
   }
   llvm::errs() << "\n";
+  if (logitsFile)
+    logitsFile->keep();
   llvm::outs() << llvm::format(
       "perplexity: %.4f over %lld tokens (context %lld, stride %lld, %.1f s)\n",
       std::exp(nll / scored), static_cast<long long>(scored),

@@ -79,6 +79,9 @@ public:
   std::optional<Vocabulary> vocabulary;
   /// File format the checkpoint was read from ("gguf", "safetensors", ...).
   std::string format;
+  /// A SentencePiece model that came with the checkpoint, when it carries no
+  /// vocabulary of its own (Hugging Face directories), or "".
+  std::string tokenizerModelPath;
 
   /// Adds a tensor whose bytes live in memory the checkpoint owns or maps.
   void addTensor(llvm::StringRef name, CheckpointTensor tensor);
@@ -112,6 +115,18 @@ llvm::Error verifyLlamaCheckpoint(const Checkpoint &checkpoint);
 
 /// Reads a GGUF (v2 or v3) file of architecture `llama`.
 llvm::Expected<std::unique_ptr<Checkpoint>> readGGUF(llvm::StringRef path);
+
+/// Reads a Hugging Face Llama checkpoint: `path` is its directory or one of
+/// its `.safetensors` files, with `config.json` (and optionally
+/// `tokenizer.model`) beside it. Sharded checkpoints are read through
+/// `model.safetensors.index.json`. q/k projections are converted from the
+/// Hugging Face rotary layout to GGUF's.
+llvm::Expected<std::unique_ptr<Checkpoint>>
+readSafetensors(llvm::StringRef path);
+
+/// Reads a llama2.c checkpoint (`.bin`, the float32 format of run.c) with
+/// the `tokenizer.bin` beside it.
+llvm::Expected<std::unique_ptr<Checkpoint>> readLlama2c(llvm::StringRef path);
 
 /// Reads a checkpoint, choosing the reader from the file's contents, and
 /// verifies it.

@@ -9,6 +9,7 @@
 #include "lowbit/Frontend/Checkpoint.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cstring>
@@ -267,17 +268,33 @@ lowbit::openCheckpoint(llvm::StringRef path) {
                              path.str().c_str(),
                              llvm::toString(std::move(error)).c_str());
   };
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
-  if (!buffer)
-    return createStringError(buffer.getError(), "cannot open '%s': %s",
-                             path.str().c_str(),
-                             buffer.getError().message().c_str());
-  if ((*buffer)->getBuffer().take_front(4) != "GGUF")
-    return withPath(createStringError(inconvertibleErrorCode(),
-                                      "not a checkpoint lowbit can read "
-                                      "(expected a GGUF file)"));
-  llvm::Expected<std::unique_ptr<Checkpoint>> checkpoint = readGGUF(path);
+  llvm::Expected<std::unique_ptr<Checkpoint>> checkpoint = nullptr;
+  if (llvm::sys::fs::is_directory(path)) {
+    checkpoint = readSafetensors(path);
+  } else {
+    auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                              /*RequiresNullTerminator=*/false);
+    if (!buffer)
+      return createStringError(buffer.getError(), "cannot open '%s': %s",
+                               path.str().c_str(),
+                               buffer.getError().message().c_str());
+    llvm::StringRef head = (*buffer)->getBuffer().take_front(9);
+    uint64_t headerLength = 0;
+    if (head.size() == 9)
+      std::memcpy(&headerLength, head.data(), 8);
+    if (head.starts_with("GGUF"))
+      checkpoint = readGGUF(path);
+    else if (head.size() == 9 && head.back() == '{' &&
+             headerLength < (*buffer)->getBufferSize())
+      checkpoint = readSafetensors(path);
+    else if (path.ends_with(".bin"))
+      checkpoint = readLlama2c(path);
+    else
+      return withPath(createStringError(
+          inconvertibleErrorCode(),
+          "not a checkpoint lowbit can read (expected GGUF, safetensors or a "
+          "llama2.c .bin)"));
+  }
   if (!checkpoint)
     return withPath(checkpoint.takeError());
   if (llvm::Error error = verifyLlamaCheckpoint(**checkpoint))

@@ -3,7 +3,8 @@
 The sound model (dim 8, one layer, 2 heads sharing 1 KV head, vocabulary of 8
 pieces) runs in milliseconds. Each broken file damages it in one way that a
 checkpoint reader must report: truncation, wrong magic, a wrong shape, a
-missing tensor, an unsupported element type, an unsupported architecture.
+missing tensor, an unsupported element type, an unsupported architecture;
+then the same for its Hugging Face and llama2.c exports.
 Q8_0 and Q4_0 copies store weights whose dequantized values are exactly the
 F32 copy's, so all three must give identical results.
 
@@ -19,6 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                 "tools", "train-model"))
 import gguf_io as G  # noqa: E402
+import export_formats  # noqa: E402
 
 DIM, LAYERS, HEADS, KV_HEADS, HIDDEN, CONTEXT = 8, 1, 2, 1, 32, 16
 PIECES = ["<unk>", "<s>", "</s>", "\u2581", "a", "b", "\u2581a", "ab"]
@@ -132,6 +134,45 @@ def main():
     write(os.path.join(out, "missing-tensor.gguf"), exact8, skip={"blk.0.ffn_up.weight"})
     write(os.path.join(out, "q4_k.gguf"), exact8, types={"blk.0.ffn_down.weight": GGML_Q4_K})
     write(os.path.join(out, "gpt2.gguf"), exact8, architecture="gpt2")
+
+    meta, weights, _ = G.read_gguf(os.path.join(out, "tiny.gguf"))
+    damage_exports(meta, weights, out)
+
+
+def damage_exports(meta, weights, out):
+    """Sound Hugging Face and llama2.c copies of the tiny model, and copies
+    broken once each."""
+    def export(name, kind):
+        path = os.path.join(out, name)
+        if kind == "hf":
+            export_formats.export_hf(meta, weights, "", path, 1)
+        else:
+            export_formats.export_llama2c(meta, weights, path)
+        return path
+
+    export("hf-sound", "hf")
+    export("llama2c-sound", "llama2c")
+
+    safetensors = os.path.join(export("hf-truncated", "hf"), "model.safetensors")
+    data = open(safetensors, "rb").read()
+    open(safetensors, "wb").write(data[: len(data) - 100])
+
+    safetensors = os.path.join(export("hf-int8", "hf"), "model.safetensors")
+    data = open(safetensors, "rb").read()
+    length = struct.unpack("<Q", data[:8])[0]
+    header = data[8:8 + length].replace(b'"F32"', b'"I8" ', 1)
+    open(safetensors, "wb").write(data[:8] + header + data[8 + length:])
+
+    os.remove(os.path.join(export("hf-no-config", "hf"), "config.json"))
+
+    model = os.path.join(export("llama2c-truncated", "llama2c"), "model.bin")
+    data = open(model, "rb").read()
+    open(model, "wb").write(data[: len(data) // 2])
+
+    model = os.path.join(export("llama2c-extra-bytes", "llama2c"), "model.bin")
+    open(model, "ab").write(b"\0" * 12)
+
+    os.remove(os.path.join(export("llama2c-no-tokenizer", "llama2c"), "tokenizer.bin"))
 
 
 if __name__ == "__main__":
