@@ -80,9 +80,10 @@ static Tensor rmsNorm(const Tensor &input, const Tensor &weight,
   return result;
 }
 
-/// Rotates channel pairs (2i, 2i+1) of every head by position * frequency_i.
+/// Rotates channel pairs (2i, 2i+1) of every head by position * frequency_i,
+/// frequency_i divided by factors[i] when there are factors.
 static Tensor rotary(const Tensor &input, llvm::ArrayRef<int64_t> positions,
-                     int64_t headDim, float theta) {
+                     int64_t headDim, float theta, const Tensor *factors) {
   int64_t rows = input.dim(0), channels = input.dim(1);
   Tensor result = input;
   for (int64_t t = 0; t < rows; ++t) {
@@ -90,6 +91,8 @@ static Tensor rotary(const Tensor &input, llvm::ArrayRef<int64_t> positions,
       float frequency =
           1.0f / std::pow(theta, static_cast<float>(2 * i) /
                                      static_cast<float>(headDim));
+      if (factors)
+        frequency /= factors->data[i];
       float angle = static_cast<float>(positions[t]) * frequency;
       float cosine = std::cos(angle), sine = std::sin(angle);
       for (int64_t head = 0; head < channels / headDim; ++head) {
@@ -287,9 +290,22 @@ llvm::Error ReferenceExecutor::Frame::execute(Operation *op) {
         return llvm::Error::success();
       })
       .Case([&](RotaryOp op) {
+        Value factors = op.getFrequencyFactors();
         tensors[op.getResult()] = rotary(
             tensor(op.getInput()), integerVectors[op.getPositions()],
-            op.getHeadDimAttr().getInt(), op.getTheta().convertToFloat());
+            op.getHeadDimAttr().getInt(), op.getTheta().convertToFloat(),
+            factors ? &tensor(factors) : nullptr);
+        return llvm::Error::success();
+      })
+      .Case([&](arith::ConstantOp op) -> llvm::Error {
+        auto elements = dyn_cast<DenseFPElementsAttr>(op.getValue());
+        if (!elements || !elements.getElementType().isF32())
+          return unsupported(op);
+        auto type = cast<RankedTensorType>(elements.getType());
+        auto values = elements.getValues<float>();
+        tensors[op.getResult()] =
+            Tensor{llvm::SmallVector<int64_t, 2>(type.getShape()),
+                   std::vector<float>(values.begin(), values.end())};
         return llvm::Error::success();
       })
       .Case([&](SwiGLUOp op) {

@@ -70,6 +70,12 @@ static cl::opt<int> contextLength(
 static cl::opt<int> stride(
     "stride", cl::desc("Tokens between window starts; default: --context"),
     cl::init(0), cl::sub(perplexityCommand));
+static cl::opt<bool> linesAsDocuments(
+    "lines-as-documents",
+    cl::desc("Score each non-empty line as one document (BOS, line, EOS), the "
+             "way the default model was trained; BOS targets, which always "
+             "follow EOS, are not scored"),
+    cl::sub(perplexityCommand));
 static cl::opt<std::string> saveLogits(
     "save-logits",
     cl::desc("Write the f32 logits of every scored position to this file"),
@@ -232,9 +238,24 @@ static int perplexity() {
   if (step < 1 || step > window)
     return fail("--stride must be in [1, --context]");
 
-  std::vector<int32_t> tokens = {model.tokenizer->bosId()};
-  std::vector<int32_t> body = model.tokenizer->encode((*text)->getBuffer());
-  tokens.insert(tokens.end(), body.begin(), body.end());
+  int32_t bos = model.tokenizer->bosId();
+  std::vector<int32_t> tokens;
+  auto appendDocument = [&](llvm::StringRef document) {
+    tokens.push_back(bos);
+    std::vector<int32_t> body = model.tokenizer->encode(document);
+    tokens.insert(tokens.end(), body.begin(), body.end());
+  };
+  if (linesAsDocuments) {
+    llvm::SmallVector<llvm::StringRef> lines;
+    (*text)->getBuffer().split(lines, '\n', /*MaxSplit=*/-1,
+                               /*KeepEmpty=*/false);
+    for (llvm::StringRef line : lines) {
+      appendDocument(line);
+      tokens.push_back(model.tokenizer->eosId());
+    }
+  } else {
+    appendDocument((*text)->getBuffer());
+  }
   int64_t total = static_cast<int64_t>(tokens.size());
   int32_t vocab = model.tokenizer->vocabSize();
   std::unique_ptr<llvm::ToolOutputFile> logitsFile;
@@ -260,6 +281,8 @@ static int perplexity() {
       return fail(logits.takeError());
     for (int64_t target = std::max(begin + 1, scoredUpTo + 1); target < end;
          ++target) {
+      if (linesAsDocuments && tokens[target] == bos)
+        continue;
       const float *row = &logits->data[(target - begin - 1) * vocab];
       nll += negativeLogLikelihood(row, vocab, tokens[target]);
       ++scored;

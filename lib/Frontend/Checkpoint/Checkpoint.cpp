@@ -241,6 +241,10 @@ llvm::Error lowbit::verifyLlamaCheckpoint(const Checkpoint &checkpoint) {
   if (checkpoint.lookup("output.weight"))
     if (llvm::Error error = check("output.weight", {vocab, dim}))
       return error;
+  if (checkpoint.lookup("rope_freqs.weight"))
+    if (llvm::Error error =
+            check("rope_freqs.weight", {config.headDim() / 2}))
+      return error;
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     std::string prefix = "blk." + std::to_string(layer) + ".";
     std::pair<const char *, llvm::SmallVector<int64_t, 2>> expected[] = {

@@ -14,6 +14,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace lowbit;
 
@@ -52,10 +54,15 @@ private:
 
   Value rotary(Value input, Value positions) {
     return builder.create<RotaryOp>(
-        loc, input.getType(), input, positions,
+        loc, input.getType(), input, positions, frequencyFactors,
         builder.getI64IntegerAttr(config.headDim()),
         builder.getF32FloatAttr(config.ropeTheta));
   }
+
+  /// The RoPE frequency factors of the model, or null when it has none:
+  /// GGUF carries them as `rope_freqs.weight`; a Llama-3 `rope_scaling`
+  /// section of config.json defines them by formula.
+  Value buildFrequencyFactors();
 
   OpBuilder &builder;
   const Checkpoint &checkpoint;
@@ -63,6 +70,7 @@ private:
   Location loc;
   Type f32;
   int64_t rows = 0;
+  Value frequencyFactors;
 };
 } // namespace
 
@@ -83,6 +91,7 @@ void ForwardBuilder::build(StringRef name, int64_t numRows) {
       loc, name, builder.getFunctionType(inputs, results));
   Block *body = function.addEntryBlock();
   builder.setInsertionPointToStart(body);
+  frequencyFactors = buildFrequencyFactors();
   Value tokens = body->getArgument(0);
   Value positions = body->getArgument(1);
   Value start = body->getArgument(2);
@@ -121,6 +130,39 @@ void ForwardBuilder::build(StringRef name, int64_t numRows) {
       checkpoint.lookup("output.weight") ? "output.weight" : "token_embd.weight";
   returned[0] = linear(normalized, headName, config.vocabSize);
   builder.create<func::ReturnOp>(loc, returned);
+}
+
+Value ForwardBuilder::buildFrequencyFactors() {
+  int64_t pairs = config.headDim() / 2;
+  if (checkpoint.lookup("rope_freqs.weight"))
+    return weight("rope_freqs.weight", {pairs});
+  const RopeScaling &scaling = config.ropeScaling;
+  if (scaling.factor <= 0.0f)
+    return nullptr;
+  // Llama 3.1's scaling: long wavelengths are slowed down by `factor`, short
+  // ones kept, and the band between interpolates smoothly.
+  double lowWavelength = scaling.originalContextLength / scaling.lowFreqFactor;
+  double highWavelength =
+      scaling.originalContextLength / scaling.highFreqFactor;
+  SmallVector<float> factors;
+  for (int64_t i = 0; i < pairs; ++i) {
+    double frequency =
+        std::pow(double(config.ropeTheta), -2.0 * i / config.headDim());
+    double wavelength = 2.0 * M_PI / frequency;
+    double scaled = frequency;
+    if (wavelength > lowWavelength) {
+      scaled = frequency / scaling.factor;
+    } else if (wavelength >= highWavelength) {
+      double smooth =
+          (scaling.originalContextLength / wavelength - scaling.lowFreqFactor) /
+          (scaling.highFreqFactor - scaling.lowFreqFactor);
+      scaled = (1.0 - smooth) * frequency / scaling.factor + smooth * frequency;
+    }
+    factors.push_back(static_cast<float>(frequency / scaled));
+  }
+  auto type = RankedTensorType::get({pairs}, f32);
+  return builder.create<arith::ConstantOp>(
+      loc, type, DenseElementsAttr::get(type, ArrayRef<float>(factors)));
 }
 
 OwningOpRef<ModuleOp> lowbit::importLlama(MLIRContext &context,

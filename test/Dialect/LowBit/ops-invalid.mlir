@@ -122,6 +122,14 @@ func.func @rotary_theta(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) {
 
 // -----
 
+func.func @rotary_factors(%x: tensor<?x8xf32>, %pos: tensor<?xi32>, %factors: tensor<3xf32>) {
+  // expected-error @+1 {{frequency factors have 3 elements; expected head_dim / 2 = 4}}
+  %0 = lowbit.rotary %x, %pos factors(%factors : tensor<3xf32>) {head_dim = 8 : i64} : tensor<?x8xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
 func.func @rotary_positions(%x: tensor<2x8xf32>, %pos: tensor<3xi32>) {
   // expected-error @+1 {{input has 2 rows but positions has 3}}
   %0 = lowbit.rotary %x, %pos {head_dim = 8 : i64} : tensor<2x8xf32>, tensor<3xi32>

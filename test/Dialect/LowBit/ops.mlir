@@ -36,9 +36,11 @@ func.func @linear(%x: tensor<?x256xf32>, %w: tensor<512x256xf32>) -> tensor<?x51
 // CHECK-LABEL: func @rotary
 // CHECK: lowbit.rotary %{{.*}}, %{{.*}} {head_dim = 32 : i64} : tensor<?x256xf32>, tensor<?xi32>
 // CHECK: lowbit.rotary %{{.*}}, %{{.*}} {head_dim = 64 : i64, theta = 5.000000e+05 : f32} : tensor<3x256xf32>, tensor<3xi64>
-func.func @rotary(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %y: tensor<3x256xf32>, %pos64: tensor<3xi64>) {
+// CHECK: lowbit.rotary %{{.*}}, %{{.*}} factors(%{{.*}} : tensor<16xf32>) {head_dim = 32 : i64} : tensor<?x256xf32>, tensor<?xi32>
+func.func @rotary(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %y: tensor<3x256xf32>, %pos64: tensor<3xi64>, %factors: tensor<16xf32>) {
   %0 = lowbit.rotary %x, %pos {head_dim = 32 : i64} : tensor<?x256xf32>, tensor<?xi32>
   %1 = lowbit.rotary %y, %pos64 {head_dim = 64 : i64, theta = 500000.0 : f32} : tensor<3x256xf32>, tensor<3xi64>
+  %2 = lowbit.rotary %x, %pos factors(%factors : tensor<16xf32>) {head_dim = 32 : i64} : tensor<?x256xf32>, tensor<?xi32>
   return
 }
 

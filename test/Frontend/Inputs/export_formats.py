@@ -9,11 +9,19 @@ model.
 - llama2c/: model.bin (float32, run.c's layout, unshared classifier) and
   tokenizer.bin in llama2.c's format.
 
+With --llama3-rope FACTOR,LOW,HIGH,ORIGINAL_CONTEXT the Hugging Face
+config.json gets a Llama-3 `rope_scaling` section instead, and llama3.gguf
+is written beside: the GGUF with the same scaling as llama.cpp stores it, a
+`rope_freqs.weight` tensor of per-frequency factors (llama2.c has no RoPE
+scaling, so no llama2c/ copy is written then).
+
 Usage: export_formats.py MODEL.gguf TOKENIZER.model OUTPUT_DIR [--shards N]
+                         [--llama3-rope F,L,H,C]
 """
 
 import argparse
 import json
+import math
 import os
 import shutil
 import struct
@@ -58,7 +66,39 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
 
 
-def export_hf(meta, tensors, tokenizer, out, shards):
+def llama3_factors(theta, head_dim, factor, low, high, original_context):
+    """llama.cpp's rope_freqs for Llama 3.1 scaling: the divisor of each
+    pair's frequency."""
+    factors = []
+    for i in range(0, head_dim, 2):
+        wavelength = 2 * math.pi * theta ** (i / head_dim)
+        if wavelength < original_context / high:
+            factors.append(1.0)
+        elif wavelength > original_context / low:
+            factors.append(factor)
+        else:
+            smooth = (original_context / wavelength - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
+def write_gguf(path, meta, tensors):
+    """Writes metadata and tensors back as GGUF, inferring value types."""
+    w = G.GGUFWriter()
+    for key, value in meta.items():
+        if isinstance(value, list):
+            etype = {str: G.T_STRING, float: G.T_FLOAT32, int: G.T_INT32}[type(value[0])]
+            w.add_array(key, etype, value)
+        else:
+            vtype = {bool: G.T_BOOL, int: G.T_UINT32, float: G.T_FLOAT32,
+                     str: G.T_STRING}[type(value)]
+            w.add(key, vtype, value)
+    for name, array in tensors.items():
+        w.add_tensor(name, array, G.GGML_F16 if array.dtype == np.float16 else G.GGML_F32)
+    w.write(path)
+
+
+def export_hf(meta, tensors, tokenizer, out, shards, rope_scaling=None):
     heads = meta["llama.attention.head_count"]
     kv_heads = meta["llama.attention.head_count_kv"]
     hf = {"model.embed_tokens.weight": tensors["token_embd.weight"],
@@ -83,6 +123,12 @@ def export_hf(meta, tensors, tokenizer, out, shards):
               "rope_theta": meta.get("llama.rope.freq_base", 10000.0),
               "vocab_size": len(meta["tokenizer.ggml.tokens"]),
               "tie_word_embeddings": False, "torch_dtype": "float16"}
+    if rope_scaling:
+        factor, low, high, original = rope_scaling
+        config["rope_scaling"] = {"rope_type": "llama3", "factor": factor,
+                                  "low_freq_factor": low,
+                                  "high_freq_factor": high,
+                                  "original_max_position_embeddings": int(original)}
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
     names = list(hf)
@@ -139,10 +185,21 @@ def main():
     parser.add_argument("tokenizer")
     parser.add_argument("out")
     parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--llama3-rope")
     args = parser.parse_args()
     meta, tensors, _ = G.read_gguf(args.gguf)
-    export_hf(meta, tensors, args.tokenizer, os.path.join(args.out, "hf"), args.shards)
-    export_llama2c(meta, tensors, os.path.join(args.out, "llama2c"))
+    if not args.llama3_rope:
+        export_hf(meta, tensors, args.tokenizer, os.path.join(args.out, "hf"), args.shards)
+        export_llama2c(meta, tensors, os.path.join(args.out, "llama2c"))
+        return
+    scaling = [float(v) for v in args.llama3_rope.split(",")]
+    export_hf(meta, tensors, args.tokenizer, os.path.join(args.out, "hf"),
+              args.shards, scaling)
+    head_dim = meta["llama.embedding_length"] // meta["llama.attention.head_count"]
+    theta = meta.get("llama.rope.freq_base", 10000.0)
+    scaled = dict(tensors)
+    scaled["rope_freqs.weight"] = llama3_factors(theta, head_dim, *scaling)
+    write_gguf(os.path.join(args.out, "llama3.gguf"), meta, scaled)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,13 @@ LogicalResult RotaryOp::verify() {
   if (!(getTheta().convertToDouble() > 0.0))
     return emitOpError() << "theta must be positive, found "
                          << getTheta().convertToDouble();
+  if (Value factors = getFrequencyFactors()) {
+    int64_t count = tensorTypeOf(factors).getDimSize(0);
+    if (count != headDim / 2)
+      return emitOpError() << "frequency factors have " << formatDim(count)
+                           << " elements; expected head_dim / 2 = "
+                           << headDim / 2;
+  }
   return verifyRows(*this, "input", inputType.getDimSize(0), "positions",
                     tensorTypeOf(getPositions()).getDimSize(0));
 }

@@ -87,19 +87,25 @@ def LowBit_RotaryOp : LowBit_Op<"rotary",
   let description = [{
     `input` holds heads of `head_dim` channels side by side. Within a head,
     the pair of channels (2i, 2i+1) of the row at position p is rotated by the
-    angle `p * theta^(-2i / head_dim)` (the pairing of Meta's Llama and of
-    GGUF's `llama` architecture).
+    angle `p * theta^(-2i / head_dim) / factors[i]` (the pairing of Meta's
+    Llama and of GGUF's `llama` architecture). The optional frequency
+    factors (head_dim / 2 of them, 1 when absent) carry Llama-3 style RoPE
+    scaling, as GGUF's `rope_freqs.weight` does.
 
     ```mlir
     %r = lowbit.rotary %q, %pos {head_dim = 32 : i64, theta = 1.0e+04 : f32} : tensor<?x256xf32>, tensor<?xi32>
+    %s = lowbit.rotary %q, %pos factors(%f : tensor<16xf32>) {head_dim = 32 : i64} : tensor<?x256xf32>, tensor<?xi32>
     ```
   }];
   let arguments = (ins LowBit_Float2D:$input, LowBit_Index1D:$positions,
+                   Optional<LowBit_Float1D>:$frequency_factors,
                    I64Attr:$head_dim,
                    DefaultValuedAttr<F32Attr, "10000.0">:$theta);
   let results = (outs LowBit_Float2D:$result);
   let assemblyFormat = [{
-    $input `,` $positions attr-dict `:` type($input) `,` type($positions)
+    $input `,` $positions
+    (`factors` `(` $frequency_factors^ `:` type($frequency_factors) `)`)?
+    attr-dict `:` type($input) `,` type($positions)
   }];
   let hasVerifier = 1;
 }
