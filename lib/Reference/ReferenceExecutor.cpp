@@ -2,7 +2,9 @@
 //
 // Interprets lowbit graph IR one operation at a time with straightforward
 // f32 loops written to be read and trusted, not to be fast. Only the linear
-// layer, where nearly all the time goes, is split across threads.
+// layer, where nearly all the time goes, is split across threads. Quantized
+// operations follow QuantizedArithmetic.h exactly; floating-point tensors
+// of any element type are computed in f32.
 //
 //===----------------------------------------------------------------------===//
 
@@ -166,6 +168,9 @@ public:
   llvm::DenseMap<Value, KVCache *> caches;
   /// Token positions, kept as integers for the rotary embedding.
   llvm::DenseMap<Value, std::vector<int64_t>> integerVectors;
+  llvm::DenseMap<Value, const QuantizedTensor *> quantizedTensors;
+  /// Quantized values made during this call (activations).
+  std::vector<std::unique_ptr<QuantizedTensor>> ownedQuantized;
 
   const Tensor &tensor(Value value) {
     if (auto it = weightTensors.find(value); it != weightTensors.end())
@@ -175,6 +180,7 @@ public:
 
 private:
   llvm::Error weight(WeightOp op);
+  llvm::Error quantize(QuantizeOp op);
   llvm::Error kvAppend(KVAppendOp op);
   llvm::Error kvAttention(KVAttentionOp op);
 
@@ -201,6 +207,22 @@ llvm::Error ReferenceExecutor::Frame::weight(WeightOp op) {
                         std::move(*values)};
   }
   weightTensors[op.getResult()] = &it->second;
+  return llvm::Error::success();
+}
+
+llvm::Error ReferenceExecutor::Frame::quantize(QuantizeOp op) {
+  QuantizedTensorType type = op.getResult().getType();
+  // Weights are constant: quantize them once for all calls.
+  if (op.getInput().getDefiningOp<WeightOp>()) {
+    auto [it, inserted] = executor.quantizedWeights.try_emplace(op);
+    if (inserted)
+      it->second = lowbit::quantize(tensor(op.getInput()), type);
+    quantizedTensors[op.getResult()] = &it->second;
+    return llvm::Error::success();
+  }
+  ownedQuantized.push_back(std::make_unique<QuantizedTensor>(
+      lowbit::quantize(tensor(op.getInput()), type)));
+  quantizedTensors[op.getResult()] = ownedQuantized.back().get();
   return llvm::Error::success();
 }
 
@@ -232,6 +254,13 @@ llvm::Error ReferenceExecutor::Frame::kvAppend(KVAppendOp op) {
             cache->keys.begin() + start * cache->channels);
   std::copy(values.data.begin(), values.data.end(),
             cache->values.begin() + start * cache->channels);
+  // Groups divide head_dim, so rounding a whole row keeps them within heads.
+  for (int64_t row = start; row < start + rows; ++row) {
+    roundForKVCache(&cache->keys[row * cache->channels], cache->channels,
+                    cache->bits, cache->groupSize);
+    roundForKVCache(&cache->values[row * cache->channels], cache->channels,
+                    cache->bits, cache->groupSize);
+  }
   caches[op.getResult()] = cache;
   return llvm::Error::success();
 }
@@ -328,6 +357,32 @@ llvm::Error ReferenceExecutor::Frame::execute(Operation *op) {
         tensors[op.getResult()] = std::move(result);
         return llvm::Error::success();
       })
+      .Case([&](QuantizeOp op) { return quantize(op); })
+      .Case([&](DequantizeOp op) {
+        tensors[op.getResult()] =
+            lowbit::dequantize(*quantizedTensors.lookup(op.getInput()));
+        return llvm::Error::success();
+      })
+      .Case([&](MatmulOp op) {
+        auto resultType = cast<RankedTensorType>(op.getType());
+        tensors[op.getResult()] = quantizedMatmul(
+            *quantizedTensors.lookup(op.getAct()),
+            *quantizedTensors.lookup(op.getWeight()),
+            cast<FloatType>(resultType.getElementType()));
+        return llvm::Error::success();
+      })
+      .Case([&](PermuteChannelsOp op) {
+        const Tensor &input = tensor(op.getInput());
+        ArrayRef<int64_t> permutation = op.getPermutation();
+        int64_t channels = input.dim(1);
+        Tensor result = input;
+        for (int64_t row = 0; row < input.dim(0); ++row)
+          for (int64_t c = 0; c < channels; ++c)
+            result.data[row * channels + c] =
+                input.data[row * channels + permutation[c]];
+        tensors[op.getResult()] = std::move(result);
+        return llvm::Error::success();
+      })
       .Case([&](KVAppendOp op) { return kvAppend(op); })
       .Case([&](KVAttentionOp op) { return kvAttention(op); })
       .Default([&](Operation *op) { return unsupported(op); });
@@ -347,14 +402,11 @@ ReferenceExecutor::create(ModuleOp module, const Checkpoint &checkpoint) {
       return createStringError(inconvertibleErrorCode(),
                                "entry point arguments after the first three "
                                "must be KV caches");
-    if (cacheType.getBits() != 32)
-      return createStringError(inconvertibleErrorCode(),
-                               "the reference executor keeps KV caches in f32 "
-                               "(bits = 32), found bits = %lld",
-                               static_cast<long long>(cacheType.getBits()));
     KVCache cache;
     cache.maxLength = cacheType.getMaxLength();
     cache.channels = cacheType.getChannels();
+    cache.bits = cacheType.getBits();
+    cache.groupSize = cacheType.getGroupSize();
     executor->caches.push_back(std::move(cache));
   }
   return executor;

@@ -36,6 +36,7 @@ int main(int argc, char **argv) {
                   mlir::tensor::TensorDialect, mlir::vector::VectorDialect>();
   mlir::registerTransformsPasses();
   lowbit::registerLowBitPasses();
+  lowbit::registerLowBitPipelines();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "lowbit optimizer driver\n", registry));
 }

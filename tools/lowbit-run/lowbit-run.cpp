@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowbit/Dialect/LowBit/Transforms/Passes.h"
 #include "lowbit/Frontend/Checkpoint.h"
 #include "lowbit/Frontend/LlamaImporter.h"
 #include "lowbit/Frontend/Tokenizer.h"
@@ -13,6 +14,8 @@
 #include "lowbit/Runtime/Sampler.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -42,6 +45,12 @@ static cl::opt<std::string> tokenizerPath(
     "tokenizer",
     cl::desc("SentencePiece .model to tokenize with instead of the "
              "checkpoint's own vocabulary"),
+    cl::sub(generateCommand), cl::sub(perplexityCommand));
+
+static cl::opt<std::string> scheme(
+    "scheme",
+    cl::desc("Quantize the model before running it: w8a8, w4a16, w4a8, "
+             "w4a4, w4a4-kv4, w8a8-kv8 or kv4 (default: none, FP32)"),
     cl::sub(generateCommand), cl::sub(perplexityCommand));
 
 static cl::opt<std::string> prompt("prompt", cl::desc("Text to continue"),
@@ -143,6 +152,17 @@ static llvm::Error loadModel(Model &model) {
         model.tokenizer->vocabSize(),
         static_cast<long long>(model.checkpoint->config.vocabSize));
   model.module = importLlama(model.context, *model.checkpoint, modelPath);
+  if (!scheme.empty()) {
+    mlir::PassManager passes(&model.context);
+    if (failed(buildQuantizationPipeline(passes, scheme)))
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "unknown scheme '%s' (known: %s)", scheme.c_str(),
+          llvm::join(getQuantizationSchemes(), ", ").c_str());
+    if (failed(passes.run(*model.module)))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "quantizing to %s failed", scheme.c_str());
+  }
   llvm::Expected<std::unique_ptr<ReferenceExecutor>> executor =
       ReferenceExecutor::create(*model.module, *model.checkpoint);
   if (!executor)

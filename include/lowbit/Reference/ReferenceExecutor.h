@@ -11,6 +11,7 @@
 #define LOWBIT_REFERENCE_REFERENCEEXECUTOR_H
 
 #include "lowbit/Frontend/Checkpoint.h"
+#include "lowbit/Reference/QuantizedArithmetic.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
@@ -18,14 +19,6 @@
 #include <vector>
 
 namespace lowbit {
-
-/// A dense row-major f32 tensor.
-struct Tensor {
-  llvm::SmallVector<int64_t, 2> shape;
-  std::vector<float> data;
-
-  int64_t dim(unsigned index) const { return shape[index]; }
-};
 
 /// Interprets the entry points of a module built by importLlama, keeping one
 /// KV cache per layer across calls.
@@ -51,6 +44,8 @@ private:
   struct KVCache {
     int64_t maxLength = 0;
     int64_t channels = 0;
+    int64_t bits = 32;
+    int64_t groupSize = 0;
     std::vector<float> keys;
     std::vector<float> values;
   };
@@ -61,6 +56,9 @@ private:
   const Checkpoint &checkpoint;
   /// Weights converted to f32, by checkpoint tensor name.
   llvm::StringMap<Tensor> weights;
+  /// Quantized weights, by the lowbit.quantize op that makes them from a
+  /// lowbit.weight: computed once, not on every call.
+  llvm::DenseMap<mlir::Operation *, QuantizedTensor> quantizedWeights;
   /// One cache per cache argument of the entry points.
   std::vector<KVCache> caches;
 };

@@ -1,0 +1,73 @@
+//===- QuantizedArithmetic.h - lowbit's quantization numerics ---*- C++ -*-===//
+//
+// The exact arithmetic lowbit's quantized types stand for: how a tensor is
+// cut into #lowbit.blocks scale groups and rounded to 4- or 8-bit codes, how
+// a mixed-precision matmul accumulates in INT32 and applies its scales, and
+// how a KV cache rounds what it stores. The reference executor runs these;
+// generated kernels are checked against them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_REFERENCE_QUANTIZEDARITHMETIC_H
+#define LOWBIT_REFERENCE_QUANTIZEDARITHMETIC_H
+
+#include "lowbit/Dialect/LowBit/IR/LowBitDialect.h"
+
+#include "llvm/ADT/SmallVector.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace lowbit {
+
+/// A dense row-major f32 tensor.
+struct Tensor {
+  llvm::SmallVector<int64_t, 2> shape;
+  std::vector<float> data;
+
+  int64_t dim(unsigned index) const { return shape[index]; }
+};
+
+/// A [rows, channels] tensor in the storage a !lowbit.qtensor describes:
+/// signed codes in stored (permuted) channel order and one scale per row and
+/// scale group, already rounded to the scale type.
+struct QuantizedTensor {
+  int64_t rows = 0;
+  int64_t channels = 0;
+  BlockLayoutAttr layout;
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+};
+
+/// `value` rounded to the nearest value of `type` (f16, bf16 or f32), ties
+/// to even.
+float roundToFloatType(float value, mlir::FloatType type);
+
+/// Largest code of a symmetric `bits`-bit integer: 7 for 4 bits, 127 for 8.
+inline int32_t largestCode(int64_t bits) { return (1 << (bits - 1)) - 1; }
+
+/// Quantizes `input` as `type` says: channels permuted by the layout, then
+/// per row and scale group scale = absmax / largestCode (rounded to the
+/// scale type) and code = round-to-even(x / scale) clamped to
+/// [-largestCode, largestCode].
+QuantizedTensor quantize(const Tensor &input, QuantizedTensorType type);
+
+/// codes * scales, with channels back in their original order.
+Tensor dequantize(const QuantizedTensor &input);
+
+/// result[m, n] = sum over scale segments of (INT32 sum of act * weight
+/// codes) * act scale * weight scale, segments being the common refinement
+/// of both operands' scale groups; rounded to `resultType` at the end.
+Tensor quantizedMatmul(const QuantizedTensor &act,
+                       const QuantizedTensor &weight,
+                       mlir::FloatType resultType);
+
+/// Rounds `count` values of one KV head the way a `bits`-bit KV cache stores
+/// them: 32 keeps f32, 16 rounds to f16, 4 and 8 quantize every `group`
+/// consecutive values with an f16 absmax scale.
+void roundForKVCache(float *values, int64_t count, int64_t bits,
+                     int64_t group);
+
+} // namespace lowbit
+
+#endif // LOWBIT_REFERENCE_QUANTIZEDARITHMETIC_H

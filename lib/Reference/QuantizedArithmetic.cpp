@@ -1,0 +1,138 @@
+//===- QuantizedArithmetic.cpp - lowbit's quantization numerics -------------===//
+//
+// Straightforward loops for quantize, dequantize, the mixed-precision matmul
+// and KV cache rounding, written to define the numbers rather than to be
+// fast.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Reference/QuantizedArithmetic.h"
+
+#include "llvm/ADT/APFloat.h"
+
+#include <cmath>
+#include <numeric>
+
+using namespace lowbit;
+
+/// `value` rounded to the nearest value of `semantics`, ties to even.
+static float roundTo(float value, const llvm::fltSemantics &semantics) {
+  llvm::APFloat rounded(value);
+  bool losesInfo;
+  rounded.convert(semantics, llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+  rounded.convert(llvm::APFloat::IEEEsingle(),
+                  llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+  return rounded.convertToFloat();
+}
+
+float lowbit::roundToFloatType(float value, mlir::FloatType type) {
+  return type.isF32() ? value : roundTo(value, type.getFloatSemantics());
+}
+
+/// Quantizes one scale group of `count` values to codes in [-limit, limit]
+/// with an absmax scale rounded to `scaleSemantics`; returns the scale.
+static float quantizeGroup(const float *values, int64_t count, int32_t limit,
+                           const llvm::fltSemantics &scaleSemantics,
+                           int8_t *codes) {
+  float absmax = 0.0f;
+  for (int64_t i = 0; i < count; ++i)
+    absmax = std::max(absmax, std::fabs(values[i]));
+  float scale = roundTo(absmax / static_cast<float>(limit), scaleSemantics);
+  for (int64_t i = 0; i < count; ++i) {
+    float code = scale > 0.0f ? std::nearbyint(values[i] / scale) : 0.0f;
+    codes[i] = static_cast<int8_t>(
+        std::clamp(code, -static_cast<float>(limit), static_cast<float>(limit)));
+  }
+  return scale;
+}
+
+QuantizedTensor lowbit::quantize(const Tensor &input,
+                                 QuantizedTensorType type) {
+  BlockLayoutAttr layout = type.getLayout();
+  QuantizedTensor result;
+  result.rows = input.dim(0);
+  result.channels = input.dim(1);
+  result.layout = layout;
+  result.codes.resize(result.rows * result.channels);
+  int64_t group = layout.getScaleGroupChannels();
+  int64_t groups = layout.getScalesPerRow();
+  result.scales.resize(result.rows * groups);
+  llvm::ArrayRef<int64_t> permutation = layout.getPermutation();
+  std::vector<float> stored(result.channels);
+  for (int64_t row = 0; row < result.rows; ++row) {
+    const float *source = &input.data[row * result.channels];
+    for (int64_t c = 0; c < result.channels; ++c)
+      stored[c] = source[permutation.empty() ? c : permutation[c]];
+    for (int64_t g = 0; g < groups; ++g) {
+      int64_t bits = layout.getBlockBits()[g * group / layout.getBlockSize()];
+      result.scales[row * groups + g] = quantizeGroup(
+          &stored[g * group], group, largestCode(bits),
+          type.getScaleType().getFloatSemantics(),
+          &result.codes[row * result.channels + g * group]);
+    }
+  }
+  return result;
+}
+
+Tensor lowbit::dequantize(const QuantizedTensor &input) {
+  Tensor result{{input.rows, input.channels},
+                std::vector<float>(input.rows * input.channels)};
+  int64_t group = input.layout.getScaleGroupChannels();
+  int64_t groups = input.layout.getScalesPerRow();
+  llvm::ArrayRef<int64_t> permutation = input.layout.getPermutation();
+  for (int64_t row = 0; row < input.rows; ++row)
+    for (int64_t c = 0; c < input.channels; ++c) {
+      float value = static_cast<float>(input.codes[row * input.channels + c]) *
+                    input.scales[row * groups + c / group];
+      result.data[row * input.channels +
+                  (permutation.empty() ? c : permutation[c])] = value;
+    }
+  return result;
+}
+
+Tensor lowbit::quantizedMatmul(const QuantizedTensor &act,
+                               const QuantizedTensor &weight,
+                               mlir::FloatType resultType) {
+  int64_t rows = act.rows, outputs = weight.rows, channels = act.channels;
+  int64_t actGroup = act.layout.getScaleGroupChannels();
+  int64_t weightGroup = weight.layout.getScaleGroupChannels();
+  int64_t segment = std::gcd(actGroup, weightGroup);
+  int64_t actGroups = act.layout.getScalesPerRow();
+  int64_t weightGroups = weight.layout.getScalesPerRow();
+  Tensor result{{rows, outputs}, std::vector<float>(rows * outputs)};
+  for (int64_t m = 0; m < rows; ++m) {
+    const int8_t *a = &act.codes[m * channels];
+    for (int64_t n = 0; n < outputs; ++n) {
+      const int8_t *w = &weight.codes[n * channels];
+      float sum = 0.0f;
+      for (int64_t begin = 0; begin < channels; begin += segment) {
+        int32_t accumulator = 0;
+        for (int64_t k = begin; k < begin + segment; ++k)
+          accumulator += static_cast<int32_t>(a[k]) * w[k];
+        sum += static_cast<float>(accumulator) *
+               act.scales[m * actGroups + begin / actGroup] *
+               weight.scales[n * weightGroups + begin / weightGroup];
+      }
+      result.data[m * outputs + n] = roundToFloatType(sum, resultType);
+    }
+  }
+  return result;
+}
+
+void lowbit::roundForKVCache(float *values, int64_t count, int64_t bits,
+                             int64_t group) {
+  if (bits == 32)
+    return;
+  if (bits == 16) {
+    for (int64_t i = 0; i < count; ++i)
+      values[i] = roundTo(values[i], llvm::APFloat::IEEEhalf());
+    return;
+  }
+  std::vector<int8_t> codes(group);
+  for (int64_t begin = 0; begin < count; begin += group) {
+    float scale = quantizeGroup(values + begin, group, largestCode(bits),
+                                llvm::APFloat::IEEEhalf(), codes.data());
+    for (int64_t i = 0; i < group; ++i)
+      values[begin + i] = static_cast<float>(codes[i]) * scale;
+  }
+}
