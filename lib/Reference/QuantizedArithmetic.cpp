@@ -29,6 +29,14 @@ float lowbit::roundToFloatType(float value, mlir::FloatType type) {
   return type.isF32() ? value : roundTo(value, type.getFloatSemantics());
 }
 
+/// The code of `value` at `scale`: round-to-even(value / scale) clamped to
+/// [-limit, limit]; 0 for a zero scale.
+static int8_t codeOf(float value, float scale, int32_t limit) {
+  float code = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
+  return static_cast<int8_t>(
+      std::clamp(code, -static_cast<float>(limit), static_cast<float>(limit)));
+}
+
 /// Quantizes one scale group of `count` values to codes in [-limit, limit]
 /// with an absmax scale rounded to `scaleSemantics`; returns the scale.
 static float quantizeGroup(const float *values, int64_t count, int32_t limit,
@@ -38,16 +46,53 @@ static float quantizeGroup(const float *values, int64_t count, int32_t limit,
   for (int64_t i = 0; i < count; ++i)
     absmax = std::max(absmax, std::fabs(values[i]));
   float scale = roundTo(absmax / static_cast<float>(limit), scaleSemantics);
-  for (int64_t i = 0; i < count; ++i) {
-    float code = scale > 0.0f ? std::nearbyint(values[i] / scale) : 0.0f;
-    codes[i] = static_cast<int8_t>(
-        std::clamp(code, -static_cast<float>(limit), static_cast<float>(limit)));
-  }
+  for (int64_t i = 0; i < count; ++i)
+    codes[i] = codeOf(values[i], scale, limit);
   return scale;
 }
 
+llvm::ArrayRef<float> lowbit::clipRatios() {
+  static const std::vector<float> ratios = [] {
+    std::vector<float> result;
+    for (int step = 0; step <= 20; ++step)
+      result.push_back(1.0f - 0.025f * static_cast<float>(step));
+    return result;
+  }();
+  return ratios;
+}
+
+/// quantizeGroup with the clipped scale of smallest weighted squared error;
+/// `weights` holds one error weight per value, or is null for all ones.
+static float quantizeGroupWithClipSearch(
+    const float *values, const float *weights, int64_t count, int32_t limit,
+    const llvm::fltSemantics &scaleSemantics, int8_t *codes) {
+  float absmax = 0.0f;
+  for (int64_t i = 0; i < count; ++i)
+    absmax = std::max(absmax, std::fabs(values[i]));
+  float bestScale = 0.0f;
+  double bestError = INFINITY;
+  for (float ratio : clipRatios()) {
+    float scale =
+        roundTo(ratio * absmax / static_cast<float>(limit), scaleSemantics);
+    double error = 0.0;
+    for (int64_t i = 0; i < count; ++i) {
+      double difference =
+          values[i] - static_cast<float>(codeOf(values[i], scale, limit)) * scale;
+      error += (weights ? weights[i] : 1.0) * difference * difference;
+    }
+    if (error < bestError) {
+      bestError = error;
+      bestScale = scale;
+    }
+  }
+  for (int64_t i = 0; i < count; ++i)
+    codes[i] = codeOf(values[i], bestScale, limit);
+  return bestScale;
+}
+
 QuantizedTensor lowbit::quantize(const Tensor &input,
-                                 QuantizedTensorType type) {
+                                 QuantizedTensorType type,
+                                 const ScaleChoice &choice) {
   BlockLayoutAttr layout = type.getLayout();
   QuantizedTensor result;
   result.rows = input.dim(0);
@@ -58,17 +103,33 @@ QuantizedTensor lowbit::quantize(const Tensor &input,
   int64_t groups = layout.getScalesPerRow();
   result.scales.resize(result.rows * groups);
   llvm::ArrayRef<int64_t> permutation = layout.getPermutation();
+  auto sourceChannel = [&](int64_t c) {
+    return permutation.empty() ? c : permutation[c];
+  };
+  std::vector<float> storedImportance;
+  for (int64_t c = 0; c < static_cast<int64_t>(choice.channelImportance.size());
+       ++c)
+    storedImportance.push_back(choice.channelImportance[sourceChannel(c)]);
+  const llvm::fltSemantics &scaleSemantics =
+      type.getScaleType().getFloatSemantics();
   std::vector<float> stored(result.channels);
   for (int64_t row = 0; row < result.rows; ++row) {
     const float *source = &input.data[row * result.channels];
     for (int64_t c = 0; c < result.channels; ++c)
-      stored[c] = source[permutation.empty() ? c : permutation[c]];
+      stored[c] = source[sourceChannel(c)];
     for (int64_t g = 0; g < groups; ++g) {
-      int64_t bits = layout.getBlockBits()[g * group / layout.getBlockSize()];
-      result.scales[row * groups + g] = quantizeGroup(
-          &stored[g * group], group, largestCode(bits),
-          type.getScaleType().getFloatSemantics(),
-          &result.codes[row * result.channels + g * group]);
+      int32_t limit = largestCode(
+          layout.getBlockBits()[g * group / layout.getBlockSize()]);
+      int8_t *codes = &result.codes[row * result.channels + g * group];
+      result.scales[row * groups + g] =
+          choice.clipSearch
+              ? quantizeGroupWithClipSearch(
+                    &stored[g * group],
+                    storedImportance.empty() ? nullptr
+                                             : &storedImportance[g * group],
+                    group, limit, scaleSemantics, codes)
+              : quantizeGroup(&stored[g * group], group, limit,
+                              scaleSemantics, codes);
     }
   }
   return result;

@@ -65,8 +65,10 @@ static Tensor linear(const Tensor &input, const Tensor &weight) {
   return result;
 }
 
+/// RMSNorm; with a permutation P, output channel i normalizes input channel
+/// P[i] and scales it by weight[i].
 static Tensor rmsNorm(const Tensor &input, const Tensor &weight,
-                      float epsilon) {
+                      float epsilon, llvm::ArrayRef<int64_t> permutation) {
   int64_t rows = input.dim(0), channels = input.dim(1);
   Tensor result{input.shape, std::vector<float>(input.data.size())};
   for (int64_t t = 0; t < rows; ++t) {
@@ -77,8 +79,30 @@ static Tensor rmsNorm(const Tensor &input, const Tensor &weight,
     float inverseRms =
         1.0f / std::sqrt(sumOfSquares / static_cast<float>(channels) + epsilon);
     for (int64_t c = 0; c < channels; ++c)
-      result.data[t * channels + c] = x[c] * inverseRms * weight.data[c];
+      result.data[t * channels + c] =
+          x[permutation.empty() ? c : permutation[c]] * inverseRms *
+          weight.data[c];
   }
+  return result;
+}
+
+/// result[..., i, ...] = input[..., permutation[i], ...] along `axis` of a
+/// rank-1 or rank-2 tensor.
+static Tensor permute(const Tensor &input, llvm::ArrayRef<int64_t> permutation,
+                      int64_t axis) {
+  Tensor result = input;
+  int64_t rows = input.shape.size() == 1 ? 1 : input.dim(0);
+  int64_t columns = input.shape.back();
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t column = 0; column < columns; ++column) {
+      int64_t sourceRow = row, sourceColumn = column;
+      if (axis == static_cast<int64_t>(input.shape.size()) - 1)
+        sourceColumn = permutation[column];
+      else
+        sourceRow = permutation[row];
+      result.data[row * columns + column] =
+          input.data[sourceRow * columns + sourceColumn];
+    }
   return result;
 }
 
@@ -181,6 +205,7 @@ public:
 private:
   llvm::Error weight(WeightOp op);
   llvm::Error quantize(QuantizeOp op);
+  llvm::Error permuteChannels(PermuteChannelsOp op);
   llvm::Error kvAppend(KVAppendOp op);
   llvm::Error kvAttention(KVAttentionOp op);
 
@@ -210,18 +235,35 @@ llvm::Error ReferenceExecutor::Frame::weight(WeightOp op) {
   return llvm::Error::success();
 }
 
+llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
+  const Tensor &input = tensor(op.getInput());
+  // Permuted weights are constant: compute them once for all calls.
+  if (weightTensors.count(op.getInput())) {
+    auto [it, inserted] = executor.constantTensors.try_emplace(op);
+    if (inserted)
+      it->second = permute(input, op.getPermutation(), op.getPermutedAxis());
+    weightTensors[op.getResult()] = &it->second;
+    return llvm::Error::success();
+  }
+  tensors[op.getResult()] =
+      permute(input, op.getPermutation(), op.getPermutedAxis());
+  return llvm::Error::success();
+}
+
 llvm::Error ReferenceExecutor::Frame::quantize(QuantizeOp op) {
   QuantizedTensorType type = op.getResult().getType();
+  ScaleChoice choice{op.getClipSearch(),
+                     op.getChannelImportance().value_or(ArrayRef<float>())};
   // Weights are constant: quantize them once for all calls.
-  if (op.getInput().getDefiningOp<WeightOp>()) {
+  if (weightTensors.count(op.getInput())) {
     auto [it, inserted] = executor.quantizedWeights.try_emplace(op);
     if (inserted)
-      it->second = lowbit::quantize(tensor(op.getInput()), type);
+      it->second = lowbit::quantize(tensor(op.getInput()), type, choice);
     quantizedTensors[op.getResult()] = &it->second;
     return llvm::Error::success();
   }
   ownedQuantized.push_back(std::make_unique<QuantizedTensor>(
-      lowbit::quantize(tensor(op.getInput()), type)));
+      lowbit::quantize(tensor(op.getInput()), type, choice)));
   quantizedTensors[op.getResult()] = ownedQuantized.back().get();
   return llvm::Error::success();
 }
@@ -308,12 +350,17 @@ llvm::Error ReferenceExecutor::Frame::execute(Operation *op) {
         return llvm::Error::success();
       })
       .Case([&](RMSNormOp op) {
-        tensors[op.getResult()] =
-            rmsNorm(tensor(op.getInput()), tensor(op.getWeight()),
-                    op.getEpsilon().convertToFloat());
+        tensors[op.getResult()] = rmsNorm(
+            tensor(op.getInput()), tensor(op.getWeight()),
+            op.getEpsilon().convertToFloat(),
+            op.getOutputPermutation().value_or(ArrayRef<int64_t>()));
         return llvm::Error::success();
       })
       .Case([&](LinearOp op) {
+        if (executor.linearInputObserver)
+          if (auto weight = op.getWeight().getDefiningOp<WeightOp>())
+            executor.linearInputObserver(weight.getName(),
+                                         tensor(op.getInput()));
         tensors[op.getResult()] =
             linear(tensor(op.getInput()), tensor(op.getWeight()));
         return llvm::Error::success();
@@ -371,18 +418,7 @@ llvm::Error ReferenceExecutor::Frame::execute(Operation *op) {
             cast<FloatType>(resultType.getElementType()));
         return llvm::Error::success();
       })
-      .Case([&](PermuteChannelsOp op) {
-        const Tensor &input = tensor(op.getInput());
-        ArrayRef<int64_t> permutation = op.getPermutation();
-        int64_t channels = input.dim(1);
-        Tensor result = input;
-        for (int64_t row = 0; row < input.dim(0); ++row)
-          for (int64_t c = 0; c < channels; ++c)
-            result.data[row * channels + c] =
-                input.data[row * channels + permutation[c]];
-        tensors[op.getResult()] = std::move(result);
-        return llvm::Error::success();
-      })
+      .Case([&](PermuteChannelsOp op) { return permuteChannels(op); })
       .Case([&](KVAppendOp op) { return kvAppend(op); })
       .Case([&](KVAttentionOp op) { return kvAttention(op); })
       .Default([&](Operation *op) { return unsupported(op); });

@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowbit/Calibration/CalibrationStatistics.h"
+#include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h"
 #include "lowbit/Frontend/Checkpoint.h"
 #include "lowbit/Frontend/LlamaImporter.h"
@@ -13,8 +15,10 @@
 #include "lowbit/Reference/ReferenceExecutor.h"
 #include "lowbit/Runtime/Sampler.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -33,6 +37,9 @@ static cl::SubCommand generateCommand("generate",
                                       "Continue a prompt with generated text");
 static cl::SubCommand perplexityCommand(
     "perplexity", "Measure the model's perplexity on a text file");
+static cl::SubCommand calibrateCommand(
+    "calibrate", "Measure the activation statistics of every linear layer "
+                 "over sample text and write a calibration file");
 
 static cl::opt<std::string> modelPath(
     "model",
@@ -40,17 +47,25 @@ static cl::opt<std::string> modelPath(
              ".safetensors file, or a llama2.c .bin; default: the embedded "
              "model"),
     cl::init(LOWBIT_DEFAULT_MODEL), cl::sub(generateCommand),
-    cl::sub(perplexityCommand));
+    cl::sub(perplexityCommand), cl::sub(calibrateCommand));
 static cl::opt<std::string> tokenizerPath(
     "tokenizer",
     cl::desc("SentencePiece .model to tokenize with instead of the "
              "checkpoint's own vocabulary"),
-    cl::sub(generateCommand), cl::sub(perplexityCommand));
+    cl::sub(generateCommand), cl::sub(perplexityCommand),
+    cl::sub(calibrateCommand));
 
 static cl::opt<std::string> scheme(
     "scheme",
-    cl::desc("Quantize the model before running it: w8a8, w4a16, w4a8, "
-             "w4a4, w4a4-kv4, w8a8-kv8 or kv4 (default: none, FP32)"),
+    cl::desc("Quantize the model before running it: a scheme (w8a8, w4a16, "
+             "w4a8, w4a4, w4ax, w4ax-kv4, w4a4-kv4, w8a8-kv8, kv4), "
+             "optionally with pipeline options, e.g. "
+             "'w4ax{block-size=32 clip-search=true}' (default: none, FP32)"),
+    cl::sub(generateCommand), cl::sub(perplexityCommand));
+static cl::opt<std::string> calibrationPath(
+    "calibration",
+    cl::desc("Calibration file (from lowbit-run calibrate) for the scheme; "
+             "FMPQ schemes (w4ax, w4ax-kv4) need one"),
     cl::sub(generateCommand), cl::sub(perplexityCommand));
 
 static cl::opt<std::string> prompt("prompt", cl::desc("Text to continue"),
@@ -71,8 +86,11 @@ static cl::opt<float> topP("top-p",
 static cl::opt<uint64_t> seed("seed", cl::desc("Random seed of the sampler"),
                               cl::init(0), cl::sub(generateCommand));
 
-static cl::opt<std::string> textPath("text", cl::desc("Text file to score"),
-                                     cl::Required, cl::sub(perplexityCommand));
+static cl::opt<std::string> textPath("text",
+                                     cl::desc("Text file to score or to "
+                                              "calibrate on"),
+                                     cl::Required, cl::sub(perplexityCommand),
+                                     cl::sub(calibrateCommand));
 static cl::opt<int> contextLength(
     "context", cl::desc("Tokens per window; default: the model's context"),
     cl::init(0), cl::sub(perplexityCommand));
@@ -84,11 +102,22 @@ static cl::opt<bool> linesAsDocuments(
     cl::desc("Score each non-empty line as one document (BOS, line, EOS), the "
              "way the default model was trained; BOS targets, which always "
              "follow EOS, are not scored"),
-    cl::sub(perplexityCommand));
+    cl::sub(perplexityCommand), cl::sub(calibrateCommand));
 static cl::opt<std::string> saveLogits(
     "save-logits",
     cl::desc("Write the f32 logits of every scored position to this file"),
     cl::sub(perplexityCommand));
+static cl::opt<int> calibrationTokens(
+    "tokens", cl::desc("Calibration tokens (activation rows per layer)"),
+    cl::init(8192), cl::sub(calibrateCommand));
+static cl::opt<double> calibrationPercentile(
+    "percentile",
+    cl::desc("Percentile of |activation| recorded per channel, in (0, 100)"),
+    cl::init(99.9), cl::sub(calibrateCommand));
+static cl::opt<std::string> outputPath("o", cl::desc("Calibration file to "
+                                                     "write"),
+                                       cl::value_desc("file"), cl::Required,
+                                       cl::sub(calibrateCommand));
 static cl::opt<int> maxScored(
     "max-scored-tokens",
     cl::desc("Stop after scoring this many tokens; 0 scores the whole text"),
@@ -123,6 +152,66 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
+/// Runs the pipeline of `--scheme` (and `--calibration`) on the module.
+static llvm::Error quantize(Model &model) {
+  auto [name, options] = llvm::StringRef(scheme).split('{');
+  if (!llvm::is_contained(getQuantizationSchemes(), name))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(), "unknown scheme '%s' (known: %s)",
+        name.str().c_str(), llvm::join(getQuantizationSchemes(), ", ").c_str());
+  if (schemeNeedsCalibration(name) && calibrationPath.empty() &&
+      !options.contains("calibration="))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "scheme %s needs calibration statistics: run 'lowbit-run calibrate' "
+        "and pass the file with --calibration",
+        name.str().c_str());
+  std::string pipeline = ("lowbit-" + name).str();
+  std::string optionText = options.rtrim('}').str();
+  if (!calibrationPath.empty())
+    optionText += " calibration=" + calibrationPath;
+  if (!llvm::StringRef(optionText).trim().empty())
+    pipeline += "{" + optionText + "}";
+  // Passes report problems and warnings (e.g. FMPQ's INT8 budget) as
+  // diagnostics: print each one line, without the notes that dump IR.
+  mlir::ScopedDiagnosticHandler printDiagnostics(
+      &model.context, [](mlir::Diagnostic &diagnostic) {
+        const char *severity =
+            diagnostic.getSeverity() == mlir::DiagnosticSeverity::Error
+                ? "error"
+                : diagnostic.getSeverity() == mlir::DiagnosticSeverity::Warning
+                      ? "warning"
+                      : "note";
+        llvm::errs() << "lowbit-run: " << severity << ": "
+                     << diagnostic.getLocation() << ": " << diagnostic.str()
+                     << "\n";
+        return mlir::success();
+      });
+  mlir::PassManager passes(&model.context);
+  std::string parseErrors;
+  llvm::raw_string_ostream errorStream(parseErrors);
+  if (failed(mlir::parsePassPipeline(pipeline, passes, errorStream)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "bad scheme '%s': %s", scheme.c_str(),
+                                   parseErrors.c_str());
+  if (failed(passes.run(*model.module)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "quantizing to %s failed", scheme.c_str());
+  int64_t activationBlocks = 0, int8Blocks = 0;
+  model.module->walk([&](MatmulOp matmul) {
+    BlockLayoutAttr layout = matmul.getAct().getType().getLayout();
+    activationBlocks += layout.getNumBlocks();
+    int8Blocks += layout.getNumInt8Blocks();
+  });
+  if (activationBlocks)
+    llvm::errs() << llvm::format(
+        "quantized to %s: %lld of %lld activation blocks are INT8 (%.1f%%)\n",
+        scheme.c_str(), static_cast<long long>(int8Blocks),
+        static_cast<long long>(activationBlocks),
+        100.0 * int8Blocks / activationBlocks);
+  return llvm::Error::success();
+}
+
 static llvm::Error loadModel(Model &model) {
   llvm::Expected<std::unique_ptr<Checkpoint>> checkpoint =
       openCheckpoint(modelPath);
@@ -153,15 +242,8 @@ static llvm::Error loadModel(Model &model) {
         static_cast<long long>(model.checkpoint->config.vocabSize));
   model.module = importLlama(model.context, *model.checkpoint, modelPath);
   if (!scheme.empty()) {
-    mlir::PassManager passes(&model.context);
-    if (failed(buildQuantizationPipeline(passes, scheme)))
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "unknown scheme '%s' (known: %s)", scheme.c_str(),
-          llvm::join(getQuantizationSchemes(), ", ").c_str());
-    if (failed(passes.run(*model.module)))
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "quantizing to %s failed", scheme.c_str());
+    if (llvm::Error error = quantize(model))
+      return error;
   }
   llvm::Expected<std::unique_ptr<ReferenceExecutor>> executor =
       ReferenceExecutor::create(*model.module, *model.checkpoint);
@@ -241,14 +323,46 @@ static double negativeLogLikelihood(const float *logits, int32_t vocab,
   return std::log(total) + maximum - logits[target];
 }
 
+/// The tokens of a text file: BOS and the whole text, or with
+/// --lines-as-documents BOS, line, EOS for every non-empty line.
+static std::vector<int32_t> tokenizeText(const Model &model,
+                                         llvm::StringRef text) {
+  std::vector<int32_t> tokens;
+  auto appendDocument = [&](llvm::StringRef document) {
+    tokens.push_back(model.tokenizer->bosId());
+    std::vector<int32_t> body = model.tokenizer->encode(document);
+    tokens.insert(tokens.end(), body.begin(), body.end());
+  };
+  if (!linesAsDocuments) {
+    appendDocument(text);
+    return tokens;
+  }
+  llvm::SmallVector<llvm::StringRef> lines;
+  text.split(lines, '\n', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (llvm::StringRef line : lines) {
+    appendDocument(line);
+    tokens.push_back(model.tokenizer->eosId());
+  }
+  return tokens;
+}
+
+/// The tokens of the --text file, or why it cannot be read.
+static llvm::Expected<std::vector<int32_t>> readTextTokens(const Model &model) {
+  auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/true);
+  if (!text)
+    return llvm::createStringError(text.getError(), "cannot read '%s': %s",
+                                   textPath.c_str(),
+                                   text.getError().message().c_str());
+  return tokenizeText(model, (*text)->getBuffer());
+}
+
 static int perplexity() {
   Model model;
   if (llvm::Error error = loadModel(model))
     return fail(std::move(error));
-  auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/true);
-  if (!text)
-    return fail("cannot read '" + textPath + "': " +
-                text.getError().message());
+  llvm::Expected<std::vector<int32_t>> textTokens = readTextTokens(model);
+  if (!textTokens)
+    return fail(textTokens.takeError());
   int64_t window = contextLength ? contextLength
                                  : model.checkpoint->config.contextLength;
   int64_t step = stride ? stride : window;
@@ -259,23 +373,7 @@ static int perplexity() {
     return fail("--stride must be in [1, --context]");
 
   int32_t bos = model.tokenizer->bosId();
-  std::vector<int32_t> tokens;
-  auto appendDocument = [&](llvm::StringRef document) {
-    tokens.push_back(bos);
-    std::vector<int32_t> body = model.tokenizer->encode(document);
-    tokens.insert(tokens.end(), body.begin(), body.end());
-  };
-  if (linesAsDocuments) {
-    llvm::SmallVector<llvm::StringRef> lines;
-    (*text)->getBuffer().split(lines, '\n', /*MaxSplit=*/-1,
-                               /*KeepEmpty=*/false);
-    for (llvm::StringRef line : lines) {
-      appendDocument(line);
-      tokens.push_back(model.tokenizer->eosId());
-    }
-  } else {
-    appendDocument((*text)->getBuffer());
-  }
+  std::vector<int32_t> tokens = std::move(*textTokens);
   int64_t total = static_cast<int64_t>(tokens.size());
   int32_t vocab = model.tokenizer->vocabSize();
   std::unique_ptr<llvm::ToolOutputFile> logitsFile;
@@ -329,8 +427,54 @@ static int perplexity() {
   return 0;
 }
 
+static int calibrate() {
+  if (calibrationTokens < 1)
+    return fail("--tokens must be >= 1");
+  if (!(calibrationPercentile > 0.0 && calibrationPercentile < 100.0))
+    return fail("--percentile must be in (0, 100)");
+  Model model;
+  if (llvm::Error error = loadModel(model))
+    return fail(std::move(error));
+  llvm::Expected<std::vector<int32_t>> tokens = readTextTokens(model);
+  if (!tokens)
+    return fail(tokens.takeError());
+  int64_t wanted = std::min<int64_t>(calibrationTokens, tokens->size());
+  int64_t window = model.checkpoint->config.contextLength;
+
+  CalibrationCollector collector(calibrationPercentile, wanted);
+  model.executor->setLinearInputObserver(
+      [&](llvm::StringRef weight, const Tensor &input) {
+        collector.observe(weight, input.data.data(), input.dim(0),
+                          input.dim(1));
+      });
+  Clock::time_point start = Clock::now();
+  for (int64_t begin = 0; begin < wanted; begin += window) {
+    model.executor->resetCaches();
+    llvm::ArrayRef<int32_t> input(tokens->data() + begin,
+                                  std::min(window, wanted - begin));
+    if (llvm::Error error = model.executor->run("prefill", input, 0).takeError())
+      return fail(std::move(error));
+  }
+  llvm::Expected<CalibrationStatistics> statistics =
+      collector.finish(modelPath);
+  if (!statistics)
+    return fail(statistics.takeError());
+  std::error_code error;
+  llvm::ToolOutputFile output(outputPath, error, llvm::sys::fs::OF_Text);
+  if (error)
+    return fail("cannot write '" + outputPath + "': " + error.message());
+  writeCalibrationStatistics(*statistics, output.os());
+  output.keep();
+  llvm::errs() << llvm::format(
+      "calibrated %zu linear layers over %lld tokens in %.1f s\n",
+      statistics->linears.size(), static_cast<long long>(statistics->tokens),
+      secondsSince(start));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  registerLowBitPipelines();
   cl::ParseCommandLineOptions(argc, argv,
                               "lowbit-run: generate text and measure "
                               "perplexity with a Llama checkpoint\n");
@@ -338,5 +482,8 @@ int main(int argc, char **argv) {
     return generate();
   if (perplexityCommand)
     return perplexity();
-  return fail("expected a command: generate or perplexity (see --help)");
+  if (calibrateCommand)
+    return calibrate();
+  return fail("expected a command: generate, perplexity or calibrate (see "
+              "--help)");
 }

@@ -47,8 +47,15 @@ def read_golden(path):
     return out
 
 
-def forward(meta, W, ids):
-    """Reference llama forward in float64 from GGUF tensors (PyTorch shapes)."""
+def forward(meta, W, ids, trace=None):
+    """Reference llama forward in float64 from GGUF tensors (PyTorch shapes).
+
+    If ``trace`` is a list, one dict per layer is appended to it holding the
+    inputs of that layer's matmuls ([T, channels] arrays): ``attn_in`` (the
+    attn_norm output, input of Q/K/V), ``o_in`` (input of attn_output),
+    ``ffn_in`` (the ffn_norm output, input of gate/up) and ``down_in`` (input
+    of ffn_down).  Used by tools/quant-eval/make_outlier_model.py.
+    """
     g = lambda k: meta["llama." + k]  # noqa: E731
     nl, H, KV = g("block_count"), g("attention.head_count"), \
         g("attention.head_count_kv")
@@ -87,11 +94,15 @@ def forward(meta, W, ids):
             s = q[:, hh] @ k[:, kv].T / np.sqrt(hd) + mask
             s = np.exp(s - s.max(-1, keepdims=True))
             out[:, hh] = (s / s.sum(-1, keepdims=True)) @ v[:, kv]
-        x = x + out.reshape(T, H * hd) @ w[b + "attn_output.weight"].T
+        attn_in, o_in = h, out.reshape(T, H * hd)
+        x = x + o_in @ w[b + "attn_output.weight"].T
         h = rms(x, w[b + "ffn_norm.weight"])
         a = h @ w[b + "ffn_gate.weight"].T
-        x = x + ((a / (1 + np.exp(-a))) * (h @ w[b + "ffn_up.weight"].T)) \
-            @ w[b + "ffn_down.weight"].T
+        down_in = (a / (1 + np.exp(-a))) * (h @ w[b + "ffn_up.weight"].T)
+        x = x + down_in @ w[b + "ffn_down.weight"].T
+        if trace is not None:
+            trace.append({"attn_in": attn_in, "o_in": o_in, "ffn_in": h,
+                          "down_in": down_in})
     return rms(x, w["output_norm.weight"]) @ w["output.weight"].T
 
 

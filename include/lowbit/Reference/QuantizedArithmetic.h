@@ -46,11 +46,24 @@ float roundToFloatType(float value, mlir::FloatType type);
 /// Largest code of a symmetric `bits`-bit integer: 7 for 4 bits, 127 for 8.
 inline int32_t largestCode(int64_t bits) { return (1 << (bits - 1)) - 1; }
 
+/// How lowbit.quantize chooses its scales.
+struct ScaleChoice {
+  /// Search clipped scales (lowbit.quantize's `clip_search`).
+  bool clipSearch = false;
+  /// Error weight of each input channel (`channel_importance`); empty: 1.
+  llvm::ArrayRef<float> channelImportance;
+};
+
+/// Clip ratios `clip_search` tries, largest first.
+llvm::ArrayRef<float> clipRatios();
+
 /// Quantizes `input` as `type` says: channels permuted by the layout, then
 /// per row and scale group scale = absmax / largestCode (rounded to the
 /// scale type) and code = round-to-even(x / scale) clamped to
-/// [-largestCode, largestCode].
-QuantizedTensor quantize(const Tensor &input, QuantizedTensorType type);
+/// [-largestCode, largestCode]. With a clip search, the scale is the
+/// clipRatios() multiple of that with the smallest weighted squared error.
+QuantizedTensor quantize(const Tensor &input, QuantizedTensorType type,
+                         const ScaleChoice &choice = {});
 
 /// codes * scales, with channels back in their original order.
 Tensor dequantize(const QuantizedTensor &input);

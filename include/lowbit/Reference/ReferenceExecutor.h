@@ -16,6 +16,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <functional>
 #include <vector>
 
 namespace lowbit {
@@ -37,6 +38,15 @@ public:
   /// Forgets everything the KV caches hold.
   void resetCaches();
 
+  /// Called with the checkpoint name of a linear layer's weight and the
+  /// layer's input, before every floating-point linear layer whose weight is
+  /// a lowbit.weight: how calibration sees activations.
+  using LinearInputObserver =
+      std::function<void(llvm::StringRef weightName, const Tensor &input)>;
+  void setLinearInputObserver(LinearInputObserver observer) {
+    linearInputObserver = std::move(observer);
+  }
+
 private:
   ReferenceExecutor(mlir::ModuleOp module, const Checkpoint &checkpoint)
       : module(module), checkpoint(checkpoint) {}
@@ -56,9 +66,13 @@ private:
   const Checkpoint &checkpoint;
   /// Weights converted to f32, by checkpoint tensor name.
   llvm::StringMap<Tensor> weights;
+  /// Tensors computed from weights alone (permuted weights), by the op
+  /// that makes them: computed once, not on every call.
+  llvm::DenseMap<mlir::Operation *, Tensor> constantTensors;
   /// Quantized weights, by the lowbit.quantize op that makes them from a
-  /// lowbit.weight: computed once, not on every call.
+  /// weight: computed once, not on every call.
   llvm::DenseMap<mlir::Operation *, QuantizedTensor> quantizedWeights;
+  LinearInputObserver linearInputObserver;
   /// One cache per cache argument of the entry points.
   std::vector<KVCache> caches;
 };

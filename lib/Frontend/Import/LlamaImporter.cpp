@@ -49,7 +49,8 @@ private:
   Value rmsNorm(Value input, StringRef weightName) {
     return builder.create<RMSNormOp>(
         loc, input.getType(), input, weight(weightName, {config.dim}),
-        builder.getF32FloatAttr(config.rmsEpsilon));
+        builder.getF32FloatAttr(config.rmsEpsilon),
+        /*output_permutation=*/nullptr);
   }
 
   Value rotary(Value input, Value positions) {

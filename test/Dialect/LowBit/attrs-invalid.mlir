@@ -111,3 +111,18 @@ func.func private @wire_integer_scale() attributes {w = #lowbit.wire<int4, block
 // expected-error @+2 {{expected ::lowbit::WireElement to be one of: fp4_e2m1, fp5_e2m2, fp5_e3m1, int4, int8}}
 // expected-error @+1 {{failed to parse LowBit_WireFormatAttr parameter 'element'}}
 func.func private @wire_unknown_element() attributes {w = #lowbit.wire<fp6_e3m2, block = 16, scale = f16>}
+
+// -----
+
+// expected-error @+1 {{channel statistics over 0 tokens; expected at least one}}
+func.func private @stats_no_tokens() attributes {s = #lowbit.channel_stats<tokens = 0, absmax = [1.0], percentile = [1.0], mean_square = [1.0]>}
+
+// -----
+
+// expected-error @+1 {{mean_square has 1 channels but absmax has 2}}
+func.func private @stats_lengths() attributes {s = #lowbit.channel_stats<tokens = 4, absmax = [1.0, 2.0], percentile = [1.0, 2.0], mean_square = [1.0]>}
+
+// -----
+
+// expected-error @+1 {{absmax of channel 1 is -2.000000e+00; expected a finite non-negative number}}
+func.func private @stats_negative() attributes {s = #lowbit.channel_stats<tokens = 4, absmax = [1.0, -2.0], percentile = [1.0, 2.0], mean_square = [1.0, 1.0]>}

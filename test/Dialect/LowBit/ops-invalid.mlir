@@ -280,7 +280,7 @@ func.func @dequantize_channels(%q: !lowbit.qtensor<?x8, f16, #lowbit.blocks<8, [
 // -----
 
 func.func @permute_dynamic_channels(%x: tensor<?x?xf32>) {
-  // expected-error @+1 {{permuted channel axis must be static}}
+  // expected-error @+1 {{permuted axis 1 must be static}}
   %0 = lowbit.permute_channels %x [1, 0] : tensor<?x?xf32>
   return
 }
@@ -487,5 +487,53 @@ lowbit.rank_group @tp [0, 1]
 func.func @scatter_result(%x: tensor<?x16xf32>) {
   // expected-error @+1 {{result dimension 1 is 16; expected 8 for 2 ranks}}
   %0 = lowbit.reduce_scatter %x over @tp along 1 : tensor<?x16xf32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @permute_axis_out_of_range(%x: tensor<?x4xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for a tensor of rank 2}}
+  %0 = lowbit.permute_channels %x [1, 0, 2, 3] along 2 : tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @permute_rows_wrong_length(%w: tensor<3x4xf32>) {
+  // expected-error @+1 {{permutation has 4 entries; expected one per channel (3)}}
+  %0 = lowbit.permute_channels %w [1, 0, 2, 3] along 0 : tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_output_permutation_not_a_permutation(%x: tensor<?x4xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{channel 0 appears twice in the permutation}}
+  %0 = lowbit.rms_norm %x, %w {output_permutation = array<i64: 0, 0, 1, 2>} : tensor<?x4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @quantize_importance_without_search(%w: tensor<4x2xf32>) {
+  // expected-error @+1 {{channel_importance needs clip_search}}
+  %0 = lowbit.quantize %w {channel_importance = array<f32: 1.0, 2.0>} : tensor<4x2xf32> -> !lowbit.qtensor<4x2, f16, #lowbit.blocks<2, [4], per_channel>>
+  return
+}
+
+// -----
+
+func.func @quantize_importance_length(%w: tensor<4x2xf32>) {
+  // expected-error @+1 {{channel_importance has 3 entries; expected one per channel (2)}}
+  %0 = lowbit.quantize %w {clip_search, channel_importance = array<f32: 1.0, 2.0, 3.0>} : tensor<4x2xf32> -> !lowbit.qtensor<4x2, f16, #lowbit.blocks<2, [4], per_channel>>
+  return
+}
+
+// -----
+
+func.func @quantize_importance_negative(%w: tensor<4x2xf32>) {
+  // expected-error @+1 {{channel_importance of channel 1 is -2.000000e+00; expected a finite non-negative number}}
+  %0 = lowbit.quantize %w {clip_search, channel_importance = array<f32: 1.0, -2.0>} : tensor<4x2xf32> -> !lowbit.qtensor<4x2, f16, #lowbit.blocks<2, [4], per_channel>>
   return
 }

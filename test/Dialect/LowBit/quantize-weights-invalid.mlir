@@ -5,7 +5,7 @@
 
 func.func @block_does_not_divide(%x: tensor<?x200xf32>) -> tensor<?x64xf32> {
   %w = lowbit.weight "blk.0.attn_q.weight" : tensor<64x200xf32>
-  // expected-error @+1 {{block size 128 does not divide the 200 input channels of this layer}}
+  // expected-error @+1 {{block size 128 does not divide the 200 input channels of blk.0.attn_q.weight}}
   %y = lowbit.linear %x, %w : tensor<?x200xf32>, tensor<64x200xf32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }

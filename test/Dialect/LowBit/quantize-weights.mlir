@@ -27,3 +27,4 @@ func.func @lm_head_stays_float(%x: tensor<?x256xf32>) -> tensor<?x64xf32> {
   %y = lowbit.linear %x, %w : tensor<?x256xf32>, tensor<64x256xf32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+

@@ -12,6 +12,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace lowbit;
 
@@ -172,4 +174,32 @@ int64_t WireFormatAttr::getElementBits() const {
 int64_t WireFormatAttr::getBlockBits() const {
   return getElementBits() * getBlockSize() +
          getScaleType().getIntOrFloatBitWidth();
+}
+
+//===----------------------------------------------------------------------===//
+// ChannelStatisticsAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ChannelStatisticsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                              int64_t tokens, DenseF32ArrayAttr absMax,
+                              DenseF32ArrayAttr percentile,
+                              DenseF32ArrayAttr meanSquare) {
+  if (tokens <= 0)
+    return emitError() << "channel statistics over " << tokens
+                       << " tokens; expected at least one";
+  for (auto [name, values] :
+       {std::pair{"percentile", percentile}, {"mean_square", meanSquare}})
+    if (values.size() != absMax.size())
+      return emitError() << name << " has " << values.size()
+                         << " channels but absmax has " << absMax.size();
+  for (auto [name, values] : {std::pair{"absmax", absMax},
+                              {"percentile", percentile},
+                              {"mean_square", meanSquare}})
+    for (auto [channel, value] : llvm::enumerate(values.asArrayRef()))
+      if (!(value >= 0.0f) || std::isinf(value))
+        return emitError() << name << " of channel " << channel
+                           << " is " << value
+                           << "; expected a finite non-negative number";
+  return success();
 }

@@ -11,6 +11,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace lowbit;
 
@@ -59,6 +61,12 @@ static LogicalResult verifyQuantizedShape(Operation *op,
                     "the float tensor", tensorType.getDimSize(0));
 }
 
+WeightOp lowbit::getSourceWeight(Value value) {
+  while (auto permutation = value.getDefiningOp<PermuteChannelsOp>())
+    value = permutation.getInput();
+  return value.getDefiningOp<WeightOp>();
+}
+
 //===----------------------------------------------------------------------===//
 // Graph-level operations
 //===----------------------------------------------------------------------===//
@@ -89,6 +97,13 @@ LogicalResult RMSNormOp::verify() {
   if (!(getEpsilon().convertToDouble() > 0.0))
     return emitOpError() << "epsilon must be positive, found "
                          << getEpsilon().convertToDouble();
+  if (std::optional<ArrayRef<int64_t>> permutation = getOutputPermutation()) {
+    if (ShapedType::isDynamic(channels))
+      return emitOpError() << "an output permutation needs a static channel "
+                              "axis";
+    return verifyChannelPermutation([&] { return emitOpError(); },
+                                    *permutation, channels);
+  }
   return success();
 }
 
@@ -254,14 +269,31 @@ LogicalResult KVAttentionOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult QuantizeOp::verify() {
-  return verifyQuantizedShape(*this, tensorTypeOf(getInput()),
-                              getResult().getType());
+  QuantizedTensorType resultType = getResult().getType();
+  if (std::optional<ArrayRef<float>> importance = getChannelImportance()) {
+    if (!getClipSearch())
+      return emitOpError() << "channel_importance needs clip_search";
+    if (static_cast<int64_t>(importance->size()) !=
+        resultType.getNumChannels())
+      return emitOpError() << "channel_importance has " << importance->size()
+                           << " entries; expected one per channel ("
+                           << resultType.getNumChannels() << ")";
+    for (auto [channel, value] : llvm::enumerate(*importance))
+      if (!(value >= 0.0f) || std::isinf(value))
+        return emitOpError() << "channel_importance of channel " << channel
+                             << " is " << value
+                             << "; expected a finite non-negative number";
+  }
+  return verifyQuantizedShape(*this, tensorTypeOf(getInput()), resultType);
 }
 
 OpFoldResult QuantizeOp::fold(FoldAdaptor) {
   // lowbit.quantize maps the largest magnitude of every scale group to the
   // largest code, so re-quantizing dequantized data with the same layout
   // recomputes the same scales and codes.
+  // A clipped scale need not be the largest magnitude: no such guarantee.
+  if (getClipSearch())
+    return {};
   if (auto dequantize = getInput().getDefiningOp<DequantizeOp>())
     if (dequantize.getInput().getType() == getResult().getType())
       return dequantize.getInput();
@@ -274,9 +306,14 @@ LogicalResult DequantizeOp::verify() {
 }
 
 LogicalResult PermuteChannelsOp::verify() {
-  int64_t channels = tensorTypeOf(getInput()).getDimSize(1);
+  RankedTensorType inputType = tensorTypeOf(getInput());
+  int64_t axis = getPermutedAxis();
+  if (axis < 0 || axis >= inputType.getRank())
+    return emitOpError() << "axis " << axis << " is out of range for a tensor "
+                         << "of rank " << inputType.getRank();
+  int64_t channels = inputType.getDimSize(axis);
   if (ShapedType::isDynamic(channels))
-    return emitOpError() << "permuted channel axis must be static";
+    return emitOpError() << "permuted axis " << axis << " must be static";
   return verifyChannelPermutation([&] { return emitOpError(); },
                                   getPermutation(), channels);
 }
@@ -297,13 +334,13 @@ struct ComposePermutations : public OpRewritePattern<PermuteChannelsOp> {
   LogicalResult matchAndRewrite(PermuteChannelsOp op,
                                 PatternRewriter &rewriter) const override {
     auto producer = op.getInput().getDefiningOp<PermuteChannelsOp>();
-    if (!producer)
+    if (!producer || producer.getPermutedAxis() != op.getPermutedAxis())
       return failure();
     ArrayRef<int64_t> inner = producer.getPermutation();
     SmallVector<int64_t> composed = llvm::map_to_vector(
         op.getPermutation(), [&](int64_t channel) { return inner[channel]; });
     rewriter.replaceOpWithNewOp<PermuteChannelsOp>(op, producer.getInput(),
-                                                   composed);
+                                                   composed, op.getAxisAttr());
     return success();
   }
 };

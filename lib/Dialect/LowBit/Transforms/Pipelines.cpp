@@ -11,36 +11,61 @@
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 using namespace lowbit;
 
 namespace {
-/// A scheme: weight bits (0: float), activation bits (0: float), KV bits.
+/// A scheme: weight bits (0: float), activation bits (0: float), KV bits,
+/// and whether activations use FMPQ's mixed INT4/INT8 blocks.
 struct Scheme {
   llvm::StringLiteral name;
   int64_t weightBits;
   int64_t activationBits;
   int64_t kvBits;
+  bool fmpq;
   llvm::StringLiteral summary;
 };
 
-/// Weights use one scale per 128 input channels; activations one per token
-/// and 128-channel block; KV caches one per 32 elements of a head.
 constexpr Scheme kSchemes[] = {
-    {"w8a8", 8, 8, 32, "INT8 weights and activations"},
-    {"w4a16", 4, 0, 32, "INT4 weights, floating-point activations"},
-    {"w4a8", 4, 8, 32, "INT4 weights, INT8 activations"},
-    {"w4a4", 4, 4, 32, "INT4 weights and activations"},
-    {"w4a4-kv4", 4, 4, 4, "INT4 weights, activations and KV cache"},
-    {"w8a8-kv8", 8, 8, 8, "INT8 weights, activations and KV cache"},
-    {"kv4", 0, 0, 4, "floating-point layers, INT4 KV cache"},
+    {"w8a8", 8, 8, 32, false, "INT8 weights and activations"},
+    {"w4a16", 4, 0, 32, false, "INT4 weights, floating-point activations"},
+    {"w4a8", 4, 8, 32, false, "INT4 weights, INT8 activations"},
+    {"w4a4", 4, 4, 32, false, "INT4 weights and activations"},
+    {"w4ax", 4, 4, 32, true,
+     "INT4 weights, INT4 activations with INT8 outlier blocks (FMPQ)"},
+    {"w4ax-kv4", 4, 4, 4, true,
+     "INT4 weights, FMPQ activations, INT4 KV cache"},
+    {"w4a4-kv4", 4, 4, 4, false, "INT4 weights, activations and KV cache"},
+    {"w8a8-kv8", 8, 8, 8, false, "INT8 weights, activations and KV cache"},
+    {"kv4", 0, 0, 4, false, "floating-point layers, INT4 KV cache"},
 };
 
-void addSchemePasses(OpPassManager &pm, const Scheme &scheme) {
+void addSchemePasses(OpPassManager &pm, const Scheme &scheme,
+                     const QuantizationPipelineOptions &options) {
+  if (!options.calibration.empty()) {
+    ImportCalibrationOptions calibration;
+    calibration.file = options.calibration;
+    pm.addPass(createImportCalibration(calibration));
+  }
+  if (scheme.fmpq) {
+    FMPQOptions fmpq;
+    fmpq.blockSize = options.blockSize;
+    fmpq.threshold = options.threshold;
+    fmpq.maxInt8Fraction = options.maxInt8Fraction;
+    fmpq.sortChannels = options.sortChannels;
+    fmpq.statistic = options.statistic;
+    pm.addPass(createFMPQ(fmpq));
+    pm.addPass(createFoldPermutations());
+  }
   if (scheme.weightBits) {
     QuantizeWeightsOptions weights;
     weights.bits = scheme.weightBits;
+    weights.blockSize = options.blockSize;
+    weights.groupSize = options.groupSize;
+    weights.clipSearch = options.clipSearch;
+    weights.int8OutlierBlocks = options.int8OutlierWeights;
     pm.addPass(createQuantizeWeights(weights));
   }
   if (scheme.activationBits) {
@@ -53,6 +78,15 @@ void addSchemePasses(OpPassManager &pm, const Scheme &scheme) {
     kv.bits = scheme.kvBits;
     pm.addPass(createQuantizeKV(kv));
   }
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+const Scheme *findScheme(StringRef name) {
+  for (const Scheme &scheme : kSchemes)
+    if (scheme.name == name)
+      return &scheme;
+  return nullptr;
 }
 } // namespace
 
@@ -63,21 +97,28 @@ llvm::SmallVector<llvm::StringRef> lowbit::getQuantizationSchemes() {
                              });
 }
 
-LogicalResult lowbit::buildQuantizationPipeline(OpPassManager &pm,
-                                                StringRef name) {
-  for (const Scheme &scheme : kSchemes) {
-    if (scheme.name == name) {
-      addSchemePasses(pm, scheme);
-      return success();
-    }
-  }
-  return failure();
+bool lowbit::schemeNeedsCalibration(StringRef name) {
+  const Scheme *scheme = findScheme(name);
+  return scheme && scheme->fmpq;
+}
+
+LogicalResult
+lowbit::buildQuantizationPipeline(OpPassManager &pm, StringRef name,
+                                  const QuantizationPipelineOptions &options) {
+  const Scheme *scheme = findScheme(name);
+  if (!scheme)
+    return failure();
+  addSchemePasses(pm, *scheme, options);
+  return success();
 }
 
 void lowbit::registerLowBitPipelines() {
   for (const Scheme &scheme : kSchemes)
-    PassPipelineRegistration<>(
+    PassPipelineRegistration<QuantizationPipelineOptions>(
         ("lowbit-" + scheme.name).str(),
         ("Quantize to " + scheme.name + ": " + scheme.summary).str(),
-        [&scheme](OpPassManager &pm) { addSchemePasses(pm, scheme); });
+        [&scheme](OpPassManager &pm,
+                  const QuantizationPipelineOptions &options) {
+          addSchemePasses(pm, scheme, options);
+        });
 }

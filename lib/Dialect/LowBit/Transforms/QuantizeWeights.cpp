@@ -34,18 +34,29 @@ struct QuantizeWeightsPass
 
 QuantizedTensorType
 QuantizeWeightsPass::storedType(LinearOp linear, RankedTensorType weightType) {
+  StringRef name = getSourceWeight(linear.getWeight()).getName();
   int64_t inputs = weightType.getDimSize(1);
-  if (inputs % blockSize != 0) {
-    linear.emitError() << "block size " << int64_t(blockSize) << " does not divide the "
-                       << inputs << " input channels of this layer";
+  // FMPQ's blocks, when it chose them, else uniform blocks of `blockSize`.
+  auto activationLayout =
+      linear->getAttrOfType<BlockLayoutAttr>(kActivationLayoutAttrName);
+  int64_t layerBlockSize =
+      activationLayout ? activationLayout.getBlockSize() : int64_t(blockSize);
+  if (inputs % layerBlockSize != 0) {
+    linear.emitError() << "block size " << layerBlockSize
+                       << " does not divide the " << inputs
+                       << " input channels of " << name;
     return nullptr;
   }
-  SmallVector<int64_t> blockBits(inputs / blockSize, int64_t(bits));
+  SmallVector<int64_t> blockBits(inputs / layerBlockSize, int64_t(bits));
+  if (activationLayout && int8OutlierBlocks)
+    for (auto [weightBits, activationBits] :
+         llvm::zip(blockBits, activationLayout.getBlockBits()))
+      weightBits = std::max(weightBits, activationBits);
   ScaleGranularity granularity =
       groupSize ? ScaleGranularity::PerGroup : ScaleGranularity::PerChannel;
   auto emitError = [&] { return linear.emitError(); };
   auto layout = BlockLayoutAttr::getChecked(
-      emitError, &getContext(), int64_t(blockSize), ArrayRef<int64_t>(blockBits),
+      emitError, &getContext(), layerBlockSize, ArrayRef<int64_t>(blockBits),
       granularity, int64_t(groupSize), /*permutation=*/ArrayRef<int64_t>());
   if (!layout)
     return nullptr;
@@ -56,20 +67,27 @@ QuantizeWeightsPass::storedType(LinearOp linear, RankedTensorType weightType) {
 
 void QuantizeWeightsPass::runOnOperation() {
   if (bits != 4 && bits != 8) {
-    getOperation().emitError() << "weight bits must be 4 or 8, found " << int64_t(bits);
+    getOperation().emitError()
+        << "weight bits must be 4 or 8, found " << int64_t(bits);
     return signalPassFailure();
   }
   WalkResult result = getOperation().walk([&](LinearOp linear) {
-    auto weight = linear.getWeight().getDefiningOp<WeightOp>();
-    if (!weight ||
-        (!weight.getName().starts_with("blk.") && !includeLMHead))
+    WeightOp source = getSourceWeight(linear.getWeight());
+    if (!source || (!source.getName().starts_with("blk.") && !includeLMHead))
       return WalkResult::advance();
-    auto weightType = cast<RankedTensorType>(weight.getType());
+    auto weightType = cast<RankedTensorType>(linear.getWeight().getType());
     QuantizedTensorType type = storedType(linear, weightType);
     if (!type)
       return WalkResult::interrupt();
     OpBuilder builder(linear);
-    Value stored = QuantizeOp::create(builder, linear.getLoc(), type, weight);
+    auto stored =
+        QuantizeOp::create(builder, linear.getLoc(), type, linear.getWeight());
+    if (clipSearch) {
+      stored.setClipSearch(true);
+      if (auto stats = linear->getAttrOfType<ChannelStatisticsAttr>(
+              kCalibrationAttrName))
+        stored.setChannelImportanceAttr(stats.getMeanSquare());
+    }
     Value restored =
         DequantizeOp::create(builder, linear.getLoc(), weightType, stored);
     linear.getWeightMutable().assign(restored);

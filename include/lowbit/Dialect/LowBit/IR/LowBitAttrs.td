@@ -90,4 +90,39 @@ def LowBit_WireFormatAttr : LowBit_Attr<"WireFormat", "wire"> {
   }];
 }
 
+def LowBit_ChannelStatisticsAttr
+    : LowBit_Attr<"ChannelStatistics", "channel_stats"> {
+  let summary = "Calibration statistics of a linear layer's input channels";
+  let description = [{
+    What `lowbit-run calibrate` measured at the input of one linear layer
+    over `tokens` calibration tokens, one entry per input channel: the
+    largest magnitude, the magnitude at the file's percentile, and the mean
+    square. `lowbit-import-calibration` attaches it to a `lowbit.linear` as
+    `lowbit.calibration`; FMPQ finds outlier channels in it and weight
+    quantization weighs rounding errors by the mean square.
+
+    Example:
+
+    ```mlir
+    #lowbit.channel_stats<tokens = 4096, absmax = [1.5, 30.0],
+        percentile = [1.0, 24.0], mean_square = [0.2, 90.0]>
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$tokens,
+    "::mlir::DenseF32ArrayAttr":$absMax,
+    "::mlir::DenseF32ArrayAttr":$percentile,
+    "::mlir::DenseF32ArrayAttr":$meanSquare
+  );
+  let assemblyFormat = [{
+    `<` `tokens` `=` $tokens `,` `absmax` `=` $absMax `,`
+    `percentile` `=` $percentile `,` `mean_square` `=` $meanSquare `>`
+  }];
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Number of input channels described.
+    int64_t getNumChannels() const { return getAbsMax().size(); }
+  }];
+}
+
 #endif // LOWBIT_DIALECT_LOWBIT_IR_LOWBITATTRS_TD

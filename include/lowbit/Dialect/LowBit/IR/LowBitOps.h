@@ -18,4 +18,19 @@
 #define GET_OP_CLASSES
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h.inc"
 
+namespace lowbit {
+/// The checkpoint weight that `value` is, or is a channel permutation of
+/// (as FMPQ writes weights); null for anything else.
+WeightOp getSourceWeight(mlir::Value value);
+
+/// Name of the discardable attribute that carries a linear layer's
+/// calibration statistics (#lowbit.channel_stats).
+inline constexpr llvm::StringLiteral kCalibrationAttrName = "lowbit.calibration";
+
+/// Name of the discardable attribute through which FMPQ gives a linear layer
+/// the block layout of its quantized input (#lowbit.blocks, per_token).
+inline constexpr llvm::StringLiteral kActivationLayoutAttrName =
+    "lowbit.activation_layout";
+} // namespace lowbit
+
 #endif // LOWBIT_DIALECT_LOWBIT_IR_LOWBITOPS_H

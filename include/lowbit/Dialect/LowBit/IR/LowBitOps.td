@@ -50,12 +50,20 @@ def LowBit_RMSNormOp : LowBit_Op<"rms_norm",
   let description = [{
     `result[t, c] = input[t, c] / sqrt(mean_c(input[t, :]^2) + epsilon) * weight[c]`.
 
+    With `output_permutation` P the result comes out with its channels
+    reordered: `result[t, i] = input[t, P[i]] / rms(input[t, :]) * weight[i]`,
+    the weight given in output order. The mean does not depend on channel
+    order, so this is `permute_channels(rms_norm(input, w), P)` with `w`
+    permuted likewise, at no cost: it is how FMPQ's channel permutation
+    folds into the norm that produces a linear layer's input.
+
     ```mlir
     %n = lowbit.rms_norm %x, %w {epsilon = 1.0e-05 : f32} : tensor<?x256xf32>, tensor<256xf32>
     ```
   }];
   let arguments = (ins LowBit_Float2D:$input, LowBit_Float1D:$weight,
-                   DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+                   DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon,
+                   OptionalAttr<DenseI64ArrayAttr>:$output_permutation);
   let results = (outs LowBit_Float2D:$result);
   let assemblyFormat = [{
     $input `,` $weight attr-dict `:` type($input) `,` type($weight)
@@ -226,11 +234,21 @@ def LowBit_QuantizeOp : LowBit_Op<"quantize", [Pure]> {
     Hence quantizing the result of a `lowbit.dequantize` into the same type
     gives back its operand, and folds to it.
 
+    With `clip_search` (for weights, quantized at compile time) each scale
+    group instead takes the scale `r * absmax / largest code` whose rounding
+    error is smallest, r searched over 1, 0.975, ..., 0.5 (the first of
+    equal errors wins); the error of a value of input channel c is weighted
+    by `channel_importance[c]` when given (the calibrated mean square of the
+    activation that multiplies it), else by 1.
+
     ```mlir
     %q = lowbit.quantize %x : tensor<?x512xf16> -> !lowbit.qtensor<?x512, f16, #lowbit.blocks<128, [8, 4, 4, 4], per_token>>
+    %w = lowbit.quantize %v {clip_search, channel_importance = array<f32: 1.0, 9.0>}
+        : tensor<4x2xf32> -> !lowbit.qtensor<4x2, f16, #lowbit.blocks<2, [4], per_channel>>
     ```
   }];
-  let arguments = (ins LowBit_Float2D:$input);
+  let arguments = (ins LowBit_Float2D:$input, UnitAttr:$clip_search,
+                   OptionalAttr<DenseF32ArrayAttr>:$channel_importance);
   let results = (outs LowBit_QuantizedTensorType:$result);
   let assemblyFormat = [{
     $input attr-dict `:` type($input) `->` qualified(type($result))
@@ -259,19 +277,34 @@ def LowBit_DequantizeOp : LowBit_Op<"dequantize", [Pure]> {
 
 def LowBit_PermuteChannelsOp : LowBit_Op<"permute_channels",
     [Pure, SameOperandsAndResultType]> {
-  let summary = "Reorders the channel (innermost) axis of a tensor";
+  let summary = "Reorders one axis of a tensor (by default the channel axis)";
   let description = [{
-    `result[..., i] = input[..., permutation[i]]`. The inverse permutation is
-    another `permute_channels`; a permutation followed by its inverse folds
-    away, and consecutive permutations compose into one.
+    `result[..., i] = input[..., permutation[i]]` along `axis`, the innermost
+    axis unless `along` names another: for a [out, in] weight, `along 0`
+    reorders its output channels (rows). The inverse permutation is another
+    `permute_channels`; a permutation followed by its inverse along the same
+    axis folds away, and consecutive permutations compose into one.
 
     ```mlir
     %p = lowbit.permute_channels %x [3, 0, 1, 2] : tensor<?x4xf32>
+    %r = lowbit.permute_channels %w [1, 0] along 0 : tensor<2x4xf32>
+    %n = lowbit.permute_channels %g [2, 0, 1] : tensor<3xf32>
     ```
   }];
-  let arguments = (ins LowBit_Float2D:$input, DenseI64ArrayAttr:$permutation);
-  let results = (outs LowBit_Float2D:$result);
-  let assemblyFormat = "$input $permutation attr-dict `:` type($result)";
+  let arguments = (ins TensorRankOf<[F16, BF16, F32], [1, 2]>:$input,
+                   DenseI64ArrayAttr:$permutation,
+                   OptionalAttr<I64Attr>:$axis);
+  let results = (outs TensorRankOf<[F16, BF16, F32], [1, 2]>:$result);
+  let assemblyFormat = [{
+    $input $permutation (`along` $axis^)? attr-dict `:` type($result)
+  }];
+  let extraClassDeclaration = [{
+    /// The axis that is reordered: `axis` when given, else the innermost.
+    int64_t getPermutedAxis() {
+      return getAxis() ? static_cast<int64_t>(*getAxis())
+                       : getInput().getType().getRank() - 1;
+    }
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;

@@ -9,6 +9,7 @@
 #define LOWBIT_DIALECT_LOWBIT_TRANSFORMS_PASSES_H
 
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace lowbit {
 
@@ -18,15 +19,63 @@ namespace lowbit {
 #define GEN_PASS_REGISTRATION
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h.inc"
 
+/// Options every quantization pipeline (`lowbit-<scheme>`) takes.
+struct QuantizationPipelineOptions
+    : public mlir::PassPipelineOptions<QuantizationPipelineOptions> {
+  Option<std::string> calibration{
+      *this, "calibration",
+      llvm::cl::desc("calibration file of lowbit-run calibrate; needed by "
+                     "FMPQ schemes, used by clip-search otherwise")};
+  Option<int64_t> blockSize{*this, "block-size",
+                            llvm::cl::desc("channels per block"),
+                            llvm::cl::init(128)};
+  Option<int64_t> groupSize{
+      *this, "group-size",
+      llvm::cl::desc("input channels per weight scale (divides block-size); "
+                     "0: one per output channel and block"),
+      llvm::cl::init(128)};
+  Option<bool> clipSearch{
+      *this, "clip-search",
+      llvm::cl::desc("search clipped weight scales of least "
+                     "activation-weighted error"),
+      llvm::cl::init(false)};
+  Option<double> threshold{
+      *this, "threshold",
+      llvm::cl::desc("FMPQ: outlier above this multiple of the median"),
+      llvm::cl::init(8.0)};
+  Option<double> maxInt8Fraction{
+      *this, "max-int8-fraction",
+      llvm::cl::desc("FMPQ: largest fraction of INT8 blocks"),
+      llvm::cl::init(0.25)};
+  Option<bool> sortChannels{
+      *this, "sort-channels",
+      llvm::cl::desc("FMPQ: order INT4 channels by decreasing statistic"),
+      llvm::cl::init(false)};
+  Option<std::string> statistic{
+      *this, "statistic",
+      llvm::cl::desc("FMPQ: outlier statistic, absmax or percentile"),
+      llvm::cl::init("absmax")};
+  Option<bool> int8OutlierWeights{
+      *this, "int8-outlier-weights",
+      llvm::cl::desc("FMPQ: 8-bit weights in blocks that face INT8 "
+                     "activations"),
+      llvm::cl::init(false)};
+};
+
 /// Names of the quantization schemes that have a pipeline, e.g. "w4a8".
 llvm::SmallVector<llvm::StringRef> getQuantizationSchemes();
 
+/// Whether `scheme` needs calibration statistics (FMPQ schemes do).
+bool schemeNeedsCalibration(llvm::StringRef scheme);
+
 /// Adds the passes that quantize a graph-level module to `scheme` to `pm`;
 /// fails for a scheme getQuantizationSchemes() does not list.
-llvm::LogicalResult buildQuantizationPipeline(mlir::OpPassManager &pm,
-                                              llvm::StringRef scheme);
+llvm::LogicalResult
+buildQuantizationPipeline(mlir::OpPassManager &pm, llvm::StringRef scheme,
+                          const QuantizationPipelineOptions &options = {});
 
-/// Registers every scheme as a pipeline `lowbit-<scheme>` (lowbit-w4a8, ...).
+/// Registers every scheme as a pipeline `lowbit-<scheme>` (lowbit-w4a8, ...)
+/// taking QuantizationPipelineOptions.
 void registerLowBitPipelines();
 
 } // namespace lowbit

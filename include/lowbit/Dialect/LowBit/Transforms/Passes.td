@@ -70,6 +70,83 @@ def Roofline : Pass<"lowbit-roofline", "::mlir::ModuleOp"> {
   ];
 }
 
+def ImportCalibration : Pass<"lowbit-import-calibration",
+                             "::mlir::ModuleOp"> {
+  let summary = "Attach calibration statistics to the linear layers";
+  let description = [{
+    Reads a calibration file written by `lowbit-run calibrate` (format in
+    docs/quantization.md) and attaches to every `lowbit.linear` whose weight
+    is a `lowbit.weight` the statistics of that weight's layer as a
+    `lowbit.calibration = #lowbit.channel_stats<...>` attribute. A layer the
+    file does not describe, or describes with another number of channels,
+    is an error.
+  }];
+  let options = [
+    Option<"file", "file", "std::string", "\"\"",
+           "calibration file (JSON) to read">
+  ];
+}
+
+def FMPQ : Pass<"lowbit-fmpq", "::mlir::ModuleOp"> {
+  let summary = "Group outlier channels into INT8 blocks by channel permutation";
+  let description = [{
+    Fine-grained mixed-precision quantization (COMET's FMPQ) of activations.
+    For every activation that feeds linear layers of the decoder blocks
+    (weights `blk.*`, which must be calibrated), a channel is
+    an outlier when its calibration statistic (`statistic`: absmax or the
+    percentile) exceeds `threshold` times the median over the channels.
+    The pass computes a permutation that puts the outlier channels first,
+    largest first, so that they fill as few blocks of `block-size` channels
+    as possible; those blocks are INT8, the rest INT4, and at most
+    `max-int8-fraction` of the blocks may be INT8 (the largest outliers win
+    when there are more; a warning says when outliers are left in INT4
+    blocks). With `sort-channels` the INT4 channels follow in
+    decreasing order of the statistic, so each block's per-token scale fits
+    channels of similar range.
+
+    The permutation becomes explicit IR that is exactly equivalent to the
+    input: a `lowbit.permute_channels` of the activation and the same
+    permutation of the input columns of each consuming weight. Each linear
+    records the chosen blocks as `lowbit.activation_layout =
+    #lowbit.blocks<block-size, [8, 4, ...], per_token>` (in permuted order),
+    which weight and activation quantization follow. Linears sharing an
+    input share one permutation. `lowbit-fold-permutations` then moves the
+    permutations into their producers where that is free.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", "128",
+           "channels per mixed-precision block">,
+    Option<"statistic", "statistic", "std::string", "\"absmax\"",
+           "calibration statistic that finds outliers: absmax or percentile">,
+    Option<"threshold", "threshold", "double", "8.0",
+           "a channel is an outlier above this multiple of the median">,
+    Option<"maxInt8Fraction", "max-int8-fraction", "double", "0.25",
+           "largest fraction of blocks that may be INT8">,
+    Option<"sortChannels", "sort-channels", "bool", "false",
+           "order the INT4 channels by decreasing statistic">
+  ];
+}
+
+def FoldPermutations : Pass<"lowbit-fold-permutations", "::mlir::ModuleOp"> {
+  let summary = "Fold channel permutations of activations into their producers";
+  let description = [{
+    Moves every `lowbit.permute_channels` of an activation into the op that
+    produces the activation, where that is exactly equivalent and free at
+    run time:
+
+    * `rms_norm`: the norm writes its output in permuted order
+      (`output_permutation`) with its weight permuted at compile time;
+    * `swiglu`: the permutation moves to both operands;
+    * a floating-point `linear`: the rows (output channels) of its weight
+      are permuted at compile time.
+
+    A permutation is moved only when its operand has no other user. What
+    cannot move (e.g. the output of attention, whose channels are heads)
+    stays as a runtime permutation, which activation quantization fuses
+    into its gather.
+  }];
+}
+
 def QuantizeWeights : Pass<"lowbit-quantize-weights", "::mlir::ModuleOp"> {
   let summary = "Store the weights of linear layers in 4 or 8 bits";
   let description = [{
@@ -81,7 +158,17 @@ def QuantizeWeights : Pass<"lowbit-quantize-weights", "::mlir::ModuleOp"> {
     (`group-size=0`) or per group of `group-size` input channels. This is
     the W4A16/W8A16 form; `lowbit-quantize-activations` turns it into an
     integer matmul. Channels are cut into blocks of `block-size`, which must
-    divide every quantized layer's input channels.
+    divide every quantized layer's input channels; a linear that FMPQ gave a
+    `lowbit.activation_layout` uses that layout's blocks instead, and with
+    `int8-outlier-blocks` the weight blocks facing INT8 activation blocks are
+    stored in 8 bits.
+
+    The weight may be a `lowbit.weight` or a permutation of one (FMPQ).
+    `clip-search` replaces plain absmax scales by the clipped scale that
+    minimises each scale group's rounding error, weighted by the calibrated
+    mean square of each input channel when the linear carries
+    `lowbit.calibration` (activation-aware clipping, as AWQ's clipping step
+    and llama.cpp's importance matrix do).
   }];
   let options = [
     Option<"bits", "bits", "int64_t", "4", "weight bits: 4 or 8">,
@@ -91,7 +178,12 @@ def QuantizeWeights : Pass<"lowbit-quantize-weights", "::mlir::ModuleOp"> {
     Option<"blockSize", "block-size", "int64_t", "128",
            "channels per mixed-precision block">,
     Option<"includeLMHead", "include-lm-head", "bool", "false",
-           "also quantize the output projection (output.weight)">
+           "also quantize the output projection (output.weight)">,
+    Option<"int8OutlierBlocks", "int8-outlier-blocks", "bool", "false",
+           "store weight blocks that face INT8 activation blocks in 8 bits">,
+    Option<"clipSearch", "clip-search", "bool", "false",
+           "search clipped scales that minimise the (activation-weighted) "
+           "rounding error">
   ];
 }
 
@@ -104,7 +196,12 @@ def QuantizeActivations : Pass<"lowbit-quantize-activations",
     run time per token, one scale per block, in the weight's block size and
     channel permutation, and the product accumulates in INT32 with a scale
     epilogue. Blocks are `bits` wide unless the linear carries a
-    `lowbit.activation_bits` array (one width per block, set by FMPQ).
+    `lowbit.activation_layout` (set by FMPQ), whose block widths it takes.
+
+    A runtime `lowbit.permute_channels` of the input is fused into the
+    quantization: the activation and weight layouts both carry the
+    permutation (`perm = [...]`) and the matmul reads the quantized blocks
+    in permuted order, so no separate permutation kernel runs.
   }];
   let options = [
     Option<"bits", "bits", "int64_t", "8", "activation bits: 4 or 8">
