@@ -135,6 +135,44 @@ QuantizedTensor lowbit::quantize(const Tensor &input,
   return result;
 }
 
+std::vector<uint8_t> lowbit::packCodes(const QuantizedTensor &input) {
+  BlockLayoutAttr layout = input.layout;
+  int64_t rowBytes = layout.getPackedRowBytes();
+  std::vector<uint8_t> packed(input.rows * rowBytes, 0);
+  for (int64_t row = 0; row < input.rows; ++row) {
+    int64_t bitOffset = row * rowBytes * 8;
+    for (int64_t c = 0; c < input.channels; ++c) {
+      int64_t bits = layout.getBlockBits()[c / layout.getBlockSize()];
+      uint32_t field = static_cast<uint8_t>(input.codes[row * input.channels + c]) &
+                       ((1u << bits) - 1);
+      for (int64_t bit = 0; bit < bits; ++bit, ++bitOffset)
+        packed[bitOffset / 8] |= ((field >> bit) & 1u) << (bitOffset % 8);
+    }
+  }
+  return packed;
+}
+
+std::vector<int8_t> lowbit::unpackCodes(llvm::ArrayRef<uint8_t> packed,
+                                        BlockLayoutAttr layout, int64_t rows) {
+  int64_t channels = layout.getNumChannels();
+  int64_t rowBytes = layout.getPackedRowBytes();
+  std::vector<int8_t> codes(rows * channels);
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t bitOffset = row * rowBytes * 8;
+    for (int64_t c = 0; c < channels; ++c) {
+      int64_t bits = layout.getBlockBits()[c / layout.getBlockSize()];
+      int32_t field = 0;
+      for (int64_t bit = 0; bit < bits; ++bit, ++bitOffset)
+        field |= ((packed[bitOffset / 8] >> (bitOffset % 8)) & 1) << bit;
+      // Sign-extend the two's-complement field.
+      if (field & (1 << (bits - 1)))
+        field -= 1 << bits;
+      codes[row * channels + c] = static_cast<int8_t>(field);
+    }
+  }
+  return codes;
+}
+
 Tensor lowbit::dequantize(const QuantizedTensor &input) {
   Tensor result{{input.rows, input.channels},
                 std::vector<float>(input.rows * input.channels)};

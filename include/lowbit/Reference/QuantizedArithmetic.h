@@ -65,6 +65,17 @@ llvm::ArrayRef<float> clipRatios();
 QuantizedTensor quantize(const Tensor &input, QuantizedTensorType type,
                          const ScaleChoice &choice = {});
 
+/// The packed storage of `input`'s codes (docs/quantization.md): each row
+/// takes BlockLayoutAttr::getPackedRowBytes() bytes; its codes, in stored
+/// order, are two's-complement fields of their block's width laid out
+/// least significant bit first, so a 4-bit block puts code 2i in the low
+/// and code 2i+1 in the high nibble of a byte.
+std::vector<uint8_t> packCodes(const QuantizedTensor &input);
+
+/// The codes of `rows` rows packed by packCodes with `layout`.
+std::vector<int8_t> unpackCodes(llvm::ArrayRef<uint8_t> packed,
+                                BlockLayoutAttr layout, int64_t rows);
+
 /// codes * scales, with channels back in their original order.
 Tensor dequantize(const QuantizedTensor &input);
 

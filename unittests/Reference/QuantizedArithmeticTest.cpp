@@ -1,0 +1,154 @@
+//===- QuantizedArithmeticTest.cpp - lowbit's quantization numerics ---------===//
+//
+// The numbers QuantizedArithmetic.h defines are what generated kernels are
+// checked against, so they are checked here against first principles:
+// rounding error bounds, exact matmul accumulation, the clip search never
+// doing worse than absmax, and bit-exact packing.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Reference/QuantizedArithmetic.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/MLIRContext.h"
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <random>
+
+using namespace lowbit;
+
+namespace {
+
+class QuantizedArithmeticTest : public ::testing::Test {
+protected:
+  QuantizedArithmeticTest() { context.loadDialect<LowBitDialect>(); }
+
+  /// A [rows, channels] qtensor type with f16 scales.
+  QuantizedTensorType type(int64_t rows, int64_t blockSize,
+                           llvm::ArrayRef<int64_t> blockBits,
+                           ScaleGranularity granularity, int64_t groupSize = 0,
+                           llvm::ArrayRef<int64_t> permutation = {}) {
+    auto layout = BlockLayoutAttr::get(&context, blockSize, blockBits,
+                                       granularity, groupSize, permutation);
+    int64_t channels = blockSize * static_cast<int64_t>(blockBits.size());
+    return QuantizedTensorType::get(&context, {rows, channels},
+                                    mlir::Float16Type::get(&context), layout);
+  }
+
+  /// Normal random data with a few channels scaled up, as activations have.
+  static Tensor randomTensor(int64_t rows, int64_t channels, unsigned seed) {
+    std::mt19937 generator(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    Tensor tensor{{rows, channels}, std::vector<float>(rows * channels)};
+    for (int64_t i = 0; i < rows * channels; ++i)
+      tensor.data[i] = normal(generator) * ((i % channels) % 7 == 3 ? 20.0f : 1.0f);
+    return tensor;
+  }
+
+  mlir::MLIRContext context;
+};
+
+TEST_F(QuantizedArithmeticTest, RoundingErrorIsAtMostHalfAScale) {
+  std::vector<int64_t> permutation = {5, 3, 1, 7, 0, 2, 4, 6};
+  for (auto qtype :
+       {type(6, 4, {8, 4}, ScaleGranularity::PerToken, 0, permutation),
+        type(6, 8, {4}, ScaleGranularity::PerGroup, 2),
+        type(6, 4, {4, 8}, ScaleGranularity::PerChannel)}) {
+    Tensor input = randomTensor(6, 8, 1);
+    QuantizedTensor quantized = quantize(input, qtype);
+    Tensor restored = dequantize(quantized);
+    int64_t group = qtype.getLayout().getScaleGroupChannels();
+    int64_t groups = qtype.getLayout().getScalesPerRow();
+    for (int64_t row = 0; row < 6; ++row)
+      for (int64_t stored = 0; stored < 8; ++stored) {
+        llvm::ArrayRef<int64_t> order = qtype.getLayout().getPermutation();
+        int64_t channel = order.empty() ? stored : order[stored];
+        float scale = quantized.scales[row * groups + stored / group];
+        // f16 rounding of the scale may push the largest value one code
+        // past its exact position, never further than half a scale plus
+        // the scale's own rounding.
+        EXPECT_LE(std::fabs(input.data[row * 8 + channel] -
+                            restored.data[row * 8 + channel]),
+                  0.5f * scale * (1.0f + 1e-2f))
+            << "row " << row << " channel " << channel;
+      }
+  }
+}
+
+TEST_F(QuantizedArithmeticTest, CodesStayWithinTheirBlockWidth) {
+  QuantizedTensor quantized =
+      quantize(randomTensor(5, 16, 2), type(5, 8, {8, 4}, ScaleGranularity::PerToken));
+  for (int64_t row = 0; row < 5; ++row) {
+    int largest8 = 0, largest4 = 0;
+    for (int64_t c = 0; c < 16; ++c) {
+      int code = std::abs(quantized.codes[row * 16 + c]);
+      (c < 8 ? largest8 : largest4) = std::max(c < 8 ? largest8 : largest4, code);
+    }
+    // The largest magnitude of a group maps to (about) the largest code.
+    EXPECT_GE(largest8, 126);
+    EXPECT_LE(largest8, 127);
+    EXPECT_GE(largest4, 6);
+    EXPECT_LE(largest4, 7);
+  }
+}
+
+TEST_F(QuantizedArithmeticTest, MatmulAccumulatesExactlyInIntegers) {
+  auto actType = type(3, 4, {8, 4}, ScaleGranularity::PerToken);
+  auto weightType = type(5, 4, {4, 4}, ScaleGranularity::PerGroup, 2);
+  QuantizedTensor act = quantize(randomTensor(3, 8, 3), actType);
+  QuantizedTensor weight = quantize(randomTensor(5, 8, 4), weightType);
+  Tensor product =
+      quantizedMatmul(act, weight, mlir::Float32Type::get(&context));
+  // Against double-precision sums of the dequantized operands: integer
+  // accumulation inside each scale segment loses nothing.
+  Tensor a = dequantize(act), w = dequantize(weight);
+  for (int64_t m = 0; m < 3; ++m)
+    for (int64_t n = 0; n < 5; ++n) {
+      double expected = 0.0;
+      for (int64_t k = 0; k < 8; ++k)
+        expected += static_cast<double>(a.data[m * 8 + k]) * w.data[n * 8 + k];
+      EXPECT_NEAR(product.data[m * 5 + n], expected,
+                  1e-5 * (1.0 + std::fabs(expected)));
+    }
+}
+
+TEST_F(QuantizedArithmeticTest, ClipSearchNeverLosesToAbsmax) {
+  auto weightType = type(16, 32, {4}, ScaleGranularity::PerGroup, 32);
+  Tensor weights = randomTensor(16, 32, 5);
+  std::vector<float> importance(32);
+  for (int64_t c = 0; c < 32; ++c)
+    importance[c] = 0.1f + static_cast<float>(c % 5);
+  auto weightedError = [&](const QuantizedTensor &quantized) {
+    Tensor restored = dequantize(quantized);
+    double error = 0.0;
+    for (int64_t i = 0; i < 16 * 32; ++i) {
+      double difference = weights.data[i] - restored.data[i];
+      error += importance[i % 32] * difference * difference;
+    }
+    return error;
+  };
+  double absmaxError = weightedError(quantize(weights, weightType));
+  double searchedError = weightedError(
+      quantize(weights, weightType, ScaleChoice{true, importance}));
+  EXPECT_LE(searchedError, absmaxError);
+  // Gaussian weights with large tails: clipping clearly pays.
+  EXPECT_LT(searchedError, 0.9 * absmaxError);
+}
+
+TEST_F(QuantizedArithmeticTest, PackingRoundTripsBitExactly) {
+  auto qtype = type(3, 4, {4, 8, 4}, ScaleGranularity::PerToken);
+  QuantizedTensor quantized = quantize(randomTensor(3, 12, 6), qtype);
+  std::vector<uint8_t> packed = packCodes(quantized);
+  // 4 + 8 + 4 bits per channel group of 4: 8 bytes a row.
+  ASSERT_EQ(packed.size(), 3u * qtype.getLayout().getPackedRowBytes());
+  EXPECT_EQ(qtype.getLayout().getPackedRowBytes(), 8);
+  EXPECT_EQ(unpackCodes(packed, qtype.getLayout(), 3), quantized.codes);
+  // Low nibble first: codes 0 and 1 of row 0 share byte 0.
+  EXPECT_EQ(packed[0], static_cast<uint8_t>((quantized.codes[0] & 0xF) |
+                                            ((quantized.codes[1] & 0xF) << 4)));
+  // The 8-bit block starts at byte 2 and stores plain bytes.
+  EXPECT_EQ(static_cast<int8_t>(packed[2]), quantized.codes[4]);
+}
+
+} // namespace
