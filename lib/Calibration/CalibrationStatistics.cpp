@@ -25,7 +25,8 @@ static constexpr int64_t kFormatVersion = 1;
 /// How many of the largest magnitudes out of `rows` lie at or above the
 /// `percentile`: the percentile is the smallest of them.
 static size_t largestAtPercentile(double percentile, int64_t rows) {
-  double above = (1.0 - percentile / 100.0) * static_cast<double>(rows);
+  // (100 - p) * rows / 100 keeps exact cases exact: 1% of 1000 is 10.
+  double above = (100.0 - percentile) * static_cast<double>(rows) / 100.0;
   return std::max<size_t>(1, static_cast<size_t>(std::ceil(above)));
 }
 

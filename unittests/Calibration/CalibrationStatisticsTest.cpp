@@ -44,8 +44,9 @@ TEST(CalibrationStatisticsTest, LayersMustSeeTheSameRows) {
   collector.observe("b", values, 1, 2);
   llvm::Expected<CalibrationStatistics> statistics = collector.finish("m");
   ASSERT_FALSE(static_cast<bool>(statistics));
-  EXPECT_EQ(llvm::toString(statistics.takeError()),
-            "layers saw different numbers of calibration rows (2 and 1)");
+  EXPECT_TRUE(llvm::StringRef(llvm::toString(statistics.takeError()))
+                  .starts_with("layers saw different numbers of calibration "
+                               "rows"));
 }
 
 TEST(CalibrationStatisticsTest, FileRoundTrips) {
