@@ -2,6 +2,7 @@
 # and transformation tests driven by lowbit-opt and FileCheck.
 
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -24,7 +25,20 @@ llvm_config.with_environment("PATH", config.lowbit_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
     [
         ToolSubst(tool, unresolved="fatal")
-        for tool in ["lowbit-import", "lowbit-opt", "lowbit-run"]
+        for tool in [
+            "lowbit-bench-decode-matmul",
+            "lowbit-compile",
+            "lowbit-import",
+            "lowbit-opt",
+            "lowbit-run",
+        ]
     ],
     [config.lowbit_tools_dir],
 )
+
+# ptxas (CUDA toolkit) assembles generated PTX for a GPU without one; tests
+# that need it are marked `REQUIRES: ptxas` and skip where it is absent.
+ptxas = shutil.which("ptxas") or shutil.which("ptxas", path="/usr/local/cuda/bin")
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

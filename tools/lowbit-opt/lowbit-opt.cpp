@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitDialect.h"
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h"
 
@@ -34,9 +35,12 @@ int main(int argc, char **argv) {
                   mlir::NVVM::NVVMDialect, mlir::nvgpu::NVGPUDialect,
                   mlir::quant::QuantDialect, mlir::scf::SCFDialect,
                   mlir::tensor::TensorDialect, mlir::vector::VectorDialect>();
+  lowbit::registerNVGPUKernelLoweringDependencies(registry);
   mlir::registerTransformsPasses();
   lowbit::registerLowBitPasses();
   lowbit::registerLowBitPipelines();
+  lowbit::registerLowBitConversionPasses();
+  lowbit::registerNVGPUKernelLoweringPipeline();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "lowbit optimizer driver\n", registry));
 }

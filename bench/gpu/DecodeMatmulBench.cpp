@@ -1,0 +1,373 @@
+//===- DecodeMatmulBench.cpp - checks and times the decode matmul kernels ---===//
+//
+// Loads the PTX that lowbit-compile wrote, runs every decode matmul kernel
+// in it through the runtime's CUDA driver layer on seeded random codes and
+// scales, checks each result against a plain CPU evaluation of the same
+// quantized arithmetic, and times it with CUDA events. Weights rotate
+// through enough copies to overflow the L2 cache, so every call reads its
+// weights from device memory as a decode step does. Builds without LLVM or
+// MLIR; prints one markdown row per kernel and token count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Runtime/CudaDriver.h"
+#include "lowbit/Runtime/GpuWeightLayout.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace lowbit::runtime;
+
+namespace {
+
+/// A decode matmul kernel, as its name (DecodeMatmulKernel::getName) says.
+struct KernelInfo {
+  std::string name;
+  int64_t outChannels, inChannels, actScaleGroup, weightScaleGroup;
+  int64_t tokensPerBlock, columnsPerWarp;
+  bool resultIsF16;
+};
+
+constexpr unsigned kThreadsPerBlock = 256;
+constexpr int64_t kWarpsPerBlock = 8;
+/// Bytes of weight copies to rotate through: several times H100/H200 L2.
+constexpr size_t kRotationBytes = size_t(512) << 20;
+
+/// Every decode matmul kernel of the PTX (f16 scales only).
+std::vector<KernelInfo> findKernels(const std::string &ptx) {
+  std::regex entry(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32))\()");
+  std::vector<KernelInfo> kernels;
+  for (auto it = std::sregex_iterator(ptx.begin(), ptx.end(), entry);
+       it != std::sregex_iterator(); ++it) {
+    const std::smatch &m = *it;
+    kernels.push_back({m[1], std::stoll(m[2]), std::stoll(m[3]),
+                       std::stoll(m[4]), std::stoll(m[5]), std::stoll(m[6]),
+                       std::stoll(m[7]), m[8] == "f16"});
+  }
+  return kernels;
+}
+
+/// A random normal f16 bit pattern in [2^-10, 2^-6).
+uint16_t randomScale(std::mt19937 &generator) {
+  std::uniform_int_distribution<int> exponent(5, 8), mantissa(0, 1023);
+  return uint16_t(exponent(generator) << 10 | mantissa(generator));
+}
+
+float halfToFloat(uint16_t bits) {
+  int exponent = bits >> 10 & 0x1F, mantissa = bits & 0x3FF;
+  float magnitude =
+      exponent == 0 ? std::ldexp(float(mantissa), -24)
+                    : std::ldexp(float(mantissa | 0x400), exponent - 25);
+  return bits & 0x8000 ? -magnitude : magnitude;
+}
+
+/// A kernel's memref argument: MLIR's descriptor of a 1-D memref, passed as
+/// five parameters (allocated and aligned pointer, offset, size, stride).
+struct MemrefArgument {
+  DevicePointer allocated, aligned;
+  int64_t offset, size, stride;
+  MemrefArgument(DevicePointer pointer, int64_t elements)
+      : allocated(pointer), aligned(pointer), offset(0), size(elements),
+        stride(1) {}
+  void append(std::vector<void *> &arguments) {
+    for (void *field : {(void *)&allocated, (void *)&aligned, (void *)&offset,
+                        (void *)&size, (void *)&stride})
+      arguments.push_back(field);
+  }
+};
+
+/// One benchmark case: a kernel and a token count.
+class DecodeMatmulCase {
+public:
+  DecodeMatmulCase(CudaDevice &device, void *function, const KernelInfo &info,
+                   int64_t tokens)
+      : device(device), function(function), info(info), tokens(tokens) {}
+
+  /// Runs, checks and times the case; prints its row, or the error.
+  bool run(int iterations);
+
+private:
+  bool setUp();
+  bool launch(int64_t copy);
+  /// Compares `result` with the CPU's evaluation in double precision: sets
+  /// the largest error relative to the largest reference value, and returns
+  /// whether every element is within f32 summation error plus, for an f16
+  /// result, the rounding to f16.
+  bool checkResult(const std::vector<float> &result, double &relativeError);
+
+  CudaDevice &device;
+  void *function;
+  const KernelInfo &info;
+  int64_t tokens;
+  std::vector<int8_t> weightCodes, actCodes;
+  std::vector<uint16_t> weightScales, actScales;
+  std::vector<DevicePointer> weightCopies, weightScaleCopies;
+  DevicePointer act = 0, actScale = 0, result = 0;
+  size_t weightBytes = 0, weightScaleBytes = 0;
+};
+
+bool DecodeMatmulCase::setUp() {
+  const int64_t n = info.outChannels, k = info.inChannels;
+  std::mt19937 generator(uint32_t(n * 31 + k * 7 + tokens));
+  std::uniform_int_distribution<int> weightCode(-7, 7), actCode(-127, 127);
+  weightCodes.resize(n * k);
+  for (int8_t &c : weightCodes)
+    c = int8_t(weightCode(generator));
+  actCodes.resize(tokens * k);
+  for (int8_t &c : actCodes)
+    c = int8_t(actCode(generator));
+  weightScales.resize(n * (k / info.weightScaleGroup));
+  for (uint16_t &s : weightScales)
+    s = randomScale(generator);
+  actScales.resize(tokens * (k / info.actScaleGroup));
+  for (uint16_t &s : actScales)
+    s = randomScale(generator);
+
+  std::vector<uint32_t> packed =
+      packInt4Interleaved(weightCodes.data(), n, k);
+  weightBytes = packed.size() * sizeof(uint32_t);
+  weightScaleBytes = weightScales.size() * sizeof(uint16_t);
+  size_t copies = std::max<size_t>(
+      1, kRotationBytes / (weightBytes + weightScaleBytes));
+  for (size_t copy = 0; copy < copies; ++copy) {
+    DevicePointer weights, scales;
+    if (!device.allocate(weightBytes, weights) ||
+        !device.allocate(weightScaleBytes, scales) ||
+        !device.copyToDevice(weights, packed.data(), weightBytes) ||
+        !device.copyToDevice(scales, weightScales.data(), weightScaleBytes))
+      return false;
+    weightCopies.push_back(weights);
+    weightScaleCopies.push_back(scales);
+  }
+  size_t resultBytes = tokens * n * (info.resultIsF16 ? 2 : 4);
+  return device.allocate(actCodes.size(), act) &&
+         device.allocate(actScales.size() * 2, actScale) &&
+         device.allocate(resultBytes, result) &&
+         device.copyToDevice(act, actCodes.data(), actCodes.size()) &&
+         device.copyToDevice(actScale, actScales.data(),
+                             actScales.size() * 2);
+}
+
+bool DecodeMatmulCase::launch(int64_t copy) {
+  const int64_t n = info.outChannels, k = info.inChannels;
+  MemrefArgument weights(weightCopies[copy], n * k / 32),
+      weightScale(weightScaleCopies[copy], int64_t(weightScales.size())),
+      actArg(act, tokens * k / 16),
+      actScaleArg(actScale, int64_t(actScales.size())),
+      resultArg(result, tokens * n);
+  int32_t tokenCount = int32_t(tokens);
+  std::vector<void *> arguments;
+  weights.append(arguments);
+  weightScale.append(arguments);
+  actArg.append(arguments);
+  actScaleArg.append(arguments);
+  resultArg.append(arguments);
+  arguments.push_back(&tokenCount);
+  int64_t columnsPerBlock = kWarpsPerBlock * info.columnsPerWarp;
+  unsigned grid[3] = {unsigned((n + columnsPerBlock - 1) / columnsPerBlock),
+                      unsigned((tokens + info.tokensPerBlock - 1) /
+                               info.tokensPerBlock),
+                      1};
+  unsigned block[3] = {kThreadsPerBlock, 1, 1};
+  return device.launch(function, grid, block, arguments);
+}
+
+bool DecodeMatmulCase::checkResult(const std::vector<float> &gpu,
+                                   double &relativeError) {
+  const int64_t n = info.outChannels, k = info.inChannels;
+  std::vector<double> reference(tokens * n);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t col = 0; col < n; ++col) {
+      double sum = 0;
+      for (int64_t chunk = 0; chunk < k; chunk += 32) {
+        int64_t dot = 0;
+        for (int64_t c = chunk; c < chunk + 32; ++c)
+          dot += int64_t(actCodes[t * k + c]) * weightCodes[col * k + c];
+        double scale =
+            double(halfToFloat(
+                actScales[t * (k / info.actScaleGroup) +
+                          chunk / info.actScaleGroup])) *
+            halfToFloat(weightScales[col * (k / info.weightScaleGroup) +
+                                     chunk / info.weightScaleGroup]);
+        sum += double(dot) * scale;
+      }
+      reference[t * n + col] = sum;
+    }
+  }
+  double largest = 0, worst = 0;
+  for (double value : reference)
+    largest = std::max(largest, std::fabs(value));
+  // f16 keeps 11 significant bits: rounding moves a value by 2^-11 of it.
+  double roundingToResult = info.resultIsF16 ? std::ldexp(1.0, -11) : 0.0;
+  bool within = true;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    double error = std::fabs(reference[i] - gpu[i]);
+    worst = std::max(worst, error);
+    within &= error <= 1e-5 * largest +
+                           roundingToResult * std::fabs(reference[i]);
+  }
+  relativeError = largest > 0 ? worst / largest : worst;
+  return within;
+}
+
+bool DecodeMatmulCase::run(int iterations) {
+  auto fail = [&](const char *what) {
+    std::printf("| %s | tokens %lld | error in %s: %s |\n", info.name.c_str(),
+                (long long)tokens, what, device.getError().c_str());
+    return false;
+  };
+  if (!setUp())
+    return fail("set-up");
+  if (!launch(0) || !device.synchronize())
+    return fail("first launch");
+  const int64_t n = info.outChannels;
+  std::vector<float> gpu(tokens * n);
+  if (info.resultIsF16) {
+    std::vector<uint16_t> half(tokens * n);
+    if (!device.copyToHost(half.data(), result, half.size() * 2))
+      return fail("copy back");
+    std::transform(half.begin(), half.end(), gpu.begin(), halfToFloat);
+  } else if (!device.copyToHost(gpu.data(), result, gpu.size() * 4)) {
+    return fail("copy back");
+  }
+  double error = 0;
+  bool correct = checkResult(gpu, error);
+
+  int64_t copies = int64_t(weightCopies.size());
+  for (int64_t copy = 0; copy < copies; ++copy)
+    if (!launch(copy))
+      return fail("warm-up");
+  float milliseconds = 0;
+  bool timed = device.time(
+      [&] {
+        for (int i = 0; i < iterations; ++i)
+          if (!launch(i % copies))
+            return false;
+        return true;
+      },
+      milliseconds);
+  if (!timed)
+    return fail("timing");
+  double microseconds = 1000.0 * milliseconds / iterations;
+  double bytes = double(weightBytes + weightScaleBytes) +
+                 double(actCodes.size() + 2 * actScales.size()) +
+                 double(tokens * n * (info.resultIsF16 ? 2 : 4));
+  std::printf("| %lld | %lld | %lld | t%lld c%lld | %.2f | %.0f | %.1e | %s |\n",
+              (long long)n, (long long)info.inChannels, (long long)tokens,
+              (long long)info.tokensPerBlock, (long long)info.columnsPerWarp,
+              microseconds, bytes / microseconds / 1e3, error,
+              correct ? "ok" : "WRONG");
+  for (DevicePointer p : weightCopies)
+    device.free(p);
+  for (DevicePointer p : weightScaleCopies)
+    device.free(p);
+  device.free(act);
+  device.free(actScale);
+  device.free(result);
+  return correct;
+}
+
+/// The kernel of `shape` that serves `tokens`: the smallest power of two
+/// that holds them, or the largest there is.
+const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
+                             const KernelInfo &shape, int64_t tokens) {
+  const KernelInfo *best = nullptr;
+  for (const KernelInfo &k : kernels) {
+    if (k.outChannels != shape.outChannels ||
+        k.inChannels != shape.inChannels ||
+        k.actScaleGroup != shape.actScaleGroup ||
+        k.weightScaleGroup != shape.weightScaleGroup ||
+        k.resultIsF16 != shape.resultIsF16)
+      continue;
+    bool fits = k.tokensPerBlock >= tokens;
+    bool bestFits = best && best->tokensPerBlock >= tokens;
+    if (!best || (fits && (!bestFits || k.tokensPerBlock < best->tokensPerBlock)) ||
+        (!fits && !bestFits && k.tokensPerBlock > best->tokensPerBlock))
+      best = &k;
+  }
+  return best;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: %s kernels.ptx [tokens,...] [iterations]\n"
+                 "Runs, checks and times every decode matmul kernel of the "
+                 "PTX that lowbit-compile wrote.\n",
+                 argv[0]);
+    return 2;
+  }
+  std::ifstream file(argv[1]);
+  if (!file) {
+    std::fprintf(stderr, "error: cannot read %s\n", argv[1]);
+    return 1;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string ptx = text.str();
+  std::vector<int64_t> tokenCounts = {1, 4, 16};
+  if (argc > 2) {
+    tokenCounts.clear();
+    std::stringstream list(argv[2]);
+    for (std::string item; std::getline(list, item, ',');)
+      tokenCounts.push_back(std::stoll(item));
+  }
+  int iterations = argc > 3 ? std::atoi(argv[3]) : 200;
+
+  std::vector<KernelInfo> kernels = findKernels(ptx);
+  if (kernels.empty()) {
+    std::fprintf(stderr, "error: %s has no decode matmul kernel\n", argv[1]);
+    return 1;
+  }
+  std::string error;
+  std::unique_ptr<CudaDevice> device = CudaDevice::open(0, error);
+  if (!device) {
+    std::fprintf(stderr, "error: no GPU: %s\n", error.c_str());
+    return 1;
+  }
+  void *module = nullptr;
+  if (!device->loadModule(ptx, module)) {
+    std::fprintf(stderr, "error: %s\n", device->getError().c_str());
+    return 1;
+  }
+  std::printf("device: %s (sm_%d), %d iterations per case, weights rotated "
+              "through %zu MiB\n\n",
+              device->getName().c_str(), device->getComputeCapability(),
+              iterations, kRotationBytes >> 20);
+  std::printf("| N | K | tokens | kernel | us | GB/s | max rel err | check |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+
+  std::map<std::string, bool> shapesSeen;
+  bool allPassed = true;
+  for (const KernelInfo &shape : kernels) {
+    std::string key = std::to_string(shape.outChannels) + "x" +
+                      std::to_string(shape.inChannels) + "g" +
+                      std::to_string(shape.actScaleGroup) + "/" +
+                      std::to_string(shape.weightScaleGroup) +
+                      (shape.resultIsF16 ? "h" : "f");
+    if (!shapesSeen.emplace(key, true).second)
+      continue;
+    for (int64_t tokens : tokenCounts) {
+      const KernelInfo *kernel = pickKernel(kernels, shape, tokens);
+      void *function = nullptr;
+      if (!device->getFunction(module, kernel->name, function)) {
+        std::fprintf(stderr, "error: %s\n", device->getError().c_str());
+        return 1;
+      }
+      allPassed &=
+          DecodeMatmulCase(*device, function, *kernel, tokens).run(iterations);
+    }
+  }
+  return allPassed ? 0 : 1;
+}

@@ -1,0 +1,70 @@
+//===- DecodeMatmulKernel.h - W4 matmul kernel for decode -------*- C++ -*-===//
+//
+// The GPU kernel that multiplies a few tokens of quantized activations by
+// INT4 weights: the decode step's linears, where every weight byte crosses
+// the memory bus once and the kernel's job is to keep that bus busy.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_CONVERSION_LOWBITTONVGPU_DECODEMATMULKERNEL_H
+#define LOWBIT_CONVERSION_LOWBITTONVGPU_DECODEMATMULKERNEL_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include <string>
+
+namespace lowbit {
+
+/// What one decode matmul kernel computes:
+/// `result[t, n] = sum over k of act[t, k] * weight[n, k]`, dequantized by one
+/// activation scale per token and `actScaleGroup` channels and one weight
+/// scale per output channel and `weightScaleGroup` channels.
+///
+/// Thread block: kWarpsPerBlock warps. Warp w of block (x, y) computes
+/// output channels `(x * kWarpsPerBlock + w) * columnsPerWarp + c` for
+/// `c < columnsPerWarp` and tokens `y * tokensPerBlock + r` for
+/// `r < tokensPerBlock`; its lanes split the input channels in chunks of 32.
+///
+/// Kernel arguments, in order (all row-major, bare device pointers):
+///   weights       [N, K/8] i32: the interleaved INT4 layout, word q of a row
+///                 holding channels 8q..8q+7, byte b's low nibble channel
+///                 8q+b and its high nibble channel 8q+4+b
+///   weightScales  [N, K/weightScaleGroup] of the scale type
+///   act           [tokens, K] i8 codes
+///   actScales     [tokens, K/actScaleGroup] of the scale type
+///   result        [tokens, N] of the result type
+///   tokens        i32
+struct DecodeMatmulKernel {
+  /// Warps in one thread block.
+  static constexpr int64_t kWarpsPerBlock = 8;
+  /// Input channels one lane handles per step (16 bytes of INT4 weights).
+  static constexpr int64_t kChannelsPerLaneStep = 32;
+
+  int64_t outChannels;
+  int64_t inChannels;
+  int64_t actScaleGroup;
+  int64_t weightScaleGroup;
+  int64_t tokensPerBlock;
+  int64_t columnsPerWarp;
+  mlir::FloatType scaleType;
+  mlir::FloatType resultType;
+
+  /// A symbol name that spells out every parameter, e.g.
+  /// `decode_matmul_w4_n4096_k4096_ga128_gw128_t1_c1_f16_f32`.
+  std::string getName() const;
+  /// Output channels one thread block computes.
+  int64_t getColumnsPerBlock() const { return kWarpsPerBlock * columnsPerWarp; }
+  /// Why the kernel cannot be generated for these parameters, or empty.
+  std::string checkSupported() const;
+};
+
+/// Builds `kernel` as a `gpu.func` at `builder`'s insertion point, which must
+/// be inside a `gpu.module`. checkSupported() must be empty.
+mlir::gpu::GPUFuncOp buildDecodeMatmulKernel(mlir::OpBuilder &builder,
+                                             mlir::Location loc,
+                                             const DecodeMatmulKernel &kernel);
+
+} // namespace lowbit
+
+#endif // LOWBIT_CONVERSION_LOWBITTONVGPU_DECODEMATMULKERNEL_H

@@ -1,0 +1,45 @@
+//===- Passes.h - lowbit conversion passes ----------------------*- C++ -*-===//
+//
+// Declarations and registration of the passes and pipelines that lower the
+// quantized lowbit graph to target code; the passes are declared in
+// Passes.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_CONVERSION_PASSES_H
+#define LOWBIT_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace lowbit {
+
+#define GEN_PASS_DECL
+#include "lowbit/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "lowbit/Conversion/Passes.h.inc"
+
+/// Adds to `pm` the passes that lower every `gpu.module` of a module to
+/// NVVM and serialise it to PTX (`gpu.binary` with an assembly object),
+/// leaving the host code alone.
+/// The chip is the one in each module's `#nvvm.target`.
+void buildNVGPUKernelLoweringPipeline(mlir::OpPassManager &pm);
+
+/// Registers in `registry` what buildNVGPUKernelLoweringPipeline needs
+/// besides its passes: the conversions of arith, cf, memref, vector and nvvm
+/// to LLVM, the NVVM target and the translations to LLVM IR.
+void registerNVGPUKernelLoweringDependencies(mlir::DialectRegistry &registry);
+
+/// Registers `lowbit-lower-nvgpu-kernels`.
+void registerNVGPUKernelLoweringPipeline();
+
+} // namespace lowbit
+
+#endif // LOWBIT_CONVERSION_PASSES_H

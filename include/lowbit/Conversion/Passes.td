@@ -1,0 +1,52 @@
+//===- Passes.td - lowbit conversion passes ----------------*- tablegen -*-===//
+//
+// Passes that turn the quantized lowbit graph into code for a target.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_CONVERSION_PASSES_TD
+#define LOWBIT_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
+                                "::mlir::ModuleOp"> {
+  let summary = "Generate NVIDIA GPU kernels for the quantized matmuls";
+  let description = [{
+    For every `lowbit.matmul` of INT4 weights, the pass generates GPU kernels
+    specialised to its shape and scale groups into the `gpu.module
+    @lowbit_kernels` (created with an `#nvvm.target` for `chip`) and records
+    them on the matmul as `lowbit.gpu_kernels`, an array of symbol
+    references. Matmuls of one shape share their kernels.
+
+    The kernels generated today serve decode: few tokens (`max-decode-rows`
+    at most per thread block; more tokens take more thread blocks), every
+    weight byte read once per thread block. One kernel is generated for each
+    power of two up to `max-decode-rows`; the runtime picks the smallest that
+    holds the step's tokens. docs/gpu.md gives their arguments, launch
+    geometry and the interleaved 4-bit weight layout they read.
+
+    Activation blocks are read as one byte per code whatever their width
+    (INT4 blocks hold codes in [-7, 7]), so mixed INT4/INT8 (FMPQ) layouts
+    need no special case; the permutation has been applied by activation
+    quantization. Unsupported operands (INT8 weight blocks, scale groups that
+    are not a multiple of 32 channels) are errors that name the matmul.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", "\"sm_90\"",
+           "target GPU: sm_80, sm_89 or sm_90">,
+    Option<"maxDecodeRows", "max-decode-rows", "int64_t", "16",
+           "most tokens one decode thread block computes (a power of two)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+#endif // LOWBIT_CONVERSION_PASSES_TD

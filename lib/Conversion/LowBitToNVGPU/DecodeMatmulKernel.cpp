@@ -1,0 +1,339 @@
+//===- DecodeMatmulKernel.cpp - W4 matmul kernel for decode -----------------===//
+//
+// Builds the decode matmul kernel as a gpu.func of arith/memref/scf/vector
+// ops and NVVM's dp4a. Decode multiplies a handful of tokens by the whole
+// weight matrix, so the kernel is bound by how fast it streams the INT4
+// weights: each lane loads 16 bytes (32 channels) per step with the steps of
+// a row fully unrolled, so that all of a warp's loads are in flight at once.
+//
+// The 4-bit codes are never sign-extended one by one. The interleaved layout
+// puts channels 8q..8q+3 in the low and 8q+4..8q+7 in the high nibbles of one
+// word, so `(word << 4) & 0xF0F0F0F0` and `word & 0xF0F0F0F0` are four signed
+// bytes each, sixteen times the codes, that dp4a multiplies directly with
+// four consecutive activation bytes. The factor 16 is exact and removed once
+// at the end.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace lowbit;
+
+namespace {
+constexpr int64_t kWarpSize = 32;
+/// i32 words of INT4 weights one lane loads per step.
+constexpr int64_t kWeightWordsPerStep = 4;
+/// dp4a results carry sixteen times the weight codes (see the file comment).
+constexpr float kNibbleScale = 1.0f / 16.0f;
+/// Most tokens per block for which a row's lane steps are fully unrolled.
+constexpr int64_t kMaxTokensUnrolled = 2;
+
+std::string getTypeName(FloatType type) {
+  std::string name;
+  llvm::raw_string_ostream os(name);
+  type.print(os);
+  return name;
+}
+
+/// Emits the kernel body; keeps the builder, location and the constants
+/// every part needs in one place.
+class DecodeMatmulEmitter {
+public:
+  DecodeMatmulEmitter(OpBuilder &builder, Location loc,
+                      const DecodeMatmulKernel &kernel)
+      : b(builder), loc(loc), kernel(kernel) {}
+
+  void emit(gpu::GPUFuncOp func);
+
+private:
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  Value i32(int64_t value) {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
+  }
+  Value f32(float value) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
+                                          APFloat(value));
+  }
+  Value add(Value lhs, Value rhs) {
+    return arith::AddIOp::create(b, loc, lhs, rhs);
+  }
+  Value mul(Value lhs, Value rhs) {
+    return arith::MulIOp::create(b, loc, lhs, rhs);
+  }
+  Value toF32(Value scale) {
+    if (scale.getType().isF32())
+      return scale;
+    return arith::ExtFOp::create(b, loc, b.getF32Type(), scale);
+  }
+  /// The i32 `word` as the vector<4xi8> that dp4a takes.
+  Value asBytes(Value word) {
+    return LLVM::BitcastOp::create(b, loc, VectorType::get({4}, b.getI8Type()),
+                                   word);
+  }
+  Value dp4a(Value weightBytes, Value actWord, Value accumulator) {
+    auto signedType = NVVM::DotAccumulateType::SIGNED;
+    return NVVM::DotAccumulate4WayOp::create(b, loc, b.getI32Type(),
+                                             weightBytes, signedType,
+                                             asBytes(actWord), signedType,
+                                             accumulator);
+  }
+  /// Sum of `value` over the 32 lanes of the warp, in every lane.
+  Value warpSum(Value value);
+  /// Adds to `sums` (token-major, one per token and column) the lane's 32
+  /// channels at chunk `step` of each row; with `partial`, steps past the
+  /// row read its last chunk and count zero weights.
+  void emitLaneStep(Value step, bool partial, MutableArrayRef<Value> sums);
+
+  int64_t stepsPerRow = 0;
+  /// The kernel's buffers (see DecodeMatmulKernel).
+  Value weights, weightScales, act, actScales;
+  /// Output channels and token rows of this warp, clamped to valid ones.
+  SmallVector<Value> columns, rows;
+
+  OpBuilder &b;
+  Location loc;
+  const DecodeMatmulKernel &kernel;
+};
+} // namespace
+
+std::string DecodeMatmulKernel::getName() const {
+  return llvm::formatv("decode_matmul_w4_n{0}_k{1}_ga{2}_gw{3}_t{4}_c{5}_{6}_{7}",
+                       outChannels, inChannels, actScaleGroup,
+                       weightScaleGroup, tokensPerBlock, columnsPerWarp,
+                       getTypeName(scaleType), getTypeName(resultType))
+      .str();
+}
+
+std::string DecodeMatmulKernel::checkSupported() const {
+  if (inChannels % kChannelsPerLaneStep != 0)
+    return llvm::formatv("{0} input channels are not a multiple of {1}",
+                         inChannels, kChannelsPerLaneStep)
+        .str();
+  for (auto [what, group] : {std::pair<const char *, int64_t>{
+                                 "activation", actScaleGroup},
+                             {"weight", weightScaleGroup}}) {
+    if (group <= 0 || group % kChannelsPerLaneStep != 0 ||
+        inChannels % group != 0)
+      return llvm::formatv("{0} scale group of {1} channels is not a multiple "
+                           "of {2} that divides {3} input channels",
+                           what, group, kChannelsPerLaneStep, inChannels)
+          .str();
+  }
+  if (tokensPerBlock <= 0 || columnsPerWarp <= 0)
+    return "tokens per block and columns per warp must be positive";
+  if (!scaleType.isF16() && !scaleType.isBF16() && !scaleType.isF32())
+    return "scales must be f16, bf16 or f32";
+  if (!resultType.isF16() && !resultType.isF32())
+    return "the result must be f16 or f32";
+  return "";
+}
+
+Value DecodeMatmulEmitter::warpSum(Value value) {
+  Value width = i32(kWarpSize);
+  for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    auto shuffle = gpu::ShuffleOp::create(b, loc, value, i32(offset), width,
+                                          gpu::ShuffleMode::XOR);
+    value = arith::AddFOp::create(b, loc, value, shuffle.getShuffleResult());
+  }
+  return value;
+}
+
+void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
+                                       MutableArrayRef<Value> sums) {
+  const int64_t numTokens = kernel.tokensPerBlock;
+  const int64_t numColumns = kernel.columnsPerWarp;
+  const int64_t actScalesPerRow = kernel.inChannels / kernel.actScaleGroup;
+  const int64_t weightScalesPerRow =
+      kernel.inChannels / kernel.weightScaleGroup;
+  auto wordsType = VectorType::get({kWeightWordsPerStep}, b.getI32Type());
+  Value lowNibbles = i32(0xF0F0F0F0);
+  Value four = i32(4);
+  Value zeroWords = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(wordsType, b.getI32IntegerAttr(0)));
+  Value inRow;
+  if (partial) {
+    inRow = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, step,
+                                  index(stepsPerRow));
+    step = arith::MinUIOp::create(b, loc, step, index(stepsPerRow - 1));
+  }
+  Value channel =
+      mul(step, index(DecodeMatmulKernel::kChannelsPerLaneStep));
+  Value actGroup = arith::DivUIOp::create(b, loc, channel,
+                                          index(kernel.actScaleGroup));
+  Value weightGroup = arith::DivUIOp::create(b, loc, channel,
+                                             index(kernel.weightScaleGroup));
+
+  // Low and high nibbles of each weight word, as dp4a operands.
+  SmallVector<SmallVector<Value>> weightBytes(numColumns);
+  SmallVector<Value> weightScale(numColumns);
+  for (int64_t c = 0; c < numColumns; ++c) {
+    Value words = memref::LoadOp::create(
+        b, loc, weights, ValueRange{add(mul(columns[c], index(stepsPerRow)),
+                                        step)});
+    if (partial)
+      words = arith::SelectOp::create(b, loc, inRow, words, zeroWords);
+    for (int64_t q = 0; q < kWeightWordsPerStep; ++q) {
+      Value word = vector::ExtractOp::create(b, loc, words, q);
+      Value low = arith::AndIOp::create(
+          b, loc, arith::ShLIOp::create(b, loc, word, four), lowNibbles);
+      Value high = arith::AndIOp::create(b, loc, word, lowNibbles);
+      weightBytes[c].push_back(asBytes(low));
+      weightBytes[c].push_back(asBytes(high));
+    }
+    weightScale[c] = toF32(memref::LoadOp::create(
+        b, loc, weightScales,
+        ValueRange{add(mul(columns[c], index(weightScalesPerRow)),
+                       weightGroup)}));
+  }
+
+  for (int64_t r = 0; r < numTokens; ++r) {
+    // 32 activation bytes: words 0..7 hold channels 4j..4j+3.
+    Value actChunk = mul(add(mul(rows[r], index(stepsPerRow)), step),
+                         index(2));
+    SmallVector<Value> actWords;
+    for (int64_t half = 0; half < 2; ++half) {
+      Value words = memref::LoadOp::create(
+          b, loc, act, ValueRange{add(actChunk, index(half))});
+      for (int64_t q = 0; q < kWeightWordsPerStep; ++q)
+        actWords.push_back(vector::ExtractOp::create(b, loc, words, q));
+    }
+    Value actScale = toF32(memref::LoadOp::create(
+        b, loc, actScales,
+        ValueRange{add(mul(rows[r], index(actScalesPerRow)), actGroup)}));
+    for (int64_t c = 0; c < numColumns; ++c) {
+      Value dot = i32(0);
+      for (int64_t j = 0; j < 2 * kWeightWordsPerStep; ++j)
+        dot = dp4a(weightBytes[c][j], actWords[j], dot);
+      Value scale = arith::MulFOp::create(b, loc, actScale, weightScale[c]);
+      Value product = arith::MulFOp::create(
+          b, loc, arith::SIToFPOp::create(b, loc, b.getF32Type(), dot),
+          scale);
+      Value &sum = sums[r * numColumns + c];
+      sum = arith::AddFOp::create(b, loc, sum, product);
+    }
+  }
+}
+
+void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
+  const int64_t numTokens = kernel.tokensPerBlock;
+  const int64_t numColumns = kernel.columnsPerWarp;
+  stepsPerRow = kernel.inChannels / DecodeMatmulKernel::kChannelsPerLaneStep;
+  const int64_t laneSteps = llvm::divideCeil(stepsPerRow, kWarpSize);
+  weights = func.getArgument(0);
+  weightScales = func.getArgument(1);
+  act = func.getArgument(2);
+  actScales = func.getArgument(3);
+  Value result = func.getArgument(4);
+  Value tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                            func.getArgument(5));
+
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value lane = arith::RemUIOp::create(b, loc, thread, index(kWarpSize));
+  Value warp = arith::DivUIOp::create(b, loc, thread, index(kWarpSize));
+  Value blockX = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value blockY = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value firstColumn =
+      mul(add(mul(blockX, index(DecodeMatmulKernel::kWarpsPerBlock)), warp),
+          index(numColumns));
+  Value firstToken = mul(blockY, index(numTokens));
+
+  // Output channels past N (the last block's spare warps) clamp to N - 1:
+  // they load valid memory and their results are never stored.
+  for (int64_t c = 0; c < numColumns; ++c)
+    columns.push_back(arith::MinUIOp::create(
+        b, loc, add(firstColumn, index(c)), index(kernel.outChannels - 1)));
+  // Likewise for tokens past the step's count.
+  Value lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
+  for (int64_t r = 0; r < numTokens; ++r)
+    rows.push_back(
+        arith::MinUIOp::create(b, loc, add(firstToken, index(r)), lastToken));
+
+  SmallVector<Value> sums(numTokens * numColumns, f32(0.0f));
+  // Few tokens: unroll the row so that all of a warp's weight loads are in
+  // flight at once. More tokens: a loop, or the unrolled loads of every
+  // token's activations exhaust the registers.
+  const bool partial = stepsPerRow % kWarpSize != 0;
+  if (numTokens <= kMaxTokensUnrolled) {
+    for (int64_t laneStep = 0; laneStep < laneSteps; ++laneStep)
+      emitLaneStep(add(lane, index(laneStep * kWarpSize)),
+                   (laneStep + 1) * kWarpSize > stepsPerRow, sums);
+  } else {
+    auto loop = scf::ForOp::create(
+        b, loc, index(0), index(laneSteps * kWarpSize), index(kWarpSize),
+        sums, [&](OpBuilder &, Location, Value offset, ValueRange carried) {
+          SmallVector<Value> stepSums(carried);
+          emitLaneStep(add(lane, offset), partial, stepSums);
+          scf::YieldOp::create(b, loc, stepSums);
+        });
+    sums.assign(loop.getResults().begin(), loop.getResults().end());
+  }
+
+  Value nibbleScale = f32(kNibbleScale);
+  for (Value &sum : sums)
+    sum = arith::MulFOp::create(b, loc, warpSum(sum), nibbleScale);
+
+  // Lane 0 stores what is real: tokens below the count, channels below N.
+  Value isLaneZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           lane, index(0));
+  auto storeIf = scf::IfOp::create(b, loc, isLaneZero, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(storeIf.thenBlock());
+  for (int64_t r = 0; r < numTokens; ++r) {
+    for (int64_t c = 0; c < numColumns; ++c) {
+      Value token = add(firstToken, index(r));
+      Value column = add(firstColumn, index(c));
+      Value inRange = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, token,
+                                tokens),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
+                                index(kernel.outChannels)));
+      auto store = scf::IfOp::create(b, loc, inRange, false);
+      OpBuilder::InsertionGuard storeGuard(b);
+      b.setInsertionPointToStart(store.thenBlock());
+      Value value = sums[r * numColumns + c];
+      if (!kernel.resultType.isF32())
+        value = arith::TruncFOp::create(b, loc, kernel.resultType, value);
+      memref::StoreOp::create(
+          b, loc, value, result,
+          ValueRange{add(mul(token, index(kernel.outChannels)), column)});
+    }
+  }
+}
+
+gpu::GPUFuncOp lowbit::buildDecodeMatmulKernel(OpBuilder &builder,
+                                               Location loc,
+                                               const DecodeMatmulKernel &kernel) {
+  auto dynamic = [&](Type element) {
+    return MemRefType::get({ShapedType::kDynamic}, element);
+  };
+  auto words = VectorType::get({kWeightWordsPerStep}, builder.getI32Type());
+  auto type = builder.getFunctionType(
+      {dynamic(words), dynamic(kernel.scaleType), dynamic(words),
+       dynamic(kernel.scaleType), dynamic(kernel.resultType),
+       builder.getI32Type()},
+      {});
+  auto func = gpu::GPUFuncOp::create(builder, loc, kernel.getName(), type);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
+      {int32_t(DecodeMatmulKernel::kWarpsPerBlock * kWarpSize), 1, 1}));
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(&func.getBody().front());
+  DecodeMatmulEmitter(builder, loc, kernel).emit(func);
+  gpu::ReturnOp::create(builder, loc);
+  return func;
+}

@@ -1,0 +1,222 @@
+//===- CudaDriver.cpp - the CUDA driver API, loaded at run time -------------===//
+//
+// Resolves the few driver entry points the runtime uses from libcuda.so.1
+// with dlopen/dlsym. The declarations below are the driver API's C ABI
+// (cuda.h), restated with plain types so that no CUDA header is needed to
+// build.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Runtime/CudaDriver.h"
+
+#include <dlfcn.h>
+
+using namespace lowbit::runtime;
+
+namespace {
+using Result = int;
+constexpr Result kSuccess = 0;
+constexpr int kAttributeComputeCapabilityMajor = 75;
+constexpr int kAttributeComputeCapabilityMinor = 76;
+constexpr int kJitErrorLogBuffer = 5;
+constexpr int kJitErrorLogBufferSize = 6;
+constexpr size_t kJitLogBytes = 16384;
+} // namespace
+
+/// The driver entry points, resolved by name.
+struct CudaDevice::Api {
+  void *library = nullptr;
+  Result (*init)(unsigned);
+  Result (*deviceGet)(int *, int);
+  Result (*deviceGetName)(char *, int, int);
+  Result (*deviceGetAttribute)(int *, int, int);
+  Result (*primaryContextRetain)(void **, int);
+  Result (*primaryContextRelease)(int);
+  Result (*contextSetCurrent)(void *);
+  Result (*contextSynchronize)();
+  Result (*moduleLoadDataEx)(void **, const void *, unsigned, int *, void **);
+  Result (*moduleGetFunction)(void **, void *, const char *);
+  Result (*memAlloc)(DevicePointer *, size_t);
+  Result (*memFree)(DevicePointer);
+  Result (*memcpyHtoD)(DevicePointer, const void *, size_t);
+  Result (*memcpyDtoH)(void *, DevicePointer, size_t);
+  Result (*launchKernel)(void *, unsigned, unsigned, unsigned, unsigned,
+                         unsigned, unsigned, unsigned, void *, void **,
+                         void **);
+  Result (*eventCreate)(void **, unsigned);
+  Result (*eventRecord)(void *, void *);
+  Result (*eventSynchronize)(void *);
+  Result (*eventElapsedTime)(float *, void *, void *);
+  Result (*eventDestroy)(void *);
+  Result (*getErrorString)(Result, const char **);
+
+  ~Api() {
+    if (library)
+      dlclose(library);
+  }
+
+  /// Resolves every entry point; false with the missing name in `error`.
+  bool resolve(std::string &error) {
+    bool ok = true;
+    auto get = [&](auto &function, const char *name,
+                   const char *fallback = nullptr) {
+      void *symbol = dlsym(library, name);
+      if (!symbol && fallback)
+        symbol = dlsym(library, fallback);
+      if (!symbol && ok) {
+        error = std::string("libcuda.so.1 lacks ") + name;
+        ok = false;
+      }
+      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
+          symbol);
+    };
+    get(init, "cuInit");
+    get(deviceGet, "cuDeviceGet");
+    get(deviceGetName, "cuDeviceGetName");
+    get(deviceGetAttribute, "cuDeviceGetAttribute");
+    get(primaryContextRetain, "cuDevicePrimaryCtxRetain");
+    get(primaryContextRelease, "cuDevicePrimaryCtxRelease_v2");
+    get(contextSetCurrent, "cuCtxSetCurrent");
+    get(contextSynchronize, "cuCtxSynchronize");
+    get(moduleLoadDataEx, "cuModuleLoadDataEx");
+    get(moduleGetFunction, "cuModuleGetFunction");
+    get(memAlloc, "cuMemAlloc_v2");
+    get(memFree, "cuMemFree_v2");
+    get(memcpyHtoD, "cuMemcpyHtoD_v2");
+    get(memcpyDtoH, "cuMemcpyDtoH_v2");
+    get(launchKernel, "cuLaunchKernel");
+    get(eventCreate, "cuEventCreate");
+    get(eventRecord, "cuEventRecord");
+    get(eventSynchronize, "cuEventSynchronize");
+    // CUDA 12.8 added the _v2 entry point; older drivers have the first.
+    get(eventElapsedTime, "cuEventElapsedTime_v2", "cuEventElapsedTime");
+    get(eventDestroy, "cuEventDestroy_v2");
+    get(getErrorString, "cuGetErrorString");
+    return ok;
+  }
+};
+
+std::unique_ptr<CudaDevice> CudaDevice::open(int ordinal, std::string &error) {
+  auto api = std::make_unique<Api>();
+  api->library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!api->library) {
+    error = std::string("cannot load the CUDA driver: ") + dlerror();
+    return nullptr;
+  }
+  if (!api->resolve(error))
+    return nullptr;
+  auto fail = [&](Result result, const char *what) {
+    const char *message = nullptr;
+    api->getErrorString(result, &message);
+    error = std::string(what) + ": " + (message ? message : "unknown error");
+    return nullptr;
+  };
+  int device = 0;
+  void *context = nullptr;
+  if (Result result = api->init(0); result != kSuccess)
+    return fail(result, "cuInit");
+  if (Result result = api->deviceGet(&device, ordinal); result != kSuccess)
+    return fail(result, "cuDeviceGet");
+  if (Result result = api->primaryContextRetain(&context, device);
+      result != kSuccess)
+    return fail(result, "cuDevicePrimaryCtxRetain");
+  if (Result result = api->contextSetCurrent(context); result != kSuccess)
+    return fail(result, "cuCtxSetCurrent");
+  return std::unique_ptr<CudaDevice>(
+      new CudaDevice(std::move(api), device, context));
+}
+
+CudaDevice::CudaDevice(std::unique_ptr<Api> api, int device, void *context)
+    : api(std::move(api)), device(device), context(context) {}
+
+CudaDevice::~CudaDevice() { api->primaryContextRelease(device); }
+
+bool CudaDevice::check(Result result, const char *what) {
+  if (result == kSuccess)
+    return true;
+  const char *message = nullptr;
+  api->getErrorString(result, &message);
+  error = std::string(what) + ": " + (message ? message : "unknown error");
+  return false;
+}
+
+std::string CudaDevice::getName() const {
+  char name[256] = {};
+  api->deviceGetName(name, sizeof(name), device);
+  return name;
+}
+
+int CudaDevice::getComputeCapability() const {
+  int major = 0, minor = 0;
+  api->deviceGetAttribute(&major, kAttributeComputeCapabilityMajor, device);
+  api->deviceGetAttribute(&minor, kAttributeComputeCapabilityMinor, device);
+  return 10 * major + minor;
+}
+
+bool CudaDevice::loadModule(const std::string &ptx, void *&module) {
+  std::string log(kJitLogBytes, '\0');
+  int options[] = {kJitErrorLogBuffer, kJitErrorLogBufferSize};
+  void *values[] = {log.data(), reinterpret_cast<void *>(kJitLogBytes)};
+  if (check(api->moduleLoadDataEx(&module, ptx.c_str(), 2, options, values),
+            "cuModuleLoadDataEx"))
+    return true;
+  error += "; " + std::string(log.c_str());
+  return false;
+}
+
+bool CudaDevice::getFunction(void *module, const std::string &name,
+                             void *&function) {
+  return check(api->moduleGetFunction(&function, module, name.c_str()),
+               ("cuModuleGetFunction(" + name + ")").c_str());
+}
+
+bool CudaDevice::allocate(size_t bytes, DevicePointer &pointer) {
+  return check(api->memAlloc(&pointer, bytes), "cuMemAlloc");
+}
+
+bool CudaDevice::free(DevicePointer pointer) {
+  return check(api->memFree(pointer), "cuMemFree");
+}
+
+bool CudaDevice::copyToDevice(DevicePointer destination, const void *source,
+                              size_t bytes) {
+  return check(api->memcpyHtoD(destination, source, bytes), "cuMemcpyHtoD");
+}
+
+bool CudaDevice::copyToHost(void *destination, DevicePointer source,
+                            size_t bytes) {
+  return check(api->memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH");
+}
+
+bool CudaDevice::launch(void *function, const unsigned grid[3],
+                        const unsigned block[3],
+                        std::vector<void *> &arguments) {
+  return check(api->launchKernel(function, grid[0], grid[1], grid[2],
+                                 block[0], block[1], block[2],
+                                 /*sharedMemBytes=*/0, /*stream=*/nullptr,
+                                 arguments.data(), nullptr),
+               "cuLaunchKernel");
+}
+
+bool CudaDevice::synchronize() {
+  return check(api->contextSynchronize(), "cuCtxSynchronize");
+}
+
+bool CudaDevice::createEvent(void *&event) {
+  return check(api->eventCreate(&event, 0), "cuEventCreate");
+}
+
+bool CudaDevice::recordEvent(void *event) {
+  return check(api->eventRecord(event, nullptr), "cuEventRecord");
+}
+
+bool CudaDevice::elapsed(void *start, void *stop, float &milliseconds) {
+  return check(api->eventSynchronize(stop), "cuEventSynchronize") &&
+         check(api->eventElapsedTime(&milliseconds, start, stop),
+               "cuEventElapsedTime");
+}
+
+void CudaDevice::destroyEvent(void *event) {
+  if (event)
+    api->eventDestroy(event);
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+#===- gpu-check.sh - every GPU test and benchmark, in two steps -----------===#
+#
+# The GPU machines have CUDA but no LLVM/MLIR, and this machine has MLIR but
+# no GPU, so the check runs in two steps:
+#
+#   scripts/gpu-check.sh compile   # here: lowbit-compile writes the PTX of
+#                                  # the Llama-2-7B example to build/gpu-check
+#   scripts/gpu-check.sh run       # on the GPU machine (carry build/gpu-check):
+#                                  # builds the MLIR-free runtime and
+#                                  # benchmarks with g++, checks every kernel
+#                                  # against the CPU and times it, then times
+#                                  # the cuBLAS peers through PyTorch
+#
+# `run` writes its tables to $OUT (or build/gpu-check/results) and exits
+# non-zero when a kernel computes a wrong result.
+#
+#===----------------------------------------------------------------------===#
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CHECK_DIR=build/gpu-check
+TOKENS=${TOKENS:-1,2,4,8,16}
+ITERATIONS=${ITERATIONS:-200}
+
+case "${1:-}" in
+compile)
+  mkdir -p "$CHECK_DIR"
+  for chip in sm_80 sm_89 sm_90; do
+    build/bin/lowbit-compile examples/llama2-7b-decoder-layer.mlir \
+      --target=$chip -o "$CHECK_DIR/llama2-7b-$chip.ptx"
+  done
+  ls -l "$CHECK_DIR"
+  ;;
+run)
+  RESULTS=${OUT:-$CHECK_DIR/results}
+  mkdir -p "$RESULTS" "$CHECK_DIR/bin"
+  g++ -O2 -std=c++17 -Iruntime/include runtime/lib/CudaDriver.cpp \
+    runtime/lib/GpuWeightLayout.cpp bench/gpu/DecodeMatmulBench.cpp -ldl \
+    -o "$CHECK_DIR/bin/lowbit-bench-decode-matmul"
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem \
+    --format=csv | tee "$RESULTS/device.txt"
+  capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
+  chip=sm_${capability/./}
+  set +e
+  {
+    echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run"
+    echo "kernels: $CHECK_DIR/llama2-7b-$chip.ptx (lowbit-compile --target=$chip)"
+    "$CHECK_DIR/bin/lowbit-bench-decode-matmul" \
+      "$CHECK_DIR/llama2-7b-$chip.ptx" "$TOKENS" "$ITERATIONS"
+  } > "$RESULTS/decode-matmul.md"
+  status=$?
+  set -e
+  cat "$RESULTS/decode-matmul.md"
+  python3 bench/gpu/torch_linear_peers.py "$TOKENS" "$ITERATIONS" \
+    | tee "$RESULTS/cublas-peers.md"
+  exit "$status"
+  ;;
+*)
+  echo "usage: $0 compile|run" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,64 @@
+// RUN: lowbit-opt %s --lowbit-generate-nvgpu-kernels="chip=sm_90 max-decode-rows=4" --split-input-file | FileCheck %s
+
+!act = !lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [8, 4], per_token>>
+!w = !lowbit.qtensor<64x256, f16, #lowbit.blocks<128, [4, 4], per_group = 64>>
+
+// One kernel per power of two of tokens, named after every parameter, in a
+// gpu.module for the chip; the matmul names its kernels.
+// CHECK-LABEL: func.func @decode_kernels
+// CHECK: lowbit.matmul %{{.*}}, %{{.*}} {lowbit.gpu_kernels = [@lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t1_c1_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t2_c1_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t4_c2_f16_f32]}
+// CHECK: gpu.module @lowbit_kernels [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
+// CHECK: gpu.func @decode_matmul_w4_n64_k256_ga128_gw64_t1_c1_f16_f32(%{{.*}}: memref<?xvector<4xi32>>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xvector<4xi32>>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// The low and high nibbles of a weight word become dp4a operands by a shift
+// and a mask (0xF0F0F0F0 is -252645136).
+// CHECK: %[[MASK:.*]] = arith.constant -252645136 : i32
+// CHECK: %[[WORDS:.*]] = memref.load %{{.*}} : memref<?xvector<4xi32>>
+// CHECK: %[[WORD:.*]] = vector.extract %{{.*}}[0] : i32 from vector<4xi32>
+// CHECK: %[[SHIFTED:.*]] = arith.shli %[[WORD]], %{{.*}} : i32
+// CHECK: arith.andi %[[SHIFTED]], %[[MASK]] : i32
+// CHECK: arith.andi %[[WORD]], %[[MASK]] : i32
+// CHECK: nvvm.dot.accumulate.4way %{{.*}} <signed>, %{{.*}} <signed>, %{{.*}} : vector<4xi8>, vector<4xi8>
+// The 16 the nibble trick multiplied by is divided out once, after the
+// lanes' sums are added up.
+// CHECK: %[[SIXTEENTH:.*]] = arith.constant 6.250000e-02 : f32
+// CHECK: %[[SUM:.*]], %{{.*}} = gpu.shuffle  xor
+// CHECK-COUNT-4: gpu.shuffle  xor
+// CHECK: arith.mulf %{{.*}}, %[[SIXTEENTH]] : f32
+// CHECK: memref.store %{{.*}} : memref<?xf32>
+// CHECK: gpu.func @decode_matmul_w4_n64_k256_ga128_gw64_t2_c1_f16_f32
+// CHECK: gpu.func @decode_matmul_w4_n64_k256_ga128_gw64_t4_c2_f16_f32
+// Four tokens per block loop over the row instead of unrolling it.
+// CHECK: scf.for
+func.func @decode_kernels(%a: !act, %w: !w) -> tensor<?x64xf32> {
+  %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+!act = !lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [4, 4], per_token>>
+!w = !lowbit.qtensor<64x256, f16, #lowbit.blocks<128, [4, 4], per_channel>>
+
+// Matmuls of one shape share kernels; per-channel weights have a scale per
+// block, and an f16 result is stored as f16.
+// CHECK-LABEL: func.func @shared_kernels
+// CHECK: lowbit.matmul {{.*}}@lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw128_t1_c1_f16_f16
+// CHECK: lowbit.matmul {{.*}}@lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw128_t1_c1_f16_f16
+// CHECK: gpu.module @lowbit_kernels
+// CHECK-COUNT-1: gpu.func @decode_matmul_w4_n64_k256_ga128_gw128_t1_c1_f16_f16
+// CHECK-NOT: gpu.func @decode_matmul_w4_n64_k256_ga128_gw128_t1_c1_f16_f16
+func.func @shared_kernels(%a: !act, %w: !w, %v: !w) -> (tensor<?x64xf16>, tensor<?x64xf16>) {
+  %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x64xf16>
+  %z = lowbit.matmul %a, %v : !act, !w -> tensor<?x64xf16>
+  return %y, %z : tensor<?x64xf16>, tensor<?x64xf16>
+}
+
+// -----
+
+// A module without quantized matmuls gets no kernel module.
+// CHECK-LABEL: func.func @nothing_to_generate
+// CHECK-NOT: gpu.module
+func.func @nothing_to_generate(%x: tensor<?x8xf32>, %w: tensor<2x8xf32>) -> tensor<?x2xf32> {
+  %y = lowbit.linear %x, %w : tensor<?x8xf32>, tensor<2x8xf32> -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
