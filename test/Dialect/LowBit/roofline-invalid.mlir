@@ -24,7 +24,7 @@
 // PRECISION: error: hardware file '{{.*}}roofline-unknown-precision.json': unknown precision 'peak_tops.fp8' (expected fp32, fp16, bf16, int8, int4)
 // NOHW: error: lowbit-roofline needs a hardware model: pass hw=<name or path of a JSON file>
 // PHASE: error: lowbit-roofline phase must be prefill, decode or auto, found 'training'
-// FORMAT: error: lowbit-roofline format must be table, csv or json, found 'xml'
+// FORMAT: error: lowbit-roofline format must be table, csv, json or svg, found 'xml'
 // BATCH: error: lowbit-roofline batch must be positive, found 0
 // CONTEXT: roofline-invalid.mlir:[[@LINE+4]]:8: error: decode context of 4096 positions exceeds max_len 2048 of the KV cache
 

@@ -269,6 +269,23 @@ RooflinePoint lowbit::evaluateRoofline(const OpCost &cost,
   return point;
 }
 
+std::string lowbit::describeBound(const RooflinePoint &point) {
+  switch (point.bound) {
+  case Bound::Memory:
+    return "memory";
+  case Bound::Link:
+    return "link";
+  case Bound::Compute:
+    return ("compute(" + stringifyPrecision(point.computePrecision) + ")")
+        .str();
+  }
+  llvm_unreachable("unknown bound");
+}
+
+StringRef lowbit::stringifyPhase(Phase phase) {
+  return phase == Phase::Prefill ? "prefill" : "decode";
+}
+
 //===----------------------------------------------------------------------===//
 // Cost model helpers
 //===----------------------------------------------------------------------===//

@@ -4,13 +4,14 @@
 // every op of every function on the roofline of a hardware model and writes
 // the operations by precision, bytes, intensity, binding roof and predicted
 // time of each, with totals and the memory footprint per function, as a
-// table, CSV or JSON. The counting lives in the Analysis library so that the
-// benchmarks can reuse it; this file binds shapes, walks functions and
-// formats the report.
+// table, CSV or JSON, or draws them as an SVG roofline plot. The counting and
+// the plot live in the Analysis library so that the benchmarks can reuse
+// them; this file binds shapes, walks functions and formats the report.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Dialect/LowBit/Analysis/Roofline.h"
+#include "lowbit/Dialect/LowBit/Analysis/RooflinePlot.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h"
 
@@ -37,59 +38,6 @@ namespace {
 constexpr std::array<Precision, kNumPrecisions> kReportPrecisions = {
     Precision::FP32, Precision::FP16, Precision::BF16, Precision::INT8,
     Precision::INT4};
-
-/// One op's line of the report.
-struct ReportRow {
-  /// Position of the op in its function, counting every nested op.
-  int64_t index = 0;
-  /// The op's name, e.g. `lowbit.matmul`.
-  std::string opName;
-  /// `file:line:col` (file name only) or a name location; `-` when unknown.
-  std::string location;
-  /// Work and traffic at the report's binding.
-  OpCost cost;
-  /// Where that lands on the hardware's roofline.
-  RooflinePoint point;
-};
-
-/// The report of one function at one phase.
-struct FunctionReport {
-  /// The function's symbol name.
-  std::string function;
-  /// The phase and sizes it is reported at.
-  ShapeBinding binding;
-  /// One row per op that does work or moves data, in IR order.
-  std::vector<ReportRow> rows;
-  /// Sum of the rows' costs (the shape is unused).
-  OpCost total;
-  /// Sum of the rows' predicted times.
-  double seconds = 0;
-  /// Predicted time of the rows bound by each roof, in `Bound` order.
-  std::array<double, 3> secondsByBound{};
-  /// Bytes of every distinct weight the function reads, packed.
-  int64_t weightBytes = 0;
-  /// Bytes of every KV cache the function reads, at the phase's KV length.
-  int64_t kvCacheBytes = 0;
-};
-
-/// The phase as the `phase` option spells it.
-StringRef stringifyPhase(Phase phase) {
-  return phase == Phase::Prefill ? "prefill" : "decode";
-}
-
-/// The roof named as in reports: `memory`, `link` or `compute(<precision>)`.
-std::string describeBound(const RooflinePoint &point) {
-  switch (point.bound) {
-  case Bound::Memory:
-    return "memory";
-  case Bound::Link:
-    return "link";
-  case Bound::Compute:
-    return ("compute(" + stringifyPrecision(point.computePrecision) + ")")
-        .str();
-  }
-  llvm_unreachable("unknown bound");
-}
 
 /// The roof that takes most of a function's time.
 StringRef describeDominantBound(const FunctionReport &report) {
@@ -215,7 +163,7 @@ void writeTable(raw_ostream &os, ArrayRef<FunctionReport> reports,
     os << " | " << hardware.name << " ==\n";
 
     std::vector<SmallVector<std::string>> lines = {header};
-    for (const ReportRow &row : report.rows) {
+    for (const OpReport &row : report.rows) {
       SmallVector<std::string> line = {"#" + std::to_string(row.index),
                                        row.opName, row.location,
                                        row.cost.shape};
@@ -294,7 +242,7 @@ void writeCSV(raw_ostream &os, ArrayRef<FunctionReport> reports) {
   };
   for (const FunctionReport &report : reports) {
     StringRef phase = stringifyPhase(report.binding.phase);
-    for (const ReportRow &row : report.rows) {
+    for (const OpReport &row : report.rows) {
       os << report.function << "," << phase << "," << row.index << ","
          << row.opName << "," << quoteCSV(row.location) << ","
          << quoteCSV(row.cost.shape);
@@ -342,7 +290,7 @@ void writeJSON(raw_ostream &os, ArrayRef<FunctionReport> reports,
           else
             json.attribute("context", report.binding.contextLength);
           json.attributeArray("ops", [&] {
-            for (const ReportRow &row : report.rows) {
+            for (const OpReport &row : report.rows) {
               json.object([&] {
                 json.attribute("index", row.index);
                 json.attribute("op", row.opName);
@@ -403,10 +351,11 @@ LogicalResult RooflinePass::verifyOptions() {
     return emitError(module.getLoc()) << "lowbit-roofline phase must be prefill, "
                                  "decode or auto, found '"
                               << phase << "'";
-  if (format != "table" && format != "csv" && format != "json")
-    return emitError(module.getLoc()) << "lowbit-roofline format must be table, csv "
-                                 "or json, found '"
-                              << format << "'";
+  if (format != "table" && format != "csv" && format != "json" &&
+      format != "svg")
+    return emitError(module.getLoc())
+           << "lowbit-roofline format must be table, csv, json or svg, found '"
+           << format << "'";
   auto verifyPositive = [&](StringRef name, int64_t value) -> LogicalResult {
     if (value > 0)
       return success();
@@ -469,7 +418,7 @@ void RooflinePass::runOnOperation() {
             if ((*cost)->getTotalOps() == 0 && (*cost)->memoryBytes == 0 &&
                 (*cost)->linkBytes == 0)
               return WalkResult::advance();
-            ReportRow &row = report.rows.emplace_back();
+            OpReport &row = report.rows.emplace_back();
             row.index = index;
             row.opName = op->getName().getStringRef().str();
             row.location = describeLocation(op->getLoc());
@@ -504,6 +453,8 @@ void RooflinePass::runOnOperation() {
     writeCSV(os, reports);
   else if (format == "json")
     writeJSON(os, reports, *hardwareModel);
+  else if (format == "svg")
+    writeRooflineSVG(os, reports, *hardwareModel);
   else
     writeTable(os, reports, *hardwareModel);
   os.flush();

@@ -18,6 +18,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -106,9 +107,16 @@ struct RooflinePoint {
 RooflinePoint evaluateRoofline(const OpCost &cost,
                                const HardwareModel &hardware);
 
+/// The roof that binds `point` as reports name it: `memory`, `link` or
+/// `compute(<precision>)`.
+std::string describeBound(const RooflinePoint &point);
+
 /// Inference phase: prefill processes a prompt, decode one new token per
 /// sequence against a filled KV cache.
 enum class Phase { Prefill, Decode };
+
+/// The phase as options and reports spell it: `prefill` or `decode`.
+llvm::StringRef stringifyPhase(Phase phase);
 
 /// How dynamic sizes are bound when costs are computed.
 struct ShapeBinding {
@@ -155,6 +163,40 @@ public:
 
 private:
   ShapeBinding binding;
+};
+
+/// One op of a report: a row of the table, a point of the plot.
+struct OpReport {
+  /// Position of the op in its function, counting every nested op.
+  int64_t index = 0;
+  /// The op's name, e.g. `lowbit.matmul`.
+  std::string opName;
+  /// `file:line:col` (file name only) or a name location; `-` when unknown.
+  std::string location;
+  /// Work and traffic at the report's binding.
+  OpCost cost;
+  /// Where that lands on the hardware's roofline.
+  RooflinePoint point;
+};
+
+/// The report of one function at one phase.
+struct FunctionReport {
+  /// The function's symbol name.
+  std::string function;
+  /// The phase and sizes it is reported at.
+  ShapeBinding binding;
+  /// One row per op that does work or moves data, in IR order.
+  std::vector<OpReport> rows;
+  /// Sum of the rows' costs (the shape is unused).
+  OpCost total;
+  /// Sum of the rows' predicted times.
+  double seconds = 0;
+  /// Predicted time of the rows bound by each roof, in `Bound` order.
+  std::array<double, 3> secondsByBound{};
+  /// Bytes of every distinct weight the function reads, packed.
+  int64_t weightBytes = 0;
+  /// Bytes of every KV cache the function reads, at the phase's KV length.
+  int64_t kvCacheBytes = 0;
 };
 
 } // namespace lowbit

@@ -38,11 +38,19 @@ def Roofline : Pass<"lowbit-roofline", "::mlir::ModuleOp"> {
     activation's rows are multiplied by `batch`.
 
     The pass leaves the IR unchanged; the report goes to `output` (standard
-    output by default) as a text table, CSV or JSON.
+    output by default) as a text table, CSV or JSON, or as an SVG roofline
+    plot (`format=svg`): log-log axes of operations per byte and operations
+    per second, the memory roof and one labelled roof per native compute
+    peak, and one point per op at (its operations / its bytes, its operations
+    / its predicted time), coloured by phase, with the op's name, location
+    and shape as hover title. Ops without operations or without memory
+    traffic are not drawn; a note in the plot counts them.
 
     ```
     lowbit-opt model.mlir -o /dev/null \
         --lowbit-roofline="hw=h100-sxm phase=decode batch=1 context=2048"
+    lowbit-opt model.mlir -o /dev/null \
+        --lowbit-roofline="hw=h100-sxm seq=2048 context=2048 format=svg output=roofline.svg"
     ```
   }];
   let options = [
@@ -64,7 +72,7 @@ def Roofline : Pass<"lowbit-roofline", "::mlir::ModuleOp"> {
            "KV positions each sequence attends to at decode (the new token "
            "included)">,
     Option<"format", "format", "std::string", "\"table\"",
-           "report format: table, csv or json">,
+           "report format: table, csv, json or svg (a roofline plot)">,
     Option<"output", "output", "std::string", "\"-\"",
            "file the report is written to ('-': standard output)">
   ];
