@@ -8,8 +8,8 @@
 # lowbit-w8a8 and lowbit-w4a16 pipelines quantize it. W4Ax-KV4 is the
 # hand-written @decoder_layer_w4ax_kv4 of examples/llama2-7b-decoder-layer.mlir:
 # the lowbit-w4ax-kv4 pipeline needs calibration statistics (FMPQ), and there
-# is no 7B checkpoint to calibrate; that layer has the layout FMPQ gives a
-# 7B model (4 of 32 and 8 of 86 activation blocks in INT8).
+# is no 7B checkpoint to calibrate; that layer stands in for FMPQ's result
+# with a fixed layout (4 of 32 and 8 of 86 activation blocks in INT8).
 #
 # Usage: scripts/roofline-llama2-7b.sh [--bin DIR] [--hw NAME] [--out DIR]
 #   --bin DIR   where lowbit-opt is (default: build/bin, built by scripts/setup.sh)
