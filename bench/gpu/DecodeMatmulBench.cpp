@@ -18,9 +18,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -280,7 +280,7 @@ bool DecodeMatmulCase::run(int iterations) {
 /// that holds them, or the largest there is.
 const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
                              const KernelInfo &shape, int64_t tokens) {
-  const KernelInfo *best = nullptr;
+  const KernelInfo *smallestFitting = nullptr, *largest = nullptr;
   for (const KernelInfo &k : kernels) {
     if (k.outChannels != shape.outChannels ||
         k.inChannels != shape.inChannels ||
@@ -288,13 +288,13 @@ const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
         k.weightScaleGroup != shape.weightScaleGroup ||
         k.resultIsF16 != shape.resultIsF16)
       continue;
-    bool fits = k.tokensPerBlock >= tokens;
-    bool bestFits = best && best->tokensPerBlock >= tokens;
-    if (!best || (fits && (!bestFits || k.tokensPerBlock < best->tokensPerBlock)) ||
-        (!fits && !bestFits && k.tokensPerBlock > best->tokensPerBlock))
-      best = &k;
+    if (k.tokensPerBlock >= tokens &&
+        (!smallestFitting || k.tokensPerBlock < smallestFitting->tokensPerBlock))
+      smallestFitting = &k;
+    if (!largest || k.tokensPerBlock > largest->tokensPerBlock)
+      largest = &k;
   }
-  return best;
+  return smallestFitting ? smallestFitting : largest;
 }
 
 } // namespace
@@ -348,7 +348,7 @@ int main(int argc, char **argv) {
   std::printf("| N | K | tokens | kernel | us | GB/s | max rel err | check |\n"
               "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
 
-  std::map<std::string, bool> shapesSeen;
+  std::set<std::string> shapesSeen;
   bool allPassed = true;
   for (const KernelInfo &shape : kernels) {
     std::string key = std::to_string(shape.outChannels) + "x" +
@@ -356,7 +356,7 @@ int main(int argc, char **argv) {
                       std::to_string(shape.actScaleGroup) + "/" +
                       std::to_string(shape.weightScaleGroup) +
                       (shape.resultIsF16 ? "h" : "f");
-    if (!shapesSeen.emplace(key, true).second)
+    if (!shapesSeen.insert(key).second)
       continue;
     for (int64_t tokens : tokenCounts) {
       const KernelInfo *kernel = pickKernel(kernels, shape, tokens);

@@ -102,6 +102,9 @@ private:
   Value weights, weightScales, act, actScales;
   /// Output channels and token rows of this warp, clamped to valid ones.
   SmallVector<Value> columns, rows;
+  /// Constants of every lane step: the nibble mask 0xF0F0F0F0, the shift
+  /// that moves low nibbles up, and the weight words of steps past the row.
+  Value highNibbles, nibbleShift, zeroWords;
 
   OpBuilder &b;
   Location loc;
@@ -158,11 +161,6 @@ void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
   const int64_t actScalesPerRow = kernel.inChannels / kernel.actScaleGroup;
   const int64_t weightScalesPerRow =
       kernel.inChannels / kernel.weightScaleGroup;
-  auto wordsType = VectorType::get({kWeightWordsPerStep}, b.getI32Type());
-  Value lowNibbles = i32(0xF0F0F0F0);
-  Value four = i32(4);
-  Value zeroWords = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(wordsType, b.getI32IntegerAttr(0)));
   Value inRow;
   if (partial) {
     inRow = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, step,
@@ -188,8 +186,9 @@ void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
     for (int64_t q = 0; q < kWeightWordsPerStep; ++q) {
       Value word = vector::ExtractOp::create(b, loc, words, q);
       Value low = arith::AndIOp::create(
-          b, loc, arith::ShLIOp::create(b, loc, word, four), lowNibbles);
-      Value high = arith::AndIOp::create(b, loc, word, lowNibbles);
+          b, loc, arith::ShLIOp::create(b, loc, word, nibbleShift),
+          highNibbles);
+      Value high = arith::AndIOp::create(b, loc, word, highNibbles);
       weightBytes[c].push_back(asBytes(low));
       weightBytes[c].push_back(asBytes(high));
     }
@@ -261,6 +260,13 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
     rows.push_back(
         arith::MinUIOp::create(b, loc, add(firstToken, index(r)), lastToken));
 
+  highNibbles = i32(0xF0F0F0F0);
+  nibbleShift = i32(4);
+  zeroWords = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(
+          VectorType::get({kWeightWordsPerStep}, b.getI32Type()),
+          b.getI32IntegerAttr(0)));
   SmallVector<Value> sums(numTokens * numColumns, f32(0.0f));
   // Few tokens: unroll the row so that all of a warp's weight loads are in
   // flight at once. More tokens: a loop, or the unrolled loads of every

@@ -15,7 +15,6 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/SymbolTable.h"
 
-#include "llvm/ADT/StringSet.h"
 
 namespace lowbit {
 #define GEN_PASS_DEF_GENERATENVGPUKERNELS
@@ -121,7 +120,6 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
     return signalPassFailure();
   }
 
-  llvm::StringSet<> generated;
   bool failed = false;
   getOperation().walk([&](MatmulOp matmul) {
     if (matmul->getParentOfType<gpu::GPUModuleOp>())
@@ -134,8 +132,7 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
     SmallVector<Attribute> references;
     for (const DecodeMatmulKernel &kernel : *kernels) {
       std::string name = kernel.getName();
-      if (generated.insert(name).second &&
-          !SymbolTable::lookupSymbolIn(module, name))
+      if (!SymbolTable::lookupSymbolIn(module, name))
         buildDecodeMatmulKernel(builder, matmul.getLoc(), kernel);
       references.push_back(SymbolRefAttr::get(
           builder.getStringAttr(kKernelModuleName),
