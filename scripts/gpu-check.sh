@@ -8,9 +8,10 @@
 #                                  # the Llama-2-7B example to build/gpu-check
 #   scripts/gpu-check.sh run       # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
-#                                  # benchmarks with g++, checks every kernel
-#                                  # against the CPU and times it, then times
-#                                  # the cuBLAS peers through PyTorch
+#                                  # benchmarks with g++, checks every matmul
+#                                  # kernel (decode and tensor-core) against
+#                                  # the CPU and times it, then times the
+#                                  # cuBLAS peers through PyTorch
 #
 # `run` writes its tables to $OUT (or build/gpu-check/results) and exits
 # non-zero when a kernel computes a wrong result.
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECK_DIR=build/gpu-check
-TOKENS=${TOKENS:-1,2,4,8,16}
+TOKENS=${TOKENS:-1,2,4,8,16,64,256,2048,8192}
 ITERATIONS=${ITERATIONS:-200}
 
 case "${1:-}" in
@@ -35,8 +36,8 @@ run)
   RESULTS=${OUT:-$CHECK_DIR/results}
   mkdir -p "$RESULTS" "$CHECK_DIR/bin"
   g++ -O2 -std=c++17 -Iruntime/include runtime/lib/CudaDriver.cpp \
-    runtime/lib/GpuWeightLayout.cpp bench/gpu/DecodeMatmulBench.cpp -ldl \
-    -o "$CHECK_DIR/bin/lowbit-bench-decode-matmul"
+    runtime/lib/GpuWeightLayout.cpp bench/gpu/MatmulBench.cpp -ldl \
+    -o "$CHECK_DIR/bin/lowbit-bench-matmul"
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem \
     --format=csv | tee "$RESULTS/device.txt"
   capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
@@ -45,12 +46,12 @@ run)
   {
     echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run"
     echo "kernels: $CHECK_DIR/llama2-7b-$chip.ptx (lowbit-compile --target=$chip)"
-    "$CHECK_DIR/bin/lowbit-bench-decode-matmul" \
+    "$CHECK_DIR/bin/lowbit-bench-matmul" \
       "$CHECK_DIR/llama2-7b-$chip.ptx" "$TOKENS" "$ITERATIONS"
-  } > "$RESULTS/decode-matmul.md"
+  } > "$RESULTS/matmul.md"
   status=$?
   set -e
-  cat "$RESULTS/decode-matmul.md"
+  cat "$RESULTS/matmul.md"
   python3 bench/gpu/torch_linear_peers.py "$TOKENS" "$ITERATIONS" \
     | tee "$RESULTS/cublas-peers.md"
   exit "$status"

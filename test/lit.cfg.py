@@ -26,7 +26,7 @@ llvm_config.add_tool_substitutions(
     [
         ToolSubst(tool, unresolved="fatal")
         for tool in [
-            "lowbit-bench-decode-matmul",
+            "lowbit-bench-matmul",
             "lowbit-compile",
             "lowbit-import",
             "lowbit-opt",

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""cuBLAS peers of the decode matmul benchmark, timed the same way.
+"""cuBLAS peers of the matmul benchmark, timed the same way.
 
 For each Llama-2-7B linear shape and token count: fp16 `F.linear` (cuBLAS
 GEMM/GEMV) and int8 `torch._int_mm` (cuBLASLt; it needs more than 16 rows, so
 small token counts are padded to 32 rows and say so). Weights rotate through
-copies that overflow the L2 cache, as lowbit-bench-decode-matmul does, and
-CUDA events time a loop of calls. Prints markdown rows.
+copies that overflow the L2 cache, as lowbit-bench-matmul does, and CUDA
+events time a loop of calls. Prints markdown rows.
 """
 import sys
 
@@ -33,8 +33,8 @@ def main():
     iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"{iterations} iterations per case\n")
-    print("| N | K | tokens | peer | us | GB/s (weights) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| N | K | tokens | peer | us | GB/s (weights) | TOPS |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for n, k in SHAPES:
         copies16 = max(1, ROTATION_BYTES // (n * k * 2))
         w16 = [torch.randn(n, k, device="cuda", dtype=torch.float16) for _ in range(copies16)]
@@ -44,12 +44,14 @@ def main():
         for tokens in tokens_list:
             x16 = torch.randn(tokens, k, device="cuda", dtype=torch.float16)
             us = time_us(lambda i: torch.nn.functional.linear(x16, w16[i]), copies16, iterations)
-            print(f"| {n} | {k} | {tokens} | cuBLAS fp16 | {us:.2f} | {n * k * 2 / us / 1e3:.0f} |")
+            tops = 2 * tokens * n * k / us / 1e6
+            print(f"| {n} | {k} | {tokens} | cuBLAS fp16 | {us:.2f} | {n * k * 2 / us / 1e3:.0f} | {tops:.1f} |")
             rows = max(tokens, 32)
             x8 = torch.randint(-127, 128, (rows, k), device="cuda", dtype=torch.int8)
             us = time_us(lambda i: torch._int_mm(x8, w8[i]), copies8, iterations)
             padded = f" (M padded to {rows})" if rows != tokens else ""
-            print(f"| {n} | {k} | {tokens} | cuBLASLt int8{padded} | {us:.2f} | {n * k / us / 1e3:.0f} |")
+            tops = 2 * tokens * n * k / us / 1e6
+            print(f"| {n} | {k} | {tokens} | cuBLASLt int8{padded} | {us:.2f} | {n * k / us / 1e3:.0f} | {tops:.1f} |")
         del w16, w8
         torch.cuda.empty_cache()
 

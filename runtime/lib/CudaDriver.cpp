@@ -18,6 +18,7 @@ using Result = int;
 constexpr Result kSuccess = 0;
 constexpr int kAttributeComputeCapabilityMajor = 75;
 constexpr int kAttributeComputeCapabilityMinor = 76;
+constexpr int kFunctionAttributeMaxDynamicSharedBytes = 8;
 constexpr int kJitErrorLogBuffer = 5;
 constexpr int kJitErrorLogBufferSize = 6;
 constexpr size_t kJitLogBytes = 16384;
@@ -36,6 +37,7 @@ struct CudaDevice::Api {
   Result (*contextSynchronize)();
   Result (*moduleLoadDataEx)(void **, const void *, unsigned, int *, void **);
   Result (*moduleGetFunction)(void **, void *, const char *);
+  Result (*functionSetAttribute)(void *, int, int);
   Result (*memAlloc)(DevicePointer *, size_t);
   Result (*memFree)(DevicePointer);
   Result (*memcpyHtoD)(DevicePointer, const void *, size_t);
@@ -80,6 +82,7 @@ struct CudaDevice::Api {
     get(contextSynchronize, "cuCtxSynchronize");
     get(moduleLoadDataEx, "cuModuleLoadDataEx");
     get(moduleGetFunction, "cuModuleGetFunction");
+    get(functionSetAttribute, "cuFuncSetAttribute");
     get(memAlloc, "cuMemAlloc_v2");
     get(memFree, "cuMemFree_v2");
     get(memcpyHtoD, "cuMemcpyHtoD_v2");
@@ -188,12 +191,19 @@ bool CudaDevice::copyToHost(void *destination, DevicePointer source,
   return check(api->memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH");
 }
 
+bool CudaDevice::allowDynamicSharedMemory(void *function, int bytes) {
+  return check(api->functionSetAttribute(
+                   function, kFunctionAttributeMaxDynamicSharedBytes, bytes),
+               "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+}
+
 bool CudaDevice::launch(void *function, const unsigned grid[3],
                         const unsigned block[3],
-                        std::vector<void *> &arguments) {
+                        std::vector<void *> &arguments,
+                        unsigned dynamicSharedBytes) {
   return check(api->launchKernel(function, grid[0], grid[1], grid[2],
                                  block[0], block[1], block[2],
-                                 /*sharedMemBytes=*/0, /*stream=*/nullptr,
+                                 dynamicSharedBytes, /*stream=*/nullptr,
                                  arguments.data(), nullptr),
                "cuLaunchKernel");
 }

@@ -36,6 +36,10 @@ static cl::opt<int64_t> maxDecodeRows(
     "max-decode-rows",
     cl::desc("most tokens one decode thread block computes (a power of two)"),
     cl::init(16));
+static cl::opt<int64_t> pipelineStages(
+    "pipeline-stages",
+    cl::desc("steps of the tensor-core kernel in flight at once (2 to 4)"),
+    cl::init(3));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "lowbit-compile: error: " << message << "\n";
@@ -70,6 +74,7 @@ int main(int argc, char **argv) {
   lowbit::GenerateNVGPUKernelsOptions generate;
   generate.chip = target;
   generate.maxDecodeRows = maxDecodeRows;
+  generate.pipelineStages = pipelineStages;
   pm.addPass(lowbit::createGenerateNVGPUKernels(generate));
   lowbit::buildNVGPUKernelLoweringPipeline(pm);
   if (failed(pm.run(*module)))

@@ -1,9 +1,9 @@
 //===- GpuWeightLayoutTest.cpp - interleaved INT4 layout --------------------===//
 //
-// The decode kernels turn each weight word into two dp4a operands with a
-// shift and a mask; these tests check, bit for bit on the CPU, that the
-// layout the runtime writes makes those operands sixteen times the right
-// codes in the right channel order.
+// The matmul kernels turn each weight word into two dp4a or mma.sync
+// operands with a shift and a mask; these tests check, bit for bit on the
+// CPU, that the layout the runtime writes makes those operands sixteen times
+// the right codes in the channel order of an m16n8k32 B fragment.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,12 +17,20 @@ using namespace lowbit::runtime;
 
 namespace {
 
-TEST(GpuWeightLayout, OneWordBitExact) {
-  const int8_t codes[8] = {1, -1, 7, -8, 2, -2, 0, 3};
-  std::vector<uint32_t> words = packInt4Interleaved(codes, 1, 8);
-  ASSERT_EQ(words.size(), 1u);
-  // Byte b: low nibble channel b, high nibble channel 4 + b.
-  EXPECT_EQ(words[0], 0x3'8'0'7'E'F'2'1u);
+TEST(GpuWeightLayout, OneStepBitExact) {
+  int8_t codes[32] = {};
+  const int8_t low[4] = {1, -1, 7, -8}, high[4] = {2, -2, 0, 3};
+  for (int j = 0; j < 4; ++j) {
+    codes[4 + j] = low[j];
+    codes[20 + j] = high[j];
+  }
+  std::vector<uint32_t> words = packInt4Interleaved(codes, 1, 32);
+  ASSERT_EQ(words.size(), 4u);
+  // Word 1, byte j: low nibble channel 4 + j, high nibble channel 20 + j.
+  EXPECT_EQ(words[0], 0u);
+  EXPECT_EQ(words[1], 0x3'8'0'7'E'F'2'1u);
+  EXPECT_EQ(words[2], 0u);
+  EXPECT_EQ(words[3], 0u);
 }
 
 TEST(GpuWeightLayout, RoundTripsEveryCode) {
@@ -41,16 +49,20 @@ TEST(GpuWeightLayout, RoundTripsEveryCode) {
 TEST(GpuWeightLayout, ShiftAndMaskGiveSixteenTimesTheCodes) {
   std::mt19937 generator(11);
   std::uniform_int_distribution<int> code(-8, 7);
-  int8_t codes[8];
+  int8_t codes[32];
   for (int trial = 0; trial < 1000; ++trial) {
     for (int8_t &c : codes)
       c = int8_t(code(generator));
-    uint32_t word = packInt4Interleaved(codes, 1, 8)[0];
-    uint32_t low = (word << 4) & 0xF0F0F0F0u;
-    uint32_t high = word & 0xF0F0F0F0u;
-    for (int byte = 0; byte < 4; ++byte) {
-      EXPECT_EQ(int8_t(low >> (8 * byte)), 16 * codes[byte]);
-      EXPECT_EQ(int8_t(high >> (8 * byte)), 16 * codes[4 + byte]);
+    std::vector<uint32_t> words = packInt4Interleaved(codes, 1, 32);
+    // Word c feeds thread c of an mma quad: channels 4c..4c+3 (operand b0)
+    // and 16+4c..16+4c+3 (operand b1).
+    for (int c = 0; c < 4; ++c) {
+      uint32_t low = (words[c] << 4) & 0xF0F0F0F0u;
+      uint32_t high = words[c] & 0xF0F0F0F0u;
+      for (int byte = 0; byte < 4; ++byte) {
+        EXPECT_EQ(int8_t(low >> (8 * byte)), 16 * codes[4 * c + byte]);
+        EXPECT_EQ(int8_t(high >> (8 * byte)), 16 * codes[16 + 4 * c + byte]);
+      }
     }
   }
 }

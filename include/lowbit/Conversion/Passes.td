@@ -19,12 +19,19 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
     them on the matmul as `lowbit.gpu_kernels`, an array of symbol
     references. Matmuls of one shape share their kernels.
 
-    The kernels generated today serve decode: few tokens (`max-decode-rows`
-    at most per thread block; more tokens take more thread blocks), every
-    weight byte read once per thread block. One kernel is generated for each
-    power of two up to `max-decode-rows`; the runtime picks the smallest that
-    holds the step's tokens. docs/gpu.md gives their arguments, launch
-    geometry and the interleaved 4-bit weight layout they read.
+    Two kinds of kernel are generated (docs/gpu.md gives their arguments,
+    launch geometry and the interleaved 4-bit weight layout both read):
+
+    - Decode kernels, for few tokens (`max-decode-rows` at most per thread
+      block; more tokens take more thread blocks), every weight byte read
+      once per thread block, products on `dp4a`. One kernel is generated for
+      each power of two up to `max-decode-rows`; the runtime picks the
+      smallest that holds the step's tokens.
+    - One tensor-core kernel, for prefill and for larger decode batches:
+      128 x 128 result tiles, `cp.async` copies `pipeline-stages` steps
+      ahead into swizzled shared memory, `ldmatrix` and `mma.sync` m16n8k32
+      on INT8 tensor cores with the 4-bit weights unpacked in registers, and
+      a dequantizing f32 epilogue per scale group.
 
     Activation blocks are read as one byte per code whatever their width
     (INT4 blocks hold codes in [-7, 7]), so mixed INT4/INT8 (FMPQ) layouts
@@ -37,12 +44,15 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
            "target GPU: sm_80, sm_89 or sm_90">,
     Option<"maxDecodeRows", "max-decode-rows", "int64_t", "16",
            "most tokens one decode thread block computes (a power of two)">,
+    Option<"pipelineStages", "pipeline-stages", "int64_t", "3",
+           "steps of the tensor-core kernel in flight at once (2 to 4)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
     "::mlir::NVVM::NVVMDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect",

@@ -7,15 +7,18 @@
 // a row fully unrolled, so that all of a warp's loads are in flight at once.
 //
 // The 4-bit codes are never sign-extended one by one. The interleaved layout
-// puts channels 8q..8q+3 in the low and 8q+4..8q+7 in the high nibbles of one
-// word, so `(word << 4) & 0xF0F0F0F0` and `word & 0xF0F0F0F0` are four signed
-// bytes each, sixteen times the codes, that dp4a multiplies directly with
-// four consecutive activation bytes. The factor 16 is exact and removed once
-// at the end.
+// (runtime::packInt4Interleaved, shared with the tensor-core kernel) puts
+// channels 4q..4q+3 of a 32-channel step in the low and 16+4q..16+4q+3 in the
+// high nibbles of word q, so `(word << 4) & 0xF0F0F0F0` and
+// `word & 0xF0F0F0F0` are four signed bytes each, sixteen times the codes,
+// that dp4a multiplies directly with four consecutive activation bytes. The
+// factor 16 is exact and removed once at the end.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
+
+#include "KernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -39,45 +42,18 @@ constexpr float kNibbleScale = 1.0f / 16.0f;
 /// Most tokens per block for which a row's lane steps are fully unrolled.
 constexpr int64_t kMaxTokensUnrolled = 2;
 
-std::string getTypeName(FloatType type) {
-  std::string name;
-  llvm::raw_string_ostream os(name);
-  type.print(os);
-  return name;
-}
 
 /// Emits the kernel body; keeps the builder, location and the constants
 /// every part needs in one place.
-class DecodeMatmulEmitter {
+class DecodeMatmulEmitter : public KernelEmitter {
 public:
   DecodeMatmulEmitter(OpBuilder &builder, Location loc,
                       const DecodeMatmulKernel &kernel)
-      : b(builder), loc(loc), kernel(kernel) {}
+      : KernelEmitter(builder, loc), kernel(kernel) {}
 
   void emit(gpu::GPUFuncOp func);
 
 private:
-  Value index(int64_t value) {
-    return arith::ConstantIndexOp::create(b, loc, value);
-  }
-  Value i32(int64_t value) {
-    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
-  }
-  Value f32(float value) {
-    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
-                                          APFloat(value));
-  }
-  Value add(Value lhs, Value rhs) {
-    return arith::AddIOp::create(b, loc, lhs, rhs);
-  }
-  Value mul(Value lhs, Value rhs) {
-    return arith::MulIOp::create(b, loc, lhs, rhs);
-  }
-  Value toF32(Value scale) {
-    if (scale.getType().isF32())
-      return scale;
-    return arith::ExtFOp::create(b, loc, b.getF32Type(), scale);
-  }
   /// The i32 `word` as the vector<4xi8> that dp4a takes.
   Value asBytes(Value word) {
     return LLVM::BitcastOp::create(b, loc, VectorType::get({4}, b.getI8Type()),
@@ -106,8 +82,6 @@ private:
   /// that moves low nibbles up, and the weight words of steps past the row.
   Value highNibbles, nibbleShift, zeroWords;
 
-  OpBuilder &b;
-  Location loc;
   const DecodeMatmulKernel &kernel;
 };
 } // namespace
@@ -174,8 +148,11 @@ void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
   Value weightGroup = arith::DivUIOp::create(b, loc, channel,
                                              index(kernel.weightScaleGroup));
 
-  // Low and high nibbles of each weight word, as dp4a operands.
-  SmallVector<SmallVector<Value>> weightBytes(numColumns);
+  // Low and high nibbles of each weight word, as dp4a operands in channel
+  // order: word q's low nibbles are channels 4q..4q+3 of the step, its high
+  // nibbles channels 16+4q..16+4q+3.
+  SmallVector<SmallVector<Value>> weightBytes(
+      numColumns, SmallVector<Value>(2 * kWeightWordsPerStep));
   SmallVector<Value> weightScale(numColumns);
   for (int64_t c = 0; c < numColumns; ++c) {
     Value words = memref::LoadOp::create(
@@ -189,8 +166,8 @@ void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
           b, loc, arith::ShLIOp::create(b, loc, word, nibbleShift),
           highNibbles);
       Value high = arith::AndIOp::create(b, loc, word, highNibbles);
-      weightBytes[c].push_back(asBytes(low));
-      weightBytes[c].push_back(asBytes(high));
+      weightBytes[c][q] = asBytes(low);
+      weightBytes[c][kWeightWordsPerStep + q] = asBytes(high);
     }
     weightScale[c] = toF32(memref::LoadOp::create(
         b, loc, weightScales,

@@ -9,12 +9,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
+#include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/SymbolTable.h"
-
 
 namespace lowbit {
 #define GEN_PASS_DEF_GENERATENVGPUKERNELS
@@ -36,6 +36,12 @@ int64_t getColumnsPerWarp(int64_t tokens) {
   return std::clamp<int64_t>(tokens / 2, 1, 4);
 }
 
+/// The kernels of one matmul.
+struct MatmulKernels {
+  SmallVector<DecodeMatmulKernel> decode;
+  TensorCoreMatmulKernel tensorCore;
+};
+
 struct GenerateNVGPUKernelsPass
     : public lowbit::impl::GenerateNVGPUKernelsBase<GenerateNVGPUKernelsPass> {
   using GenerateNVGPUKernelsBase::GenerateNVGPUKernelsBase;
@@ -43,8 +49,8 @@ struct GenerateNVGPUKernelsPass
   void runOnOperation() override;
 
 private:
-  /// The decode kernels of `matmul`, or failure after a diagnostic.
-  FailureOr<SmallVector<DecodeMatmulKernel>> planKernels(MatmulOp matmul);
+  /// The kernels of `matmul`, or failure after a diagnostic.
+  FailureOr<MatmulKernels> planKernels(MatmulOp matmul);
   /// The kernel module, created on first use.
   gpu::GPUModuleOp getKernelModule();
 
@@ -52,7 +58,7 @@ private:
 };
 } // namespace
 
-FailureOr<SmallVector<DecodeMatmulKernel>>
+FailureOr<MatmulKernels>
 GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
   auto act = cast<QuantizedTensorType>(matmul.getAct().getType());
   auto weight = cast<QuantizedTensorType>(matmul.getWeight().getType());
@@ -67,23 +73,36 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
            << "GPU kernels need one scale type, but activations have "
            << act.getScaleType() << " and weights " << weight.getScaleType();
 
-  SmallVector<DecodeMatmulKernel> kernels;
+  const int64_t outChannels = weight.getNumRows();
+  const int64_t inChannels = weight.getNumChannels();
+  const int64_t actScaleGroup = act.getLayout().getScaleGroupChannels();
+  const int64_t weightScaleGroup = weightLayout.getScaleGroupChannels();
+  auto resultType =
+      cast<FloatType>(matmul.getResult().getType().getElementType());
+  auto unsupported = [&](const std::string &why) {
+    return matmul.emitError() << "no GPU kernel for this matmul: " << why;
+  };
+  MatmulKernels kernels{{},
+                        {outChannels, inChannels, actScaleGroup,
+                         weightScaleGroup, pipelineStages,
+                         weight.getScaleType(), resultType}};
   for (int64_t tokens = 1; tokens <= maxDecodeRows; tokens *= 2) {
-    DecodeMatmulKernel kernel{
-        weight.getNumRows(),
-        weight.getNumChannels(),
-        act.getLayout().getScaleGroupChannels(),
-        weightLayout.getScaleGroupChannels(),
-        tokens,
-        getColumnsPerWarp(tokens),
-        weight.getScaleType(),
-        cast<FloatType>(matmul.getResult().getType().getElementType())};
-    std::string unsupported = kernel.checkSupported();
-    if (!unsupported.empty())
-      return matmul.emitError() << "no GPU kernel for this matmul: "
-                                << unsupported;
-    kernels.push_back(kernel);
+    DecodeMatmulKernel kernel{outChannels,
+                              inChannels,
+                              actScaleGroup,
+                              weightScaleGroup,
+                              tokens,
+                              getColumnsPerWarp(tokens),
+                              weight.getScaleType(),
+                              resultType};
+    std::string why = kernel.checkSupported();
+    if (!why.empty())
+      return unsupported(why);
+    kernels.decode.push_back(kernel);
   }
+  std::string why = kernels.tensorCore.checkSupported();
+  if (!why.empty())
+    return unsupported(why);
   return kernels;
 }
 
@@ -119,25 +138,37 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
                                << int64_t(maxDecodeRows);
     return signalPassFailure();
   }
+  if (pipelineStages < 2 || pipelineStages > 4) {
+    getOperation().emitError()
+        << "pipeline-stages must be 2, 3 or 4, got " << int64_t(pipelineStages);
+    return signalPassFailure();
+  }
 
   bool failed = false;
   getOperation().walk([&](MatmulOp matmul) {
     if (matmul->getParentOfType<gpu::GPUModuleOp>())
       return;
-    FailureOr<SmallVector<DecodeMatmulKernel>> kernels = planKernels(matmul);
+    FailureOr<MatmulKernels> kernels = planKernels(matmul);
     if (failed |= llvm::failed(kernels))
       return;
     gpu::GPUModuleOp module = getKernelModule();
     OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
     SmallVector<Attribute> references;
-    for (const DecodeMatmulKernel &kernel : *kernels) {
-      std::string name = kernel.getName();
+    auto addKernel = [&](const std::string &name, auto build) {
       if (!SymbolTable::lookupSymbolIn(module, name))
-        buildDecodeMatmulKernel(builder, matmul.getLoc(), kernel);
+        build();
       references.push_back(SymbolRefAttr::get(
           builder.getStringAttr(kKernelModuleName),
           {FlatSymbolRefAttr::get(builder.getContext(), name)}));
-    }
+    };
+    for (const DecodeMatmulKernel &kernel : kernels->decode)
+      addKernel(kernel.getName(), [&] {
+        buildDecodeMatmulKernel(builder, matmul.getLoc(), kernel);
+      });
+    addKernel(kernels->tensorCore.getName(), [&] {
+      buildTensorCoreMatmulKernel(builder, matmul.getLoc(),
+                                  kernels->tensorCore);
+    });
     matmul->setAttr(kKernelsAttrName, builder.getArrayAttr(references));
   });
   if (failed)

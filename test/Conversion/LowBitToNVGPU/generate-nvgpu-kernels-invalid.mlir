@@ -30,3 +30,14 @@ func.func @mixed_scale_types(%a: !act, %w: !w) -> tensor<?x64xf32> {
   %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+
+// -----
+
+!act = !lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [8, 4], per_token>>
+!w = !lowbit.qtensor<12x256, f16, #lowbit.blocks<128, [4, 4], per_channel>>
+
+func.func @output_channels_not_mma_aligned(%a: !act, %w: !w) -> tensor<?x12xf32> {
+  // expected-error @+1 {{no GPU kernel for this matmul: 12 output channels are not a multiple of 8}}
+  %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x12xf32>
+  return %y : tensor<?x12xf32>
+}

@@ -27,9 +27,9 @@ namespace lowbit {
 /// `r < tokensPerBlock`; its lanes split the input channels in chunks of 32.
 ///
 /// Kernel arguments, in order (all row-major, bare device pointers):
-///   weights       [N, K/8] i32: the interleaved INT4 layout, word q of a row
-///                 holding channels 8q..8q+7, byte b's low nibble channel
-///                 8q+b and its high nibble channel 8q+4+b
+///   weights       [N, K/8] i32: the interleaved INT4 layout, 16-byte steps
+///                 of 32 channels whose byte b holds channel b in its low and
+///                 channel 16+b in its high nibble
 ///   weightScales  [N, K/weightScaleGroup] of the scale type
 ///   act           [tokens, K] i8 codes
 ///   actScales     [tokens, K/actScaleGroup] of the scale type

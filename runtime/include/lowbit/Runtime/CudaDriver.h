@@ -53,10 +53,14 @@ public:
   bool copyToDevice(DevicePointer destination, const void *source,
                     size_t bytes);
   bool copyToHost(void *destination, DevicePointer source, size_t bytes);
-  /// Launches `function` on the default stream; `arguments` point at each
-  /// kernel parameter's value, as cuLaunchKernel takes them.
+  /// Lets `function` take `bytes` of dynamic shared memory; launches that
+  /// ask for more than 48 KiB need it.
+  bool allowDynamicSharedMemory(void *function, int bytes);
+  /// Launches `function` on the default stream with `dynamicSharedBytes` of
+  /// dynamic shared memory; `arguments` point at each kernel parameter's
+  /// value, as cuLaunchKernel takes them.
   bool launch(void *function, const unsigned grid[3], const unsigned block[3],
-              std::vector<void *> &arguments);
+              std::vector<void *> &arguments, unsigned dynamicSharedBytes = 0);
   bool synchronize();
 
   /// Milliseconds of GPU time that `body` takes on the default stream,

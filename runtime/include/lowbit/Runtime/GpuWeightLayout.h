@@ -15,10 +15,12 @@
 namespace lowbit::runtime {
 
 /// Packs `rows` x `channels` signed 4-bit codes (one per byte, in [-8, 7],
-/// row-major) into the interleaved layout of the decode matmul kernels:
-/// word q of a row holds channels 8q..8q+7, byte b of it channel 8q+b in the
-/// low and channel 8q+4+b in the high nibble. `channels` must be a multiple
-/// of 8.
+/// row-major) into the interleaved layout that the decode and the
+/// tensor-core matmul kernels share: each row is a run of 16-byte steps of
+/// 32 channels, and byte b of step s holds channel 32s+b in its low and
+/// channel 32s+16+b in its high nibble. Word c of a step thus holds the
+/// channels 4c..4c+3 and 16+4c..16+4c+3 that thread c of an mma.sync
+/// m16n8k32 quad multiplies. `channels` must be a multiple of 32.
 std::vector<uint32_t> packInt4Interleaved(const int8_t *codes, int64_t rows,
                                           int64_t channels);
 

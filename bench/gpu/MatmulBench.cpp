@@ -1,12 +1,13 @@
-//===- DecodeMatmulBench.cpp - checks and times the decode matmul kernels ---===//
+//===- MatmulBench.cpp - checks and times the generated matmul kernels -----===//
 //
-// Loads the PTX that lowbit-compile wrote, runs every decode matmul kernel
-// in it through the runtime's CUDA driver layer on seeded random codes and
-// scales, checks each result against a plain CPU evaluation of the same
-// quantized arithmetic, and times it with CUDA events. Weights rotate
-// through enough copies to overflow the L2 cache, so every call reads its
-// weights from device memory as a decode step does. Builds without LLVM or
-// MLIR; prints one markdown row per kernel and token count.
+// Loads the PTX that lowbit-compile wrote, runs its matmul kernels (the
+// decode kernels and the tensor-core kernel) through the runtime's CUDA
+// driver layer on seeded random codes and scales, checks each result against
+// a plain CPU evaluation of the same quantized arithmetic, and times it with
+// CUDA events. Weights rotate through enough copies to overflow the L2
+// cache, so every call reads its weights from device memory as a decode step
+// does. Builds without LLVM or MLIR; prints one markdown row per kernel and
+// token count.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,29 +30,57 @@ using namespace lowbit::runtime;
 
 namespace {
 
-/// A decode matmul kernel, as its name (DecodeMatmulKernel::getName) says.
+/// A matmul kernel, as its name (DecodeMatmulKernel::getName or
+/// TensorCoreMatmulKernel::getName) says.
 struct KernelInfo {
   std::string name;
+  bool tensorCore;
   int64_t outChannels, inChannels, actScaleGroup, weightScaleGroup;
-  int64_t tokensPerBlock, columnsPerWarp;
+  /// Decode kernels: tokens per block and columns per warp.
+  int64_t tokensPerBlock = 0, columnsPerWarp = 0;
+  /// Tensor-core kernels: input channels per pipeline step, and steps.
+  int64_t tileChannels = 0, stages = 0;
   bool resultIsF16;
+
+  /// Dynamic shared memory of a launch (TensorCoreMatmulKernel).
+  unsigned getSharedBytes() const {
+    return tensorCore ? unsigned(stages * (kTensorCoreTile * tileChannels +
+                                           kTensorCoreTile * tileChannels / 2))
+                      : 0;
+  }
+  static constexpr int64_t kTensorCoreTile = 128;
 };
 
 constexpr unsigned kThreadsPerBlock = 256;
 constexpr int64_t kWarpsPerBlock = 8;
 /// Bytes of weight copies to rotate through: several times H100/H200 L2.
 constexpr size_t kRotationBytes = size_t(512) << 20;
+/// Results larger than this are checked on sampled rows and columns.
+constexpr int64_t kFullCheckElements = int64_t(1) << 18;
+constexpr int64_t kSampledLines = 8;
 
-/// Every decode matmul kernel of the PTX (f16 scales only).
+/// Every matmul kernel of the PTX (f16 scales only).
 std::vector<KernelInfo> findKernels(const std::string &ptx) {
-  std::regex entry(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32))\()");
+  std::regex decode(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32))\()");
+  std::regex tensorCore(R"(\.entry (tc_matmul_w4a8_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32))\()");
   std::vector<KernelInfo> kernels;
-  for (auto it = std::sregex_iterator(ptx.begin(), ptx.end(), entry);
-       it != std::sregex_iterator(); ++it) {
-    const std::smatch &m = *it;
-    kernels.push_back({m[1], std::stoll(m[2]), std::stoll(m[3]),
-                       std::stoll(m[4]), std::stoll(m[5]), std::stoll(m[6]),
-                       std::stoll(m[7]), m[8] == "f16"});
+  for (const std::regex *entry : {&decode, &tensorCore}) {
+    for (auto it = std::sregex_iterator(ptx.begin(), ptx.end(), *entry);
+         it != std::sregex_iterator(); ++it) {
+      const std::smatch &m = *it;
+      KernelInfo info;
+      info.name = m[1];
+      info.tensorCore = entry == &tensorCore;
+      info.outChannels = std::stoll(m[2]);
+      info.inChannels = std::stoll(m[3]);
+      info.actScaleGroup = std::stoll(m[4]);
+      info.weightScaleGroup = std::stoll(m[5]);
+      (info.tensorCore ? info.tileChannels : info.tokensPerBlock) =
+          std::stoll(m[6]);
+      (info.tensorCore ? info.stages : info.columnsPerWarp) = std::stoll(m[7]);
+      info.resultIsF16 = m[8] == "f16";
+      kernels.push_back(info);
+    }
   }
   return kernels;
 }
@@ -86,9 +115,9 @@ struct MemrefArgument {
 };
 
 /// One benchmark case: a kernel and a token count.
-class DecodeMatmulCase {
+class MatmulCase {
 public:
-  DecodeMatmulCase(CudaDevice &device, void *function, const KernelInfo &info,
+  MatmulCase(CudaDevice &device, void *function, const KernelInfo &info,
                    int64_t tokens)
       : device(device), function(function), info(info), tokens(tokens) {}
 
@@ -98,11 +127,14 @@ public:
 private:
   bool setUp();
   bool launch(int64_t copy);
-  /// Compares `result` with the CPU's evaluation in double precision: sets
-  /// the largest error relative to the largest reference value, and returns
-  /// whether every element is within f32 summation error plus, for an f16
-  /// result, the rounding to f16.
+  /// Compares `result` with the CPU's evaluation in double precision (every
+  /// element of small results; whole rows and columns spread over the tiles
+  /// of large ones): sets the largest error relative to the largest
+  /// reference value, and returns whether every element is within f32
+  /// summation error plus, for an f16 result, the rounding to f16.
   bool checkResult(const std::vector<float> &result, double &relativeError);
+  /// The CPU's value of result element (t, col).
+  double reference(int64_t t, int64_t col) const;
 
   CudaDevice &device;
   void *function;
@@ -115,7 +147,7 @@ private:
   size_t weightBytes = 0, weightScaleBytes = 0;
 };
 
-bool DecodeMatmulCase::setUp() {
+bool MatmulCase::setUp() {
   const int64_t n = info.outChannels, k = info.inChannels;
   std::mt19937 generator(uint32_t(n * 31 + k * 7 + tokens));
   std::uniform_int_distribution<int> weightCode(-7, 7), actCode(-127, 127);
@@ -157,11 +189,14 @@ bool DecodeMatmulCase::setUp() {
                              actScales.size() * 2);
 }
 
-bool DecodeMatmulCase::launch(int64_t copy) {
+bool MatmulCase::launch(int64_t copy) {
   const int64_t n = info.outChannels, k = info.inChannels;
-  MemrefArgument weights(weightCopies[copy], n * k / 32),
+  // Decode kernels read weights and activations as 16-byte vectors, the
+  // tensor-core kernel as bytes.
+  const int64_t unit = info.tensorCore ? 1 : 16;
+  MemrefArgument weights(weightCopies[copy], n * k / 2 / unit),
       weightScale(weightScaleCopies[copy], int64_t(weightScales.size())),
-      actArg(act, tokens * k / 16),
+      actArg(act, tokens * k / unit),
       actScaleArg(actScale, int64_t(actScales.size())),
       resultArg(result, tokens * n);
   int32_t tokenCount = int32_t(tokens);
@@ -172,60 +207,92 @@ bool DecodeMatmulCase::launch(int64_t copy) {
   actScaleArg.append(arguments);
   resultArg.append(arguments);
   arguments.push_back(&tokenCount);
-  int64_t columnsPerBlock = kWarpsPerBlock * info.columnsPerWarp;
+  int64_t columnsPerBlock = info.tensorCore
+                                ? KernelInfo::kTensorCoreTile
+                                : kWarpsPerBlock * info.columnsPerWarp;
+  int64_t rowsPerBlock =
+      info.tensorCore ? KernelInfo::kTensorCoreTile : info.tokensPerBlock;
   unsigned grid[3] = {unsigned((n + columnsPerBlock - 1) / columnsPerBlock),
-                      unsigned((tokens + info.tokensPerBlock - 1) /
-                               info.tokensPerBlock),
+                      unsigned((tokens + rowsPerBlock - 1) / rowsPerBlock),
                       1};
   unsigned block[3] = {kThreadsPerBlock, 1, 1};
-  return device.launch(function, grid, block, arguments);
+  return device.launch(function, grid, block, arguments,
+                       info.getSharedBytes());
 }
 
-bool DecodeMatmulCase::checkResult(const std::vector<float> &gpu,
-                                   double &relativeError) {
-  const int64_t n = info.outChannels, k = info.inChannels;
-  std::vector<double> reference(tokens * n);
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t col = 0; col < n; ++col) {
-      double sum = 0;
-      for (int64_t chunk = 0; chunk < k; chunk += 32) {
-        int64_t dot = 0;
-        for (int64_t c = chunk; c < chunk + 32; ++c)
-          dot += int64_t(actCodes[t * k + c]) * weightCodes[col * k + c];
-        double scale =
-            double(halfToFloat(
-                actScales[t * (k / info.actScaleGroup) +
-                          chunk / info.actScaleGroup])) *
-            halfToFloat(weightScales[col * (k / info.weightScaleGroup) +
-                                     chunk / info.weightScaleGroup]);
-        sum += double(dot) * scale;
-      }
-      reference[t * n + col] = sum;
-    }
+double MatmulCase::reference(int64_t t, int64_t col) const {
+  const int64_t k = info.inChannels;
+  double sum = 0;
+  for (int64_t chunk = 0; chunk < k; chunk += 32) {
+    int64_t dot = 0;
+    for (int64_t c = chunk; c < chunk + 32; ++c)
+      dot += int64_t(actCodes[t * k + c]) * weightCodes[col * k + c];
+    double scale =
+        double(halfToFloat(actScales[t * (k / info.actScaleGroup) +
+                                     chunk / info.actScaleGroup])) *
+        halfToFloat(weightScales[col * (k / info.weightScaleGroup) +
+                                 chunk / info.weightScaleGroup]);
+    sum += double(dot) * scale;
   }
+  return sum;
+}
+
+bool MatmulCase::checkResult(const std::vector<float> &gpu,
+                             double &relativeError) {
+  const int64_t n = info.outChannels;
+  // The elements to check: all, or whole rows and columns at the first and
+  // last token and channel and spread in between, so every tile edge and
+  // every warp position is covered.
+  std::vector<std::pair<int64_t, int64_t>> elements;
+  if (tokens * n <= kFullCheckElements) {
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t col = 0; col < n; ++col)
+        elements.push_back({t, col});
+  } else {
+    auto spread = [](int64_t count) {
+      std::set<int64_t> lines;
+      for (int64_t i = 0; i < kSampledLines; ++i)
+        lines.insert(i * (count - 1) / (kSampledLines - 1));
+      lines.insert(count / 2 + 37 < count ? count / 2 + 37 : count - 1);
+      return lines;
+    };
+    for (int64_t t : spread(tokens))
+      for (int64_t col = 0; col < n; ++col)
+        elements.push_back({t, col});
+    for (int64_t col : spread(n))
+      for (int64_t t = 0; t < tokens; ++t)
+        elements.push_back({t, col});
+  }
+  std::vector<double> expected(elements.size());
   double largest = 0, worst = 0;
-  for (double value : reference)
-    largest = std::max(largest, std::fabs(value));
+  for (size_t i = 0; i < elements.size(); ++i) {
+    expected[i] = reference(elements[i].first, elements[i].second);
+    largest = std::max(largest, std::fabs(expected[i]));
+  }
   // f16 keeps 11 significant bits: rounding moves a value by 2^-11 of it.
   double roundingToResult = info.resultIsF16 ? std::ldexp(1.0, -11) : 0.0;
   bool within = true;
-  for (size_t i = 0; i < reference.size(); ++i) {
-    double error = std::fabs(reference[i] - gpu[i]);
+  for (size_t i = 0; i < elements.size(); ++i) {
+    double value = gpu[elements[i].first * n + elements[i].second];
+    double error = std::fabs(expected[i] - value);
     worst = std::max(worst, error);
     within &= error <= 1e-5 * largest +
-                           roundingToResult * std::fabs(reference[i]);
+                           roundingToResult * std::fabs(expected[i]);
   }
   relativeError = largest > 0 ? worst / largest : worst;
   return within;
 }
 
-bool DecodeMatmulCase::run(int iterations) {
+bool MatmulCase::run(int iterations) {
   auto fail = [&](const char *what) {
     std::printf("| %s | tokens %lld | error in %s: %s |\n", info.name.c_str(),
                 (long long)tokens, what, device.getError().c_str());
     return false;
   };
   if (!setUp())
+    return fail("set-up");
+  if (info.tensorCore &&
+      !device.allowDynamicSharedMemory(function, int(info.getSharedBytes())))
     return fail("set-up");
   if (!launch(0) || !device.synchronize())
     return fail("first launch");
@@ -261,10 +328,19 @@ bool DecodeMatmulCase::run(int iterations) {
   double bytes = double(weightBytes + weightScaleBytes) +
                  double(actCodes.size() + 2 * actScales.size()) +
                  double(tokens * n * (info.resultIsF16 ? 2 : 4));
-  std::printf("| %lld | %lld | %lld | t%lld c%lld | %.2f | %.0f | %.1e | %s |\n",
+  char kernel[64];
+  if (info.tensorCore)
+    std::snprintf(kernel, sizeof(kernel), "tensor core kt%lld s%lld",
+                  (long long)info.tileChannels, (long long)info.stages);
+  else
+    std::snprintf(kernel, sizeof(kernel), "decode t%lld c%lld",
+                  (long long)info.tokensPerBlock,
+                  (long long)info.columnsPerWarp);
+  double operations = 2.0 * double(tokens) * double(n) * info.inChannels;
+  std::printf("| %lld | %lld | %lld | %s | %.2f | %.0f | %.1f | %.1e | %s |\n",
               (long long)n, (long long)info.inChannels, (long long)tokens,
-              (long long)info.tokensPerBlock, (long long)info.columnsPerWarp,
-              microseconds, bytes / microseconds / 1e3, error,
+              kernel, microseconds, bytes / microseconds / 1e3,
+              operations / microseconds / 1e6, error,
               correct ? "ok" : "WRONG");
   for (DevicePointer p : weightCopies)
     device.free(p);
@@ -276,13 +352,13 @@ bool DecodeMatmulCase::run(int iterations) {
   return correct;
 }
 
-/// The kernel of `shape` that serves `tokens`: the smallest power of two
-/// that holds them, or the largest there is.
+/// The decode kernel of `shape` that serves `tokens`: the smallest power of
+/// two that holds them, or the largest there is.
 const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
                              const KernelInfo &shape, int64_t tokens) {
   const KernelInfo *smallestFitting = nullptr, *largest = nullptr;
   for (const KernelInfo &k : kernels) {
-    if (k.outChannels != shape.outChannels ||
+    if (k.tensorCore || k.outChannels != shape.outChannels ||
         k.inChannels != shape.inChannels ||
         k.actScaleGroup != shape.actScaleGroup ||
         k.weightScaleGroup != shape.weightScaleGroup ||
@@ -297,14 +373,29 @@ const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
   return smallestFitting ? smallestFitting : largest;
 }
 
+/// The tensor-core kernel of `shape`, if the PTX has one.
+const KernelInfo *findTensorCoreKernel(const std::vector<KernelInfo> &kernels,
+                                       const KernelInfo &shape) {
+  for (const KernelInfo &k : kernels)
+    if (k.tensorCore && k.outChannels == shape.outChannels &&
+        k.inChannels == shape.inChannels &&
+        k.actScaleGroup == shape.actScaleGroup &&
+        k.weightScaleGroup == shape.weightScaleGroup &&
+        k.resultIsF16 == shape.resultIsF16)
+      return &k;
+  return nullptr;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s kernels.ptx [tokens,...] [iterations]\n"
-                 "Runs, checks and times every decode matmul kernel of the "
-                 "PTX that lowbit-compile wrote.\n",
+                 "Runs, checks and times the matmul kernels of the PTX that "
+                 "lowbit-compile wrote:\nthe decode kernels up to their "
+                 "largest token count, the tensor-core kernel at every "
+                 "count.\n",
                  argv[0]);
     return 2;
   }
@@ -316,7 +407,7 @@ int main(int argc, char **argv) {
   std::stringstream text;
   text << file.rdbuf();
   std::string ptx = text.str();
-  std::vector<int64_t> tokenCounts = {1, 4, 16};
+  std::vector<int64_t> tokenCounts = {1, 16, 256};
   if (argc > 2) {
     tokenCounts.clear();
     std::stringstream list(argv[2]);
@@ -327,7 +418,7 @@ int main(int argc, char **argv) {
 
   std::vector<KernelInfo> kernels = findKernels(ptx);
   if (kernels.empty()) {
-    std::fprintf(stderr, "error: %s has no decode matmul kernel\n", argv[1]);
+    std::fprintf(stderr, "error: %s has no matmul kernel\n", argv[1]);
     return 1;
   }
   std::string error;
@@ -345,8 +436,9 @@ int main(int argc, char **argv) {
               "through %zu MiB\n\n",
               device->getName().c_str(), device->getComputeCapability(),
               iterations, kRotationBytes >> 20);
-  std::printf("| N | K | tokens | kernel | us | GB/s | max rel err | check |\n"
-              "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| N | K | tokens | kernel | us | GB/s | TOPS | max rel err "
+              "| check |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
 
   std::set<std::string> shapesSeen;
   bool allPassed = true;
@@ -359,14 +451,21 @@ int main(int argc, char **argv) {
     if (!shapesSeen.insert(key).second)
       continue;
     for (int64_t tokens : tokenCounts) {
-      const KernelInfo *kernel = pickKernel(kernels, shape, tokens);
-      void *function = nullptr;
-      if (!device->getFunction(module, kernel->name, function)) {
-        std::fprintf(stderr, "error: %s\n", device->getError().c_str());
-        return 1;
+      std::vector<const KernelInfo *> cases;
+      const KernelInfo *decode = pickKernel(kernels, shape, tokens);
+      if (decode && tokens <= decode->tokensPerBlock)
+        cases.push_back(decode);
+      if (const KernelInfo *tensorCore = findTensorCoreKernel(kernels, shape))
+        cases.push_back(tensorCore);
+      for (const KernelInfo *kernel : cases) {
+        void *function = nullptr;
+        if (!device->getFunction(module, kernel->name, function)) {
+          std::fprintf(stderr, "error: %s\n", device->getError().c_str());
+          return 1;
+        }
+        allPassed &=
+            MatmulCase(*device, function, *kernel, tokens).run(iterations);
       }
-      allPassed &=
-          DecodeMatmulCase(*device, function, *kernel, tokens).run(iterations);
     }
   }
   return allPassed ? 0 : 1;

@@ -1,0 +1,85 @@
+//===- TensorCoreMatmulKernel.h - W4A8 tensor-core matmul -------*- C++ -*-===//
+//
+// The GPU kernel that multiplies many tokens of quantized activations by
+// INT4 weights on INT8 tensor cores: prefill, and decode steps with more
+// tokens than the decode kernels serve. It is bound by tensor-core
+// throughput, not memory, so it tiles for data reuse in shared memory.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_CONVERSION_LOWBITTONVGPU_TENSORCOREMATMULKERNEL_H
+#define LOWBIT_CONVERSION_LOWBITTONVGPU_TENSORCOREMATMULKERNEL_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include <string>
+
+namespace lowbit {
+
+/// What one tensor-core matmul kernel computes: the same product as
+/// DecodeMatmulKernel, `result[t, n] = sum over k of act[t, k] * weight[n, k]`
+/// dequantized by one activation scale per token and `actScaleGroup`
+/// channels and one weight scale per output channel and `weightScaleGroup`
+/// channels, for any number of tokens.
+///
+/// Thread block (x, y) computes a kBlockRows x kBlockColumns tile of the
+/// result: tokens from `y * kBlockRows`, output channels from
+/// `x * kBlockColumns`. Its 8 warps form a 2 x 4 grid of 64 x 32 warp tiles,
+/// each 4 x 4 `mma.sync.m16n8k32` s8 tiles. The input channels are walked in
+/// steps of getTileChannels() (one scale group or less, so that each step's
+/// INT32 sums are dequantized with one scale pair), `stages` steps in flight
+/// through `cp.async` copies into a ring of shared-memory buffers.
+///
+/// Kernel arguments, in order (each a 1-D memref passed as MLIR's memref
+/// descriptor, row-major):
+///   weights       [N, K/2] i8: runtime::packInt4Interleaved's layout, which
+///                 is also the decode kernels'
+///   weightScales  [N, K/weightScaleGroup] of the scale type
+///   act           [tokens, K] i8 codes
+///   actScales     [tokens, K/actScaleGroup] of the scale type
+///   result        [tokens, N] of the result type
+///   tokens        i32
+/// The kernel takes getSharedMemoryBytes() of dynamic shared memory.
+struct TensorCoreMatmulKernel {
+  /// Warps in one thread block.
+  static constexpr int64_t kWarpsPerBlock = 8;
+  /// Tokens (result rows) of one thread block's tile.
+  static constexpr int64_t kBlockRows = 128;
+  /// Output channels (result columns) of one thread block's tile.
+  static constexpr int64_t kBlockColumns = 128;
+  /// Input channels of one mma.sync (m16n8k32 on s8).
+  static constexpr int64_t kMmaChannels = 32;
+  /// Most input channels of one pipeline step.
+  static constexpr int64_t kMaxTileChannels = 128;
+
+  int64_t outChannels;
+  int64_t inChannels;
+  int64_t actScaleGroup;
+  int64_t weightScaleGroup;
+  /// Pipeline steps whose copies are in flight at once.
+  int64_t stages;
+  mlir::FloatType scaleType;
+  mlir::FloatType resultType;
+
+  /// Input channels of one pipeline step: the smaller scale group, at most
+  /// kMaxTileChannels.
+  int64_t getTileChannels() const;
+  /// Bytes of dynamic shared memory the kernel needs.
+  int64_t getSharedMemoryBytes() const;
+  /// A symbol name that spells out every parameter, e.g.
+  /// `tc_matmul_w4a8_n4096_k4096_ga128_gw128_kt128_s3_f16_f16`.
+  std::string getName() const;
+  /// Why the kernel cannot be generated for these parameters, or empty.
+  std::string checkSupported() const;
+};
+
+/// Builds `kernel` as a `gpu.func` at `builder`'s insertion point, which must
+/// be inside a `gpu.module`. checkSupported() must be empty.
+mlir::gpu::GPUFuncOp
+buildTensorCoreMatmulKernel(mlir::OpBuilder &builder, mlir::Location loc,
+                            const TensorCoreMatmulKernel &kernel);
+
+} // namespace lowbit
+
+#endif // LOWBIT_CONVERSION_LOWBITTONVGPU_TENSORCOREMATMULKERNEL_H

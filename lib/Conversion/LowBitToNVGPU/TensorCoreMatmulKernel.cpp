@@ -1,0 +1,510 @@
+//===- TensorCoreMatmulKernel.cpp - W4A8 tensor-core matmul -----------------===//
+//
+// Builds the tensor-core matmul kernel as a gpu.func of arith/memref/scf/
+// vector ops and the NVGPU ops that map onto Ampere/Hopper warp-level
+// instructions: `nvgpu.device_async_copy` (cp.async) fills a ring of
+// shared-memory stages, `nvgpu.ldmatrix` moves 8x8 fragments to registers
+// and `nvgpu.mma.sync` multiplies them on INT8 tensor cores.
+//
+// INT4 weights stay 4-bit in memory and in shared memory. In registers one
+// ldmatrix word holds, in runtime::packInt4Interleaved's layout, exactly the
+// channels 4c..4c+3 and 16+4c..16+4c+3 that thread c of an mma quad needs
+// for its two B operands of m16n8k32, so `(word << 4) & 0xF0F0F0F0` and
+// `word & 0xF0F0F0F0` are those operands, sixteen times the codes. This is
+// the sm_90 design (4-bit storage, INT8 compute, as s4 mma is emulated
+// there) and runs unchanged on sm_80/sm_89.
+//
+// Each pipeline step spans at most one scale group, so its INT32 sums are
+// dequantized with one activation and one weight scale: the sum is turned
+// into f32 exactly by adding it to the bits of 1.5 * 2^23 (it stays below
+// 2^22 in magnitude) and is then scaled into an f32 accumulator.
+//
+// Shared-memory rows are XOR-swizzled in 16-byte chunks so that neither the
+// cp.async writes nor the ldmatrix reads of a warp hit one bank twice.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace lowbit;
+
+namespace {
+using Kernel = TensorCoreMatmulKernel;
+constexpr int64_t kWarpSize = 32;
+constexpr int64_t kThreads = Kernel::kWarpsPerBlock * kWarpSize;
+/// Warps along the output channels; the other 2 lie along the tokens.
+constexpr int64_t kWarpGridColumns = 4;
+constexpr int64_t kWarpRows =
+    Kernel::kBlockRows / (Kernel::kWarpsPerBlock / kWarpGridColumns);
+constexpr int64_t kWarpColumns = Kernel::kBlockColumns / kWarpGridColumns;
+constexpr int64_t kMmaRows = 16;
+constexpr int64_t kMmaColumns = 8;
+constexpr int64_t kMmaTilesM = kWarpRows / kMmaRows;
+constexpr int64_t kMmaTilesN = kWarpColumns / kMmaColumns;
+/// Bytes of one cp.async copy and of one shared-memory chunk.
+constexpr int64_t kChunkBytes = 16;
+/// Chunks of one 128-byte line of shared memory (all 32 banks).
+constexpr int64_t kChunksPerLine = 8;
+/// The B operands carry sixteen times the weight codes.
+constexpr float kNibbleScale = 1.0f / 16.0f;
+/// The bits of 1.5 * 2^23: adding an i32 of magnitude below 2^22 to them
+/// gives the bits of 1.5 * 2^23 plus that integer, exactly, as an f32.
+constexpr int32_t kMagicBits = 0x4B400000;
+constexpr float kMagic = 12582912.0f;
+
+/// The kernels' dynamic shared memory: an external, unsized workgroup
+/// global, which NVPTX emits as `.extern .shared .b8 name[]`. (The
+/// internal global that gpu.dynamic_shared_memory lowers to is demoted to a
+/// one-byte static variable instead.)
+constexpr llvm::StringLiteral kDynamicSharedMemoryName =
+    "lowbit_dynamic_shared";
+constexpr int64_t kDynamicSharedMemoryAlignment = 16;
+
+
+/// Emits the kernel body; keeps the builder, location, the thread's
+/// coordinates and the tiling in one place.
+class TensorCoreMatmulEmitter : public KernelEmitter {
+public:
+  TensorCoreMatmulEmitter(OpBuilder &builder, Location loc,
+                          const Kernel &kernel)
+      : KernelEmitter(builder, loc), kernel(kernel),
+        tileChannels(kernel.getTileChannels()),
+        numTiles(kernel.inChannels / tileChannels),
+        actStageBytes(Kernel::kBlockRows * tileChannels),
+        stageBytes(actStageBytes + Kernel::kBlockColumns * tileChannels / 2) {}
+
+  void emit(gpu::GPUFuncOp func);
+
+private:
+  Value div(Value lhs, int64_t rhs) {
+    return arith::DivUIOp::create(b, loc, lhs, index(rhs));
+  }
+  Value rem(Value lhs, int64_t rhs) {
+    return arith::RemUIOp::create(b, loc, lhs, index(rhs));
+  }
+  Value min(Value lhs, Value rhs) {
+    return arith::MinUIOp::create(b, loc, lhs, rhs);
+  }
+  Value less(Value lhs, Value rhs) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, lhs, rhs);
+  }
+
+  /// The chunk of a shared-memory row where logical chunk `chunk` lives:
+  /// rows that share a 128-byte line get different XOR patterns.
+  Value swizzle(Value row, Value chunk, int64_t chunksPerRow);
+  /// Byte offset in a stage of activation row `row`, chunk `chunk`.
+  Value actOffset(Value row, Value chunk);
+  /// Byte offset in a stage of weight row `row`, chunk `chunk`.
+  Value weightOffset(Value row, Value chunk);
+  /// Starts the cp.async copies of pipeline step `tile` into `stage`; steps
+  /// past the last one, and rows past the tokens or the output channels,
+  /// copy nothing and zero-fill.
+  void emitLoadTile(Value tile, Value stage);
+  /// Copies `chunks` 16-byte chunks, `chunksPerRow` to a row, of one operand
+  /// of step `tile`: row r of the tile is global row `firstRow + r` (valid
+  /// below `rows`) at byte `rowBytes * row + tile offset`.
+  void emitCopies(Value tile, Value stageBase, Value source, int64_t chunks,
+                  int64_t chunksPerRow, Value firstRow, Value rows,
+                  int64_t rowBytes,
+                  llvm::function_ref<Value(Value, Value)> offset);
+  /// Multiplies step `tile`, in `stage`, into the f32 accumulators `acc`.
+  void emitComputeTile(Value tile, Value stage, MutableArrayRef<Value> acc);
+  /// Stores the accumulators, scaled by kNibbleScale, to the result.
+  void emitStore(ArrayRef<Value> acc);
+
+  const Kernel &kernel;
+  const int64_t tileChannels, numTiles, actStageBytes, stageBytes;
+
+  Value weights, weightScales, act, actScales, result, tokens;
+  Value shared;
+  Value thread, lane;
+  /// First token and output channel of this thread block.
+  Value blockRow, blockColumn;
+  /// First token and output channel of this warp's tile in the block.
+  Value warpRow, warpColumn;
+};
+} // namespace
+
+int64_t TensorCoreMatmulKernel::getTileChannels() const {
+  return std::min({actScaleGroup, weightScaleGroup, kMaxTileChannels});
+}
+
+int64_t TensorCoreMatmulKernel::getSharedMemoryBytes() const {
+  int64_t channels = getTileChannels();
+  return stages * (kBlockRows * channels + kBlockColumns * channels / 2);
+}
+
+std::string TensorCoreMatmulKernel::getName() const {
+  return llvm::formatv("tc_matmul_w4a8_n{0}_k{1}_ga{2}_gw{3}_kt{4}_s{5}_{6}_{7}",
+                       outChannels, inChannels, actScaleGroup,
+                       weightScaleGroup, getTileChannels(), stages,
+                       getTypeName(scaleType), getTypeName(resultType))
+      .str();
+}
+
+std::string TensorCoreMatmulKernel::checkSupported() const {
+  for (auto [what, group] : {std::pair<const char *, int64_t>{
+                                 "activation", actScaleGroup},
+                             {"weight", weightScaleGroup}}) {
+    if (group <= 0 || group % kMmaChannels != 0 || inChannels % group != 0)
+      return llvm::formatv("{0} scale group of {1} channels is not a multiple "
+                           "of {2} that divides {3} input channels",
+                           what, group, kMmaChannels, inChannels)
+          .str();
+  }
+  // Each pipeline step must lie in one group of either kind.
+  if (std::max(actScaleGroup, weightScaleGroup) % getTileChannels() != 0)
+    return llvm::formatv("scale groups of {0} and {1} channels do not nest",
+                         actScaleGroup, weightScaleGroup)
+        .str();
+  if (outChannels <= 0 || outChannels % kMmaColumns != 0)
+    return llvm::formatv("{0} output channels are not a multiple of {1}",
+                         outChannels, kMmaColumns)
+        .str();
+  if (stages < 2 || stages > 4)
+    return llvm::formatv("{0} pipeline stages; 2 to 4 are supported", stages)
+        .str();
+  if (!scaleType.isF16() && !scaleType.isBF16() && !scaleType.isF32())
+    return "scales must be f16, bf16 or f32";
+  if (!resultType.isF16() && !resultType.isF32())
+    return "the result must be f16 or f32";
+  return "";
+}
+
+Value TensorCoreMatmulEmitter::swizzle(Value row, Value chunk,
+                                       int64_t chunksPerRow) {
+  if (chunksPerRow == 1)
+    return chunk;
+  int64_t rowsPerLine = std::max<int64_t>(1, kChunksPerLine / chunksPerRow);
+  Value pattern = rem(div(row, rowsPerLine), chunksPerRow);
+  return arith::XOrIOp::create(b, loc, chunk, pattern);
+}
+
+Value TensorCoreMatmulEmitter::actOffset(Value row, Value chunk) {
+  int64_t chunksPerRow = tileChannels / kChunkBytes;
+  return add(mul(row, index(tileChannels)),
+             mul(swizzle(row, chunk, chunksPerRow), index(kChunkBytes)));
+}
+
+Value TensorCoreMatmulEmitter::weightOffset(Value row, Value chunk) {
+  int64_t rowBytes = tileChannels / 2;
+  return add(add(index(actStageBytes), mul(row, index(rowBytes))),
+             mul(swizzle(row, chunk, rowBytes / kChunkBytes),
+                 index(kChunkBytes)));
+}
+
+void TensorCoreMatmulEmitter::emitCopies(
+    Value tile, Value stageBase, Value source, int64_t chunks,
+    int64_t chunksPerRow, Value firstRow, Value rows, int64_t rowBytes,
+    llvm::function_ref<Value(Value, Value)> offset) {
+  Value tileInRange = less(tile, index(numTiles));
+  Value tileByte = mul(min(tile, index(numTiles - 1)),
+                       index(chunksPerRow * kChunkBytes));
+  Value lastRow = arith::SubIOp::create(b, loc, rows, index(1));
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  auto emitCopy = [&](Value id) {
+    Value row = div(id, chunksPerRow);
+    Value chunk = rem(id, chunksPerRow);
+    Value globalRow = add(firstRow, row);
+    Value valid = arith::AndIOp::create(b, loc, tileInRange,
+                                        less(globalRow, rows));
+    Value sourceByte =
+        add(add(mul(min(globalRow, lastRow), index(rowBytes)), tileByte),
+            mul(chunk, index(kChunkBytes)));
+    Value bytes = arith::SelectOp::create(b, loc, valid, index(kChunkBytes),
+                                          index(0));
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, tokenType, shared, ValueRange{add(stageBase, offset(row, chunk))},
+        source, ValueRange{sourceByte}, b.getIndexAttr(kChunkBytes), bytes,
+        b.getUnitAttr());
+  };
+  if (chunks < kThreads) {
+    auto inRange = scf::IfOp::create(b, loc, less(thread, index(chunks)),
+                                     /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    emitCopy(thread);
+    return;
+  }
+  for (int64_t i = 0; i < chunks / kThreads; ++i)
+    emitCopy(add(thread, index(i * kThreads)));
+}
+
+void TensorCoreMatmulEmitter::emitLoadTile(Value tile, Value stage) {
+  Value stageBase = mul(stage, index(stageBytes));
+  int64_t actChunksPerRow = tileChannels / kChunkBytes;
+  emitCopies(tile, stageBase, act, Kernel::kBlockRows * actChunksPerRow,
+             actChunksPerRow, blockRow, tokens, kernel.inChannels,
+             [&](Value row, Value chunk) { return actOffset(row, chunk); });
+  int64_t weightChunksPerRow = tileChannels / 2 / kChunkBytes;
+  emitCopies(tile, stageBase, weights,
+             Kernel::kBlockColumns * weightChunksPerRow, weightChunksPerRow,
+             blockColumn, index(kernel.outChannels), kernel.inChannels / 2,
+             [&](Value row, Value chunk) { return weightOffset(row, chunk); });
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
+                                              MutableArrayRef<Value> acc) {
+  // Scales first: their loads are in flight while the tensor cores work.
+  // Thread (lane) holds rows lane/4 and lane/4 + 8 of each m16 tile and
+  // columns 2 * (lane % 4) and the next of each n8 tile.
+  Value channel = mul(tile, index(tileChannels));
+  Value actGroup = div(channel, kernel.actScaleGroup);
+  Value weightGroup = div(channel, kernel.weightScaleGroup);
+  Value lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
+  Value rowInTile = add(warpRow, div(lane, 4));
+  Value columnInTile = add(warpColumn, mul(rem(lane, 4), index(2)));
+  SmallVector<Value> actScale, weightScale;
+  for (int64_t m = 0; m < kMmaTilesM; ++m) {
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = min(add(add(blockRow, rowInTile), index(m * kMmaRows + half * 8)),
+                      lastToken);
+      actScale.push_back(toF32(memref::LoadOp::create(
+          b, loc, actScales,
+          ValueRange{add(mul(row, index(kernel.inChannels /
+                                        kernel.actScaleGroup)),
+                         actGroup)})));
+    }
+  }
+  for (int64_t n = 0; n < kMmaTilesN; ++n) {
+    for (int64_t e = 0; e < 2; ++e) {
+      Value column =
+          min(add(add(blockColumn, columnInTile), index(n * kMmaColumns + e)),
+              index(kernel.outChannels - 1));
+      weightScale.push_back(toF32(memref::LoadOp::create(
+          b, loc, weightScales,
+          ValueRange{add(mul(column, index(kernel.inChannels /
+                                           kernel.weightScaleGroup)),
+                         weightGroup)})));
+    }
+  }
+
+  auto i32x2x2 = VectorType::get({2, 2}, b.getI32Type());
+  auto i8x4x4 = VectorType::get({4, 4}, b.getI8Type());
+  auto i8x4 = VectorType::get({4}, b.getI8Type());
+  auto oneWord = VectorType::get({1}, b.getI32Type());
+  auto i8x2x4 = VectorType::get({2, 4}, b.getI8Type());
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(i32x2x2, b.getI32IntegerAttr(0)));
+  Value zeroOperand = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(i8x2x4, b.getI8IntegerAttr(0)));
+  SmallVector<Value> sums(kMmaTilesM * kMmaTilesN, zero);
+  Value stageBase = mul(stage, index(stageBytes));
+  Value highNibbles = i32(0xF0F0F0F0);
+  Value nibbleShift = i32(4);
+  // ldmatrix x4 on A: lane l addresses row l % 16 of the m16 tile, the
+  // k-step's first 16 bytes for l < 16 and its last 16 for the others.
+  Value actLaneRow = rem(lane, 16);
+  Value actLaneChunk = div(lane, 16);
+  for (int64_t step = 0; step < tileChannels / Kernel::kMmaChannels; ++step) {
+    SmallVector<Value> a;
+    for (int64_t m = 0; m < kMmaTilesM; ++m) {
+      Value row = add(add(warpRow, index(m * kMmaRows)), actLaneRow);
+      Value offset = add(stageBase,
+                         actOffset(row, add(actLaneChunk, index(2 * step))));
+      a.push_back(nvgpu::LdMatrixOp::create(b, loc, i8x4x4, shared,
+                                            ValueRange{offset},
+                                            /*transpose=*/false,
+                                            /*numTiles=*/4));
+    }
+    // ldmatrix x4 on B: matrix n is the n8 tile n; lane l addresses weight
+    // row l of the warp's 32 and receives word lane % 4 of row lane / 4.
+    Value offset = add(stageBase,
+                       weightOffset(add(warpColumn, lane), index(step)));
+    Value packed =
+        nvgpu::LdMatrixOp::create(b, loc, i8x4x4, shared, ValueRange{offset},
+                                  /*transpose=*/false, /*numTiles=*/4);
+    for (int64_t n = 0; n < kMmaTilesN; ++n) {
+      Value word = vector::ExtractOp::create(
+          b, loc,
+          vector::BitCastOp::create(
+              b, loc, oneWord, vector::ExtractOp::create(b, loc, packed, n)),
+          0);
+      Value low = arith::AndIOp::create(
+          b, loc, arith::ShLIOp::create(b, loc, word, nibbleShift),
+          highNibbles);
+      Value high = arith::AndIOp::create(b, loc, word, highNibbles);
+      Value operand = zeroOperand;
+      const Value halves[] = {low, high};
+      for (int64_t position = 0; position < 2; ++position)
+        operand = vector::InsertOp::create(
+            b, loc, LLVM::BitcastOp::create(b, loc, i8x4, halves[position]),
+            operand, position);
+      for (int64_t m = 0; m < kMmaTilesM; ++m) {
+        Value &sum = sums[m * kMmaTilesN + n];
+        sum = nvgpu::MmaSyncOp::create(
+            b, loc, a[m], operand, sum,
+            ArrayRef<int64_t>{kMmaRows, kMmaColumns, Kernel::kMmaChannels});
+      }
+    }
+  }
+
+  Value magicBits = i32(kMagicBits);
+  Value magic = f32(kMagic);
+  for (int64_t m = 0; m < kMmaTilesM; ++m) {
+    for (int64_t n = 0; n < kMmaTilesN; ++n) {
+      for (int64_t half = 0; half < 2; ++half) {
+        for (int64_t e = 0; e < 2; ++e) {
+          Value sum = vector::ExtractOp::create(
+              b, loc, sums[m * kMmaTilesN + n], ArrayRef<int64_t>{half, e});
+          Value exact = arith::SubFOp::create(
+              b, loc,
+              arith::BitcastOp::create(b, loc, b.getF32Type(),
+                                       add(sum, magicBits)),
+              magic);
+          Value scale = arith::MulFOp::create(b, loc, actScale[2 * m + half],
+                                              weightScale[2 * n + e]);
+          Value &accumulator =
+              acc[((m * kMmaTilesN + n) * 2 + half) * 2 + e];
+          accumulator = arith::AddFOp::create(
+              b, loc, accumulator,
+              arith::MulFOp::create(b, loc, exact, scale));
+        }
+      }
+    }
+  }
+}
+
+void TensorCoreMatmulEmitter::emitStore(ArrayRef<Value> acc) {
+  Value nibbleScale = f32(kNibbleScale);
+  auto pairType = VectorType::get({2}, kernel.resultType);
+  Value firstRow = add(add(blockRow, warpRow), div(lane, 4));
+  Value firstColumn =
+      add(add(blockColumn, warpColumn), mul(rem(lane, 4), index(2)));
+  for (int64_t m = 0; m < kMmaTilesM; ++m) {
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = add(firstRow, index(m * kMmaRows + half * 8));
+      for (int64_t n = 0; n < kMmaTilesN; ++n) {
+        Value column = add(firstColumn, index(n * kMmaColumns));
+        Value inRange = arith::AndIOp::create(
+            b, loc, less(row, tokens),
+            less(column, index(kernel.outChannels)));
+        auto store = scf::IfOp::create(b, loc, inRange,
+                                       /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(store.thenBlock());
+        SmallVector<Value> pair;
+        for (int64_t e = 0; e < 2; ++e) {
+          Value value = arith::MulFOp::create(
+              b, loc, acc[((m * kMmaTilesN + n) * 2 + half) * 2 + e],
+              nibbleScale);
+          if (!kernel.resultType.isF32())
+            value = arith::TruncFOp::create(b, loc, kernel.resultType, value);
+          pair.push_back(value);
+        }
+        Value vector = vector::FromElementsOp::create(b, loc, pairType, pair);
+        int64_t alignment =
+            2 * kernel.resultType.getIntOrFloatBitWidth() / 8;
+        vector::StoreOp::create(
+            b, loc, vector, result,
+            ValueRange{add(mul(row, index(kernel.outChannels)), column)},
+            /*nontemporal=*/false, llvm::MaybeAlign(alignment));
+      }
+    }
+  }
+}
+
+void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
+  weights = func.getArgument(0);
+  weightScales = func.getArgument(1);
+  act = func.getArgument(2);
+  actScales = func.getArgument(3);
+  result = func.getArgument(4);
+  tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                      func.getArgument(5));
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value base = memref::GetGlobalOp::create(
+      b, loc, MemRefType::get({0}, b.getI8Type(), AffineMap(), workgroup),
+      kDynamicSharedMemoryName);
+  shared = memref::ReinterpretCastOp::create(
+      b, loc,
+      MemRefType::get({kernel.getSharedMemoryBytes()}, b.getI8Type(),
+                      AffineMap(), workgroup),
+      base, /*offset=*/0, ArrayRef<int64_t>{kernel.getSharedMemoryBytes()},
+      ArrayRef<int64_t>{1});
+
+  thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  lane = rem(thread, kWarpSize);
+  Value warp = div(thread, kWarpSize);
+  warpRow = mul(div(warp, kWarpGridColumns), index(kWarpRows));
+  warpColumn = mul(rem(warp, kWarpGridColumns), index(kWarpColumns));
+  blockRow = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y),
+                 index(Kernel::kBlockRows));
+  blockColumn = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                    index(Kernel::kBlockColumns));
+
+  // Prologue: the first stages - 1 steps in flight.
+  for (int64_t s = 0; s + 1 < kernel.stages; ++s)
+    emitLoadTile(index(s), index(s));
+
+  SmallVector<Value> acc(kMmaTilesM * kMmaTilesN * 4, f32(0.0f));
+  auto loop = scf::ForOp::create(
+      b, loc, index(0), index(numTiles), index(1), acc,
+      [&](OpBuilder &, Location, Value tile, ValueRange carried) {
+        SmallVector<Value> tileAcc(carried);
+        // Step `tile` has landed once at most stages - 2 groups are pending;
+        // the barrier also tells every warp that the stage the next copies
+        // overwrite was consumed in the previous iteration.
+        NVVM::CpAsyncWaitGroupOp::create(b, loc, kernel.stages - 2);
+        gpu::BarrierOp::create(b, loc);
+        Value next = add(tile, index(kernel.stages - 1));
+        emitLoadTile(next, rem(next, kernel.stages));
+        emitComputeTile(tile, rem(tile, kernel.stages), tileAcc);
+        scf::YieldOp::create(b, loc, tileAcc);
+      });
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  emitStore(SmallVector<Value>(loop.getResults()));
+}
+
+gpu::GPUFuncOp
+lowbit::buildTensorCoreMatmulKernel(OpBuilder &builder, Location loc,
+                                    const TensorCoreMatmulKernel &kernel) {
+  auto dynamic = [&](Type element) {
+    return MemRefType::get({ShapedType::kDynamic}, element);
+  };
+  auto type = builder.getFunctionType(
+      {dynamic(builder.getI8Type()), dynamic(kernel.scaleType),
+       dynamic(builder.getI8Type()), dynamic(kernel.scaleType),
+       dynamic(kernel.resultType), builder.getI32Type()},
+      {});
+  Operation *module = builder.getBlock()->getParentOp();
+  if (!SymbolTable::lookupSymbolIn(module, kDynamicSharedMemoryName)) {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(builder.getBlock());
+    memref::GlobalOp::create(
+        builder, loc, builder.getStringAttr(kDynamicSharedMemoryName),
+        builder.getStringAttr("public"),
+        TypeAttr::get(MemRefType::get(
+            {0}, builder.getI8Type(), AffineMap(),
+            gpu::AddressSpaceAttr::get(builder.getContext(),
+                                       gpu::AddressSpace::Workgroup))),
+        /*initial_value=*/Attribute(), /*constant=*/UnitAttr(),
+        builder.getI64IntegerAttr(kDynamicSharedMemoryAlignment));
+  }
+  auto func = gpu::GPUFuncOp::create(builder, loc, kernel.getName(), type);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      builder.getDenseI32ArrayAttr({int32_t(kThreads), 1, 1}));
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(&func.getBody().front());
+  TensorCoreMatmulEmitter(builder, loc, kernel).emit(func);
+  gpu::ReturnOp::create(builder, loc);
+  return func;
+}

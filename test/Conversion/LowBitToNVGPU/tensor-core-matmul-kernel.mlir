@@ -1,0 +1,54 @@
+// RUN: lowbit-opt %s --lowbit-generate-nvgpu-kernels="chip=sm_90 max-decode-rows=1" | FileCheck %s
+
+!act = !lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [8, 4], per_token>>
+!w = !lowbit.qtensor<64x256, f16, #lowbit.blocks<128, [4, 4], per_group = 64>>
+
+// The tensor-core kernel takes its shared memory from one unsized extern
+// workgroup global: 3 stages of a 128 x 64 activation tile (bytes) and a
+// 128 x 64 weight tile (nibbles), 3 * (8192 + 4096) bytes.
+// CHECK-LABEL: func.func @tensor_core_kernel
+// CHECK: gpu.module @lowbit_kernels
+// CHECK: memref.global "public" @lowbit_dynamic_shared : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 16 : i64}
+// CHECK: gpu.func @tc_matmul_w4a8_n64_k256_ga128_gw64_kt64_s3_f16_f32(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK: %[[BASE:.*]] = memref.get_global @lowbit_dynamic_shared
+// CHECK: %[[SHARED:.*]] = memref.reinterpret_cast %[[BASE]] to offset: [0], sizes: [36864], strides: [1]
+// The prologue puts two steps in flight: 16-byte copies that zero-fill
+// past the tokens, the output channels or the last step, one group a step.
+// CHECK: %[[BYTES:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : index
+// CHECK: nvgpu.device_async_copy %{{.*}}[%{{.*}}], %[[SHARED]][%{{.*}}], 16, %[[BYTES]] {bypassL1}
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.cp.async.commit.group
+// Each step of the loop waits for its own copies, starts the copies two
+// steps ahead and multiplies: per 32 channels, 4 ldmatrix of activations,
+// 1 of weights, whose words become B operands by a shift and a mask, and
+// 4 x 4 mma.sync on INT8.
+// CHECK: scf.for {{.*}} -> (f32,
+// CHECK-NEXT: nvvm.cp.async.wait.group 1
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvgpu.device_async_copy
+// CHECK: nvvm.cp.async.commit.group
+// CHECK-COUNT-5: nvgpu.ldmatrix %[[SHARED]][%{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<36864xi8, #gpu.address_space<workgroup>> -> vector<4x4xi8>
+// CHECK: %[[WORD:.*]] = vector.extract %{{.*}}[0] : i32 from vector<1xi32>
+// CHECK: %[[SHIFTED:.*]] = arith.shli %[[WORD]], %{{.*}} : i32
+// CHECK: arith.andi %[[SHIFTED]], %{{.*}} : i32
+// CHECK: arith.andi %[[WORD]], %{{.*}} : i32
+// CHECK-COUNT-16: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 32]} : (vector<4x4xi8>, vector<2x4xi8>, vector<2x2xi32>) -> vector<2x2xi32>
+// CHECK-COUNT-5: nvgpu.ldmatrix
+// CHECK-COUNT-16: nvgpu.mma.sync
+// CHECK-NOT: nvgpu.mma.sync
+// The step's INT32 sums become f32 exactly through the bits of 1.5 * 2^23,
+// then are scaled by the activation and weight scales.
+// CHECK: %[[MAGIC_BITS:.*]] = arith.constant 1262485504 : i32
+// CHECK: %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
+// CHECK: %[[SUM:.*]] = vector.extract %{{.*}}[0, 0] : i32 from vector<2x2xi32>
+// CHECK: %[[BITS:.*]] = arith.addi %[[SUM]], %[[MAGIC_BITS]] : i32
+// CHECK: %[[FLOAT:.*]] = arith.bitcast %[[BITS]] : i32 to f32
+// CHECK: arith.subf %[[FLOAT]], %[[MAGIC]] : f32
+// CHECK: scf.yield
+// CHECK: nvvm.cp.async.wait.group 0
+// Pairs of results are stored as one vector.
+// CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
+func.func @tensor_core_kernel(%a: !act, %w: !w) -> tensor<?x64xf32> {
+  %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
