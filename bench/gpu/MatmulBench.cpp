@@ -40,6 +40,8 @@ struct KernelInfo {
   int64_t tokensPerBlock = 0, columnsPerWarp = 0;
   /// Tensor-core kernels: input channels per pipeline step, and steps.
   int64_t tileChannels = 0, stages = 0;
+  /// Threads of a block: the kernel's `.maxntid`.
+  unsigned threads = 0;
   bool resultIsF16;
 
   /// Dynamic shared memory of a launch (TensorCoreMatmulKernel).
@@ -51,8 +53,7 @@ struct KernelInfo {
   static constexpr int64_t kTensorCoreTile = 128;
 };
 
-constexpr unsigned kThreadsPerBlock = 256;
-constexpr int64_t kWarpsPerBlock = 8;
+constexpr int64_t kWarpSize = 32;
 /// Bytes of weight copies to rotate through: several times H100/H200 L2.
 constexpr size_t kRotationBytes = size_t(512) << 20;
 /// Results larger than this are checked on sampled rows and columns.
@@ -61,8 +62,14 @@ constexpr int64_t kSampledLines = 8;
 
 /// Every matmul kernel of the PTX (f16 scales only).
 std::vector<KernelInfo> findKernels(const std::string &ptx) {
-  std::regex decode(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32))\()");
-  std::regex tensorCore(R"(\.entry (tc_matmul_w4a8_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32))\()");
+  // The entry, its parameters, then its block size.
+  const char *tail = R"(\([^)]*\)\s*\.maxntid (\d+), 1, 1)";
+  std::regex decode(
+      std::string(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32)))") +
+      tail);
+  std::regex tensorCore(
+      std::string(R"(\.entry (tc_matmul_w4a8_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32)))") +
+      tail);
   std::vector<KernelInfo> kernels;
   for (const std::regex *entry : {&decode, &tensorCore}) {
     for (auto it = std::sregex_iterator(ptx.begin(), ptx.end(), *entry);
@@ -79,6 +86,7 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
           std::stoll(m[6]);
       (info.tensorCore ? info.stages : info.columnsPerWarp) = std::stoll(m[7]);
       info.resultIsF16 = m[8] == "f16";
+      info.threads = unsigned(std::stoul(m[9]));
       kernels.push_back(info);
     }
   }
@@ -209,13 +217,13 @@ bool MatmulCase::launch(int64_t copy) {
   arguments.push_back(&tokenCount);
   int64_t columnsPerBlock = info.tensorCore
                                 ? KernelInfo::kTensorCoreTile
-                                : kWarpsPerBlock * info.columnsPerWarp;
+                                : info.threads / kWarpSize * info.columnsPerWarp;
   int64_t rowsPerBlock =
       info.tensorCore ? KernelInfo::kTensorCoreTile : info.tokensPerBlock;
   unsigned grid[3] = {unsigned((n + columnsPerBlock - 1) / columnsPerBlock),
                       unsigned((tokens + rowsPerBlock - 1) / rowsPerBlock),
                       1};
-  unsigned block[3] = {kThreadsPerBlock, 1, 1};
+  unsigned block[3] = {info.threads, 1, 1};
   return device.launch(function, grid, block, arguments,
                        info.getSharedBytes());
 }

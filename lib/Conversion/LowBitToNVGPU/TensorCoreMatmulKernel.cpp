@@ -46,7 +46,7 @@ namespace {
 using Kernel = TensorCoreMatmulKernel;
 constexpr int64_t kWarpSize = 32;
 constexpr int64_t kThreads = Kernel::kWarpsPerBlock * kWarpSize;
-/// Warps along the output channels; the other 2 lie along the tokens.
+/// Warps along the output channels; the others lie along the tokens.
 constexpr int64_t kWarpGridColumns = 4;
 constexpr int64_t kWarpRows =
     Kernel::kBlockRows / (Kernel::kWarpsPerBlock / kWarpGridColumns);
@@ -303,15 +303,17 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
       b, loc, DenseElementsAttr::get(i32x2x2, b.getI32IntegerAttr(0)));
   Value zeroOperand = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(i8x2x4, b.getI8IntegerAttr(0)));
-  SmallVector<Value> sums(kMmaTilesM * kMmaTilesN, zero);
   Value stageBase = mul(stage, index(stageBytes));
   Value highNibbles = i32(0xF0F0F0F0);
   Value nibbleShift = i32(4);
+  const int64_t steps = tileChannels / Kernel::kMmaChannels;
+
   // ldmatrix x4 on A: lane l addresses row l % 16 of the m16 tile, the
   // k-step's first 16 bytes for l < 16 and its last 16 for the others.
   Value actLaneRow = rem(lane, 16);
   Value actLaneChunk = div(lane, 16);
-  for (int64_t step = 0; step < tileChannels / Kernel::kMmaChannels; ++step) {
+  SmallVector<Value> sums(kMmaTilesM * kMmaTilesN, zero);
+  for (int64_t step = 0; step < steps; ++step) {
     SmallVector<Value> a;
     for (int64_t m = 0; m < kMmaTilesM; ++m) {
       Value row = add(add(warpRow, index(m * kMmaRows)), actLaneRow);
@@ -323,7 +325,8 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
                                             /*numTiles=*/4));
     }
     // ldmatrix x4 on B: matrix n is the n8 tile n; lane l addresses weight
-    // row l of the warp's 32 and receives word lane % 4 of row lane / 4.
+    // row l of the warp's 32 and receives word lane % 4 of row lane / 4,
+    // whose nibbles become two operands.
     Value offset = add(stageBase,
                        weightOffset(add(warpColumn, lane), index(step)));
     Value packed =
@@ -356,6 +359,9 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
 
   Value magicBits = i32(kMagicBits);
   Value magic = f32(kMagic);
+  // Scaling and accumulating may fuse into one fma.
+  auto contract = arith::FastMathFlagsAttr::get(b.getContext(),
+                                                arith::FastMathFlags::contract);
   for (int64_t m = 0; m < kMmaTilesM; ++m) {
     for (int64_t n = 0; n < kMmaTilesN; ++n) {
       for (int64_t half = 0; half < 2; ++half) {
@@ -373,7 +379,7 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
               acc[((m * kMmaTilesN + n) * 2 + half) * 2 + e];
           accumulator = arith::AddFOp::create(
               b, loc, accumulator,
-              arith::MulFOp::create(b, loc, exact, scale));
+              arith::MulFOp::create(b, loc, exact, scale, contract), contract);
         }
       }
     }
