@@ -29,6 +29,8 @@ compile)
   for chip in sm_80 sm_89 sm_90; do
     build/bin/lowbit-compile examples/llama2-7b-decoder-layer.mlir \
       --target=$chip -o "$CHECK_DIR/llama2-7b-$chip.ptx"
+    build/bin/lowbit-compile bench/gpu/llama2-7b-fused-qkv.mlir \
+      --target=$chip -o "$CHECK_DIR/llama2-7b-qkv-$chip.ptx"
   done
   ls -l "$CHECK_DIR"
   ;;
@@ -42,15 +44,16 @@ run)
     --format=csv | tee "$RESULTS/device.txt"
   capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
   chip=sm_${capability/./}
-  set +e
+  status=0
   {
     echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run"
-    echo "kernels: $CHECK_DIR/llama2-7b-$chip.ptx (lowbit-compile --target=$chip)"
-    "$CHECK_DIR/bin/lowbit-bench-matmul" \
-      "$CHECK_DIR/llama2-7b-$chip.ptx" "$TOKENS" "$ITERATIONS"
+    for ptx in "$CHECK_DIR/llama2-7b-$chip.ptx" \
+               "$CHECK_DIR/llama2-7b-qkv-$chip.ptx"; do
+      echo "kernels: $ptx (lowbit-compile --target=$chip)"
+      "$CHECK_DIR/bin/lowbit-bench-matmul" "$ptx" "$TOKENS" "$ITERATIONS" ||
+        status=1
+    done
   } > "$RESULTS/matmul.md"
-  status=$?
-  set -e
   cat "$RESULTS/matmul.md"
   python3 bench/gpu/torch_linear_peers.py "$TOKENS" "$ITERATIONS" \
     | tee "$RESULTS/cublas-peers.md"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """cuBLAS peers of the matmul benchmark, timed the same way.
 
-For each Llama-2-7B linear shape and token count: fp16 `F.linear` (cuBLAS
-GEMM/GEMV) and int8 `torch._int_mm` (cuBLASLt; it needs more than 16 rows, so
-small token counts are padded to 32 rows and say so). Weights rotate through
+For each Llama-2-7B linear shape (fused QKV included) and token count: fp16
+`F.linear` (cuBLAS GEMM/GEMV) and int8 `torch._int_mm` (cuBLASLt; it needs
+more than 16 rows, so small token counts are padded to 32 rows and say so). Weights rotate through
 copies that overflow the L2 cache, as lowbit-bench-matmul does, and CUDA
 events time a loop of calls. Prints markdown rows.
 """
@@ -12,7 +12,7 @@ import sys
 import torch
 
 ROTATION_BYTES = 512 << 20
-SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008)]
+SHAPES = [(4096, 4096), (12288, 4096), (11008, 4096), (4096, 11008)]
 
 
 def time_us(call, copies, iterations):
