@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace lowbit::runtime;
@@ -44,6 +45,12 @@ struct KernelInfo {
   unsigned threads = 0;
   bool resultIsF16;
 
+  /// What the kernel computes, apart from how: kernels with equal shapes
+  /// are interchangeable.
+  std::tuple<int64_t, int64_t, int64_t, int64_t, bool> getShape() const {
+    return {outChannels, inChannels, actScaleGroup, weightScaleGroup,
+            resultIsF16};
+  }
   /// Dynamic shared memory of a launch (TensorCoreMatmulKernel).
   unsigned getSharedBytes() const {
     return tensorCore ? unsigned(stages * (kTensorCoreTile * tileChannels +
@@ -366,11 +373,7 @@ const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
                              const KernelInfo &shape, int64_t tokens) {
   const KernelInfo *smallestFitting = nullptr, *largest = nullptr;
   for (const KernelInfo &k : kernels) {
-    if (k.tensorCore || k.outChannels != shape.outChannels ||
-        k.inChannels != shape.inChannels ||
-        k.actScaleGroup != shape.actScaleGroup ||
-        k.weightScaleGroup != shape.weightScaleGroup ||
-        k.resultIsF16 != shape.resultIsF16)
+    if (k.tensorCore || k.getShape() != shape.getShape())
       continue;
     if (k.tokensPerBlock >= tokens &&
         (!smallestFitting || k.tokensPerBlock < smallestFitting->tokensPerBlock))
@@ -385,11 +388,7 @@ const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
 const KernelInfo *findTensorCoreKernel(const std::vector<KernelInfo> &kernels,
                                        const KernelInfo &shape) {
   for (const KernelInfo &k : kernels)
-    if (k.tensorCore && k.outChannels == shape.outChannels &&
-        k.inChannels == shape.inChannels &&
-        k.actScaleGroup == shape.actScaleGroup &&
-        k.weightScaleGroup == shape.weightScaleGroup &&
-        k.resultIsF16 == shape.resultIsF16)
+    if (k.tensorCore && k.getShape() == shape.getShape())
       return &k;
   return nullptr;
 }
@@ -448,15 +447,10 @@ int main(int argc, char **argv) {
               "| check |\n"
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
 
-  std::set<std::string> shapesSeen;
+  std::set<decltype(KernelInfo().getShape())> shapesSeen;
   bool allPassed = true;
   for (const KernelInfo &shape : kernels) {
-    std::string key = std::to_string(shape.outChannels) + "x" +
-                      std::to_string(shape.inChannels) + "g" +
-                      std::to_string(shape.actScaleGroup) + "/" +
-                      std::to_string(shape.weightScaleGroup) +
-                      (shape.resultIsF16 ? "h" : "f");
-    if (!shapesSeen.insert(key).second)
+    if (!shapesSeen.insert(shape.getShape()).second)
       continue;
     for (int64_t tokens : tokenCounts) {
       std::vector<const KernelInfo *> cases;

@@ -54,11 +54,6 @@ public:
   void emit(gpu::GPUFuncOp func);
 
 private:
-  /// The i32 `word` as the vector<4xi8> that dp4a takes.
-  Value asBytes(Value word) {
-    return LLVM::BitcastOp::create(b, loc, VectorType::get({4}, b.getI8Type()),
-                                   word);
-  }
   Value dp4a(Value weightBytes, Value actWord, Value accumulator) {
     auto signedType = NVVM::DotAccumulateType::SIGNED;
     return NVVM::DotAccumulate4WayOp::create(b, loc, b.getI32Type(),
@@ -78,9 +73,8 @@ private:
   Value weights, weightScales, act, actScales;
   /// Output channels and token rows of this warp, clamped to valid ones.
   SmallVector<Value> columns, rows;
-  /// Constants of every lane step: the nibble mask 0xF0F0F0F0, the shift
-  /// that moves low nibbles up, and the weight words of steps past the row.
-  Value highNibbles, nibbleShift, zeroWords;
+  /// The weight words of lane steps past the row.
+  Value zeroWords;
 
   const DecodeMatmulKernel &kernel;
 };
@@ -99,23 +93,13 @@ std::string DecodeMatmulKernel::checkSupported() const {
     return llvm::formatv("{0} input channels are not a multiple of {1}",
                          inChannels, kChannelsPerLaneStep)
         .str();
-  for (auto [what, group] : {std::pair<const char *, int64_t>{
-                                 "activation", actScaleGroup},
-                             {"weight", weightScaleGroup}}) {
-    if (group <= 0 || group % kChannelsPerLaneStep != 0 ||
-        inChannels % group != 0)
-      return llvm::formatv("{0} scale group of {1} channels is not a multiple "
-                           "of {2} that divides {3} input channels",
-                           what, group, kChannelsPerLaneStep, inChannels)
-          .str();
-  }
+  std::string groups = checkScaleGroups(actScaleGroup, weightScaleGroup,
+                                        inChannels, kChannelsPerLaneStep);
+  if (!groups.empty())
+    return groups;
   if (tokensPerBlock <= 0 || columnsPerWarp <= 0)
     return "tokens per block and columns per warp must be positive";
-  if (!scaleType.isF16() && !scaleType.isBF16() && !scaleType.isF32())
-    return "scales must be f16, bf16 or f32";
-  if (!resultType.isF16() && !resultType.isF32())
-    return "the result must be f16 or f32";
-  return "";
+  return checkScaleAndResultTypes(scaleType, resultType);
 }
 
 Value DecodeMatmulEmitter::warpSum(Value value) {
@@ -162,12 +146,8 @@ void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
       words = arith::SelectOp::create(b, loc, inRow, words, zeroWords);
     for (int64_t q = 0; q < kWeightWordsPerStep; ++q) {
       Value word = vector::ExtractOp::create(b, loc, words, q);
-      Value low = arith::AndIOp::create(
-          b, loc, arith::ShLIOp::create(b, loc, word, nibbleShift),
-          highNibbles);
-      Value high = arith::AndIOp::create(b, loc, word, highNibbles);
-      weightBytes[c][q] = asBytes(low);
-      weightBytes[c][kWeightWordsPerStep + q] = asBytes(high);
+      std::tie(weightBytes[c][q], weightBytes[c][kWeightWordsPerStep + q]) =
+          splitNibbles(word);
     }
     weightScale[c] = toF32(memref::LoadOp::create(
         b, loc, weightScales,
@@ -237,8 +217,7 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
     rows.push_back(
         arith::MinUIOp::create(b, loc, add(firstToken, index(r)), lastToken));
 
-  highNibbles = i32(0xF0F0F0F0);
-  nibbleShift = i32(4);
+  emitNibbleConstants();
   zeroWords = arith::ConstantOp::create(
       b, loc,
       DenseElementsAttr::get(

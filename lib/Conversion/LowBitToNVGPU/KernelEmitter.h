@@ -1,8 +1,9 @@
 //===- KernelEmitter.h - shared helpers of the GPU kernel builders -*- C++ -*-===//
 //
 // The decode and tensor-core kernel builders emit the same small pieces:
-// constants, index arithmetic and scale conversions at one builder and
-// location. KernelEmitter holds them; each builder derives from it.
+// constants, index arithmetic, scale conversions and the unpacking of
+// interleaved INT4 weight words, and accept the same scale groups and types.
+// KernelEmitter and the checks below hold them; each builder uses them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,9 +11,13 @@
 #define LOWBIT_LIB_CONVERSION_LOWBITTONVGPU_KERNELEMITTER_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 #include <string>
+#include <utility>
 
 namespace lowbit {
 
@@ -23,6 +28,34 @@ inline std::string getTypeName(mlir::FloatType type) {
   llvm::raw_string_ostream os(name);
   type.print(os);
   return name;
+}
+
+/// Why activation and weight scale groups of these sizes do not suit a
+/// kernel that walks `inChannels` in steps of `stepChannels`, or empty.
+inline std::string checkScaleGroups(int64_t actScaleGroup,
+                                    int64_t weightScaleGroup,
+                                    int64_t inChannels, int64_t stepChannels) {
+  for (auto [what, group] : {std::pair<const char *, int64_t>{
+                                 "activation", actScaleGroup},
+                             {"weight", weightScaleGroup}}) {
+    if (group <= 0 || group % stepChannels != 0 || inChannels % group != 0)
+      return llvm::formatv("{0} scale group of {1} channels is not a multiple "
+                           "of {2} that divides {3} input channels",
+                           what, group, stepChannels, inChannels)
+          .str();
+  }
+  return "";
+}
+
+/// Why the kernels cannot take scales of `scaleType` or write a result of
+/// `resultType`, or empty.
+inline std::string checkScaleAndResultTypes(mlir::FloatType scaleType,
+                                            mlir::FloatType resultType) {
+  if (!scaleType.isF16() && !scaleType.isBF16() && !scaleType.isF32())
+    return "scales must be f16, bf16 or f32";
+  if (!resultType.isF16() && !resultType.isF32())
+    return "the result must be f16 or f32";
+  return "";
 }
 
 /// A builder and location with the constants and arithmetic every kernel
@@ -55,8 +88,33 @@ protected:
     return mlir::arith::ExtFOp::create(b, loc, b.getF32Type(), value);
   }
 
+  /// The i32 `word` as the vector<4xi8> that dp4a and mma.sync take.
+  mlir::Value asBytes(mlir::Value word) {
+    return mlir::LLVM::BitcastOp::create(
+        b, loc, mlir::VectorType::get({4}, b.getI8Type()), word);
+  }
+  /// Builds the constants of splitNibbles; once per kernel, before it.
+  void emitNibbleConstants() {
+    highNibbles = i32(0xF0F0F0F0);
+    nibbleShift = i32(4);
+  }
+  /// The low and high nibbles of an interleaved INT4 weight word
+  /// (runtime::packInt4Interleaved) as four signed bytes each, sixteen times
+  /// the codes: `(word << 4) & 0xF0F0F0F0` and `word & 0xF0F0F0F0`.
+  std::pair<mlir::Value, mlir::Value> splitNibbles(mlir::Value word) {
+    mlir::Value low = mlir::arith::AndIOp::create(
+        b, loc, mlir::arith::ShLIOp::create(b, loc, word, nibbleShift),
+        highNibbles);
+    mlir::Value high = mlir::arith::AndIOp::create(b, loc, word, highNibbles);
+    return {asBytes(low), asBytes(high)};
+  }
+
   mlir::OpBuilder &b;
   mlir::Location loc;
+
+private:
+  /// The constants of splitNibbles: 0xF0F0F0F0 and 4.
+  mlir::Value highNibbles, nibbleShift;
 };
 
 } // namespace lowbit

@@ -130,6 +130,8 @@ private:
   const int64_t tileChannels, numTiles, actStageBytes, stageBytes;
 
   Value weights, weightScales, act, actScales, result, tokens;
+  /// The last token: rows past it read its scales and store nothing.
+  Value lastToken;
   Value shared;
   Value thread, lane;
   /// First token and output channel of this thread block.
@@ -157,15 +159,10 @@ std::string TensorCoreMatmulKernel::getName() const {
 }
 
 std::string TensorCoreMatmulKernel::checkSupported() const {
-  for (auto [what, group] : {std::pair<const char *, int64_t>{
-                                 "activation", actScaleGroup},
-                             {"weight", weightScaleGroup}}) {
-    if (group <= 0 || group % kMmaChannels != 0 || inChannels % group != 0)
-      return llvm::formatv("{0} scale group of {1} channels is not a multiple "
-                           "of {2} that divides {3} input channels",
-                           what, group, kMmaChannels, inChannels)
-          .str();
-  }
+  std::string groups = checkScaleGroups(actScaleGroup, weightScaleGroup,
+                                        inChannels, kMmaChannels);
+  if (!groups.empty())
+    return groups;
   // Each pipeline step must lie in one group of either kind.
   if (std::max(actScaleGroup, weightScaleGroup) % getTileChannels() != 0)
     return llvm::formatv("scale groups of {0} and {1} channels do not nest",
@@ -178,11 +175,7 @@ std::string TensorCoreMatmulKernel::checkSupported() const {
   if (stages < 2 || stages > 4)
     return llvm::formatv("{0} pipeline stages; 2 to 4 are supported", stages)
         .str();
-  if (!scaleType.isF16() && !scaleType.isBF16() && !scaleType.isF32())
-    return "scales must be f16, bf16 or f32";
-  if (!resultType.isF16() && !resultType.isF32())
-    return "the result must be f16 or f32";
-  return "";
+  return checkScaleAndResultTypes(scaleType, resultType);
 }
 
 Value TensorCoreMatmulEmitter::swizzle(Value row, Value chunk,
@@ -266,7 +259,6 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   Value channel = mul(tile, index(tileChannels));
   Value actGroup = div(channel, kernel.actScaleGroup);
   Value weightGroup = div(channel, kernel.weightScaleGroup);
-  Value lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
   Value rowInTile = add(warpRow, div(lane, 4));
   Value columnInTile = add(warpColumn, mul(rem(lane, 4), index(2)));
   SmallVector<Value> actScale, weightScale;
@@ -296,7 +288,6 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
 
   auto i32x2x2 = VectorType::get({2, 2}, b.getI32Type());
   auto i8x4x4 = VectorType::get({4, 4}, b.getI8Type());
-  auto i8x4 = VectorType::get({4}, b.getI8Type());
   auto oneWord = VectorType::get({1}, b.getI32Type());
   auto i8x2x4 = VectorType::get({2, 4}, b.getI8Type());
   Value zero = arith::ConstantOp::create(
@@ -304,8 +295,6 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   Value zeroOperand = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(i8x2x4, b.getI8IntegerAttr(0)));
   Value stageBase = mul(stage, index(stageBytes));
-  Value highNibbles = i32(0xF0F0F0F0);
-  Value nibbleShift = i32(4);
   const int64_t steps = tileChannels / Kernel::kMmaChannels;
 
   // ldmatrix x4 on A: lane l addresses row l % 16 of the m16 tile, the
@@ -338,16 +327,11 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
           vector::BitCastOp::create(
               b, loc, oneWord, vector::ExtractOp::create(b, loc, packed, n)),
           0);
-      Value low = arith::AndIOp::create(
-          b, loc, arith::ShLIOp::create(b, loc, word, nibbleShift),
-          highNibbles);
-      Value high = arith::AndIOp::create(b, loc, word, highNibbles);
-      Value operand = zeroOperand;
-      const Value halves[] = {low, high};
-      for (int64_t position = 0; position < 2; ++position)
-        operand = vector::InsertOp::create(
-            b, loc, LLVM::BitcastOp::create(b, loc, i8x4, halves[position]),
-            operand, position);
+      auto [low, high] = splitNibbles(word);
+      Value operand = vector::InsertOp::create(
+          b, loc, high,
+          vector::InsertOp::create(b, loc, low, zeroOperand, int64_t(0)),
+          int64_t(1));
       for (int64_t m = 0; m < kMmaTilesM; ++m) {
         Value &sum = sums[m * kMmaTilesN + n];
         sum = nvgpu::MmaSyncOp::create(
@@ -433,6 +417,8 @@ void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
   result = func.getArgument(4);
   tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
                                       func.getArgument(5));
+  lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
+  emitNibbleConstants();
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   Value base = memref::GetGlobalOp::create(
