@@ -235,3 +235,108 @@ void lowbit::roundForKVCache(float *values, int64_t count, int64_t bits,
       values[begin + i] = static_cast<float>(codes[i]) * scale;
   }
 }
+
+//===----------------------------------------------------------------------===//
+// Compressed collectives
+//===----------------------------------------------------------------------===//
+
+/// Exponent and mantissa bits of a wire element that is a small float.
+struct MiniFloatFormat {
+  int exponentBits;
+  int mantissaBits;
+};
+
+static std::optional<MiniFloatFormat> getMiniFloatFormat(WireElement element) {
+  switch (element) {
+  case WireElement::FP4E2M1:
+    return MiniFloatFormat{2, 1};
+  case WireElement::FP5E2M2:
+    return MiniFloatFormat{2, 2};
+  case WireElement::FP5E3M1:
+    return MiniFloatFormat{3, 1};
+  case WireElement::INT4:
+  case WireElement::INT8:
+    return std::nullopt;
+  }
+  llvm_unreachable("unknown wire element");
+}
+
+/// The non-negative values of `format` in code order (increasing): bias
+/// 2^(e-1) - 1, subnormals at exponent code 0, every code finite.
+static std::vector<float> getMiniFloatValues(MiniFloatFormat format) {
+  int bias = (1 << (format.exponentBits - 1)) - 1;
+  int mantissas = 1 << format.mantissaBits;
+  std::vector<float> values;
+  for (int exponent = 0; exponent < (1 << format.exponentBits); ++exponent)
+    for (int mantissa = 0; mantissa < mantissas; ++mantissa) {
+      float fraction = static_cast<float>(mantissa) / mantissas;
+      values.push_back(exponent == 0
+                           ? std::ldexp(fraction, 1 - bias)
+                           : std::ldexp(1.0f + fraction, exponent - bias));
+    }
+  return values;
+}
+
+float lowbit::largestWireValue(WireElement element) {
+  if (std::optional<MiniFloatFormat> format = getMiniFloatFormat(element))
+    return getMiniFloatValues(*format).back();
+  return static_cast<float>(
+      largestCode(element == WireElement::INT4 ? 4 : 8));
+}
+
+/// The value of `values` (increasing, from 0) nearest to `magnitude`, ties
+/// to the even index; saturates at the last.
+static float nearestOf(llvm::ArrayRef<float> values, float magnitude) {
+  auto upper = std::lower_bound(values.begin(), values.end(), magnitude);
+  if (upper == values.end())
+    return values.back();
+  if (upper == values.begin())
+    return *upper;
+  auto lower = std::prev(upper);
+  float below = magnitude - *lower, above = *upper - magnitude;
+  if (below != above)
+    return below < above ? *lower : *upper;
+  return (lower - values.begin()) % 2 == 0 ? *lower : *upper;
+}
+
+/// `scale` rounded to the wire scale type `type`.
+static float roundWireScale(float scale, mlir::Type type) {
+  if (mlir::isa<mlir::Float8E8M0FNUType>(type)) {
+    int exponent;
+    float fraction = std::frexp(scale, &exponent);
+    // scale = fraction * 2^exponent with fraction in [0.5, 1).
+    return fraction == 0.5f ? scale : std::ldexp(1.0f, exponent);
+  }
+  auto floatType = mlir::cast<mlir::FloatType>(type);
+  float rounded = roundToFloatType(scale, floatType);
+  if (std::isinf(rounded))
+    return llvm::APFloat::getLargest(floatType.getFloatSemantics())
+        .convertToFloat();
+  return rounded;
+}
+
+void lowbit::roundThroughWire(float *values, int64_t count,
+                              WireFormatAttr wire) {
+  std::optional<MiniFloatFormat> format =
+      getMiniFloatFormat(wire.getElement());
+  std::vector<float> miniFloatValues =
+      format ? getMiniFloatValues(*format) : std::vector<float>();
+  float largest = largestWireValue(wire.getElement());
+  int64_t block = wire.getBlockSize();
+  for (float *begin = values; begin < values + count; begin += block) {
+    float absmax = 0.0f;
+    for (int64_t i = 0; i < block; ++i)
+      absmax = std::max(absmax, std::fabs(begin[i]));
+    float scale = roundWireScale(absmax / largest, wire.getScaleType());
+    for (int64_t i = 0; i < block; ++i) {
+      if (scale == 0.0f) {
+        begin[i] = 0.0f;
+        continue;
+      }
+      float scaled = std::min(std::fabs(begin[i]) / scale, largest);
+      float rounded = format ? nearestOf(miniFloatValues, scaled)
+                             : std::min(std::nearbyint(scaled), largest);
+      begin[i] = std::copysign(rounded, begin[i]) * scale;
+    }
+  }
+}

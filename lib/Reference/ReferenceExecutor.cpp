@@ -106,6 +106,44 @@ static Tensor permute(const Tensor &input, llvm::ArrayRef<int64_t> permutation,
   return result;
 }
 
+/// The `part`-th of `parts` equal slices of `input` along `axis`.
+static Tensor sliceAlong(const Tensor &input, int64_t axis, int64_t part,
+                         int64_t parts) {
+  int64_t rows = input.shape.size() == 1 ? 1 : input.dim(0);
+  int64_t columns = input.shape.back();
+  bool alongColumns = axis == static_cast<int64_t>(input.shape.size()) - 1;
+  Tensor result{input.shape, {}};
+  result.shape[axis] /= parts;
+  int64_t sliceRows = alongColumns ? rows : rows / parts;
+  int64_t sliceColumns = alongColumns ? columns / parts : columns;
+  int64_t firstRow = alongColumns ? 0 : part * sliceRows;
+  int64_t firstColumn = alongColumns ? part * sliceColumns : 0;
+  for (int64_t row = firstRow; row < firstRow + sliceRows; ++row) {
+    const float *begin = &input.data[row * columns + firstColumn];
+    result.data.insert(result.data.end(), begin, begin + sliceColumns);
+  }
+  return result;
+}
+
+/// `parts` concatenated along `axis` of rank-2 tensors.
+static Tensor concatenateAlong(llvm::ArrayRef<Tensor> parts, int64_t axis) {
+  Tensor result{parts.front().shape, {}};
+  result.shape[axis] *= static_cast<int64_t>(parts.size());
+  if (axis == 0) {
+    for (const Tensor &part : parts)
+      result.data.insert(result.data.end(), part.data.begin(),
+                         part.data.end());
+    return result;
+  }
+  int64_t columns = parts.front().dim(1);
+  for (int64_t row = 0; row < result.dim(0); ++row)
+    for (const Tensor &part : parts)
+      result.data.insert(result.data.end(),
+                         part.data.begin() + row * columns,
+                         part.data.begin() + (row + 1) * columns);
+  return result;
+}
+
 /// Rotates channel pairs (2i, 2i+1) of every head by position * frequency_i,
 /// frequency_i divided by factors[i] when there are factors.
 static Tensor rotary(const Tensor &input, llvm::ArrayRef<int64_t> positions,
@@ -179,10 +217,11 @@ static Tensor attention(const Tensor &query, const float *keys,
 // Interpreter
 //===----------------------------------------------------------------------===//
 
-/// The values of one call of an entry point.
+/// The values of one call of an entry point on one rank.
 class ReferenceExecutor::Frame {
 public:
-  Frame(ReferenceExecutor &executor) : executor(executor) {}
+  Frame(ReferenceExecutor &executor, int64_t rank)
+      : executor(executor), rank(rank), state(executor.ranks[rank]) {}
 
   llvm::Error execute(Operation *op);
 
@@ -206,10 +245,14 @@ private:
   llvm::Error weight(WeightOp op);
   llvm::Error quantize(QuantizeOp op);
   llvm::Error permuteChannels(PermuteChannelsOp op);
+  llvm::Error shard(ShardOp op);
   llvm::Error kvAppend(KVAppendOp op);
   llvm::Error kvAttention(KVAttentionOp op);
 
   ReferenceExecutor &executor;
+  /// Position of this frame's rank in the rank group.
+  int64_t rank;
+  RankState &state;
 };
 
 static llvm::Error unsupported(Operation *op) {
@@ -239,7 +282,7 @@ llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
   const Tensor &input = tensor(op.getInput());
   // Permuted weights are constant: compute them once for all calls.
   if (weightTensors.count(op.getInput())) {
-    auto [it, inserted] = executor.constantTensors.try_emplace(op);
+    auto [it, inserted] = state.constantTensors.try_emplace(op);
     if (inserted)
       it->second = permute(input, op.getPermutation(), op.getPermutedAxis());
     weightTensors[op.getResult()] = &it->second;
@@ -250,13 +293,29 @@ llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
   return llvm::Error::success();
 }
 
+llvm::Error ReferenceExecutor::Frame::shard(ShardOp op) {
+  const Tensor &input = tensor(op.getInput());
+  int64_t axis = op.getAxisAttr().getInt();
+  int64_t parts = executor.getNumRanks();
+  // Shards of weights are constant: slice them once for all calls.
+  if (weightTensors.count(op.getInput())) {
+    auto [it, inserted] = state.constantTensors.try_emplace(op);
+    if (inserted)
+      it->second = sliceAlong(input, axis, rank, parts);
+    weightTensors[op.getResult()] = &it->second;
+    return llvm::Error::success();
+  }
+  tensors[op.getResult()] = sliceAlong(input, axis, rank, parts);
+  return llvm::Error::success();
+}
+
 llvm::Error ReferenceExecutor::Frame::quantize(QuantizeOp op) {
   QuantizedTensorType type = op.getResult().getType();
   ScaleChoice choice{op.getClipSearch(),
                      op.getChannelImportance().value_or(ArrayRef<float>())};
   // Weights are constant: quantize them once for all calls.
   if (weightTensors.count(op.getInput())) {
-    auto [it, inserted] = executor.quantizedWeights.try_emplace(op);
+    auto [it, inserted] = state.quantizedWeights.try_emplace(op);
     if (inserted)
       it->second = lowbit::quantize(tensor(op.getInput()), type, choice);
     quantizedTensors[op.getResult()] = &it->second;
@@ -419,9 +478,60 @@ llvm::Error ReferenceExecutor::Frame::execute(Operation *op) {
         return llvm::Error::success();
       })
       .Case([&](PermuteChannelsOp op) { return permuteChannels(op); })
+      .Case([&](ShardOp op) { return shard(op); })
       .Case([&](KVAppendOp op) { return kvAppend(op); })
       .Case([&](KVAttentionOp op) { return kvAttention(op); })
       .Default([&](Operation *op) { return unsupported(op); });
+}
+
+/// `input` as every rank sends it through a collective with `wire`.
+static Tensor sent(const Tensor &input, std::optional<WireFormatAttr> wire) {
+  Tensor result = input;
+  if (wire)
+    roundThroughWire(result.data.data(),
+                     static_cast<int64_t>(result.data.size()), *wire);
+  return result;
+}
+
+/// The sum of `inputs` in rank order, so every rank gets the same bits.
+static Tensor sumInRankOrder(llvm::ArrayRef<Tensor> inputs) {
+  Tensor result = inputs.front();
+  for (const Tensor &input : inputs.drop_front())
+    for (size_t i = 0; i < result.data.size(); ++i)
+      result.data[i] += input.data[i];
+  return result;
+}
+
+void ReferenceExecutor::runCollective(Operation *op,
+                                      llvm::MutableArrayRef<Frame> frames) {
+  auto inputsAsSent = [&](Value input, std::optional<WireFormatAttr> wire) {
+    std::vector<Tensor> inputs;
+    for (Frame &frame : frames)
+      inputs.push_back(sent(frame.tensor(input), wire));
+    return inputs;
+  };
+  int64_t parts = static_cast<int64_t>(frames.size());
+  llvm::TypeSwitch<Operation *>(op)
+      .Case([&](AllReduceOp reduce) {
+        Tensor sum = sumInRankOrder(
+            inputsAsSent(reduce.getInput(), reduce.getWire()));
+        for (Frame &frame : frames)
+          frame.tensors[reduce.getResult()] = sum;
+      })
+      .Case([&](AllGatherOp gather) {
+        Tensor whole =
+            concatenateAlong(inputsAsSent(gather.getInput(), gather.getWire()),
+                             gather.getAxisAttr().getInt());
+        for (Frame &frame : frames)
+          frame.tensors[gather.getResult()] = whole;
+      })
+      .Case([&](ReduceScatterOp scatter) {
+        Tensor sum = sumInRankOrder(
+            inputsAsSent(scatter.getInput(), scatter.getWire()));
+        for (int64_t rank = 0; rank < parts; ++rank)
+          frames[rank].tensors[scatter.getResult()] = sliceAlong(
+              sum, scatter.getAxisAttr().getInt(), rank, parts);
+      });
 }
 
 llvm::Expected<std::unique_ptr<ReferenceExecutor>>
@@ -432,6 +542,14 @@ ReferenceExecutor::create(ModuleOp module, const Checkpoint &checkpoint) {
   if (!prefill)
     return createStringError(inconvertibleErrorCode(),
                              "module has no @prefill entry point");
+  auto rankGroups = llvm::to_vector(module.getOps<RankGroupOp>());
+  if (rankGroups.size() > 1)
+    return createStringError(inconvertibleErrorCode(),
+                             "the reference executor simulates one rank "
+                             "group; the module has %zu",
+                             rankGroups.size());
+  executor->ranks.resize(
+      rankGroups.empty() ? 1 : rankGroups.front().getRanks().size());
   for (Type type : prefill.getArgumentTypes().drop_front(3)) {
     auto cacheType = dyn_cast<KVCacheType>(type);
     if (!cacheType)
@@ -443,16 +561,18 @@ ReferenceExecutor::create(ModuleOp module, const Checkpoint &checkpoint) {
     cache.channels = cacheType.getChannels();
     cache.bits = cacheType.getBits();
     cache.groupSize = cacheType.getGroupSize();
-    executor->caches.push_back(std::move(cache));
+    for (RankState &rank : executor->ranks)
+      rank.caches.push_back(cache);
   }
   return executor;
 }
 
 void ReferenceExecutor::resetCaches() {
-  for (KVCache &cache : caches) {
-    cache.keys.clear();
-    cache.values.clear();
-  }
+  for (RankState &rank : ranks)
+    for (KVCache &cache : rank.caches) {
+      cache.keys.clear();
+      cache.values.clear();
+    }
 }
 
 llvm::Expected<Tensor> ReferenceExecutor::run(llvm::StringRef name,
@@ -463,7 +583,8 @@ llvm::Expected<Tensor> ReferenceExecutor::run(llvm::StringRef name,
     return createStringError(inconvertibleErrorCode(),
                              "module has no entry point @%s",
                              name.str().c_str());
-  if (function.getNumArguments() != 3 + caches.size())
+  size_t numCaches = ranks.front().caches.size();
+  if (function.getNumArguments() != 3 + numCaches)
     return createStringError(inconvertibleErrorCode(),
                              "entry point @%s does not have the signature "
                              "importLlama gives",
@@ -477,22 +598,34 @@ llvm::Expected<Tensor> ReferenceExecutor::run(llvm::StringRef name,
                              static_cast<long long>(tokensType.getDimSize(0)),
                              tokens.size());
 
-  Frame frame(*this);
   std::vector<int64_t> positions(tokens.size());
   for (size_t t = 0; t < tokens.size(); ++t)
     positions[t] = start + static_cast<int64_t>(t);
-  frame.integerVectors[function.getArgument(0)] =
-      std::vector<int64_t>(tokens.begin(), tokens.end());
-  frame.integerVectors[function.getArgument(1)] = positions;
-  frame.indices[function.getArgument(2)] = start;
-  for (size_t layer = 0; layer < caches.size(); ++layer)
-    frame.caches[function.getArgument(3 + layer)] = &caches[layer];
+  // Not std::vector, which copies elements whose move may throw (DenseMap).
+  llvm::SmallVector<Frame, 0> frames;
+  frames.reserve(ranks.size());
+  for (int64_t rank = 0; rank < getNumRanks(); ++rank) {
+    Frame &frame = frames.emplace_back(*this, rank);
+    frame.integerVectors[function.getArgument(0)] =
+        std::vector<int64_t>(tokens.begin(), tokens.end());
+    frame.integerVectors[function.getArgument(1)] = positions;
+    frame.indices[function.getArgument(2)] = start;
+    for (size_t layer = 0; layer < numCaches; ++layer)
+      frame.caches[function.getArgument(3 + layer)] =
+          &ranks[rank].caches[layer];
+  }
 
   for (Operation &op : function.getBody().front()) {
+    // Every rank returns the same logits (the module gathers them).
     if (auto ret = dyn_cast<func::ReturnOp>(op))
-      return frame.tensors[ret.getOperand(0)];
-    if (llvm::Error error = frame.execute(&op))
-      return std::move(error);
+      return frames.front().tensor(ret.getOperand(0));
+    if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op)) {
+      runCollective(&op, frames);
+      continue;
+    }
+    for (Frame &frame : frames)
+      if (llvm::Error error = frame.execute(&op))
+        return std::move(error);
   }
   return createStringError(inconvertibleErrorCode(),
                            "entry point @%s has no return",

@@ -62,6 +62,18 @@ static cl::opt<std::string> scheme(
              "optionally with pipeline options, e.g. "
              "'w4ax{block-size=32 clip-search=true}' (default: none, FP32)"),
     cl::sub(generateCommand), cl::sub(perplexityCommand));
+static cl::opt<int> tensorParallel(
+    "tensor-parallel",
+    cl::desc("Shard the model across this many tensor-parallel ranks "
+             "(lowbit-tensor-parallel), simulated by the reference executor "
+             "(default: 1, unsharded)"),
+    cl::init(1), cl::sub(generateCommand), cl::sub(perplexityCommand));
+static cl::opt<std::string> compressCollectives(
+    "compress-collectives",
+    cl::desc("Block-quantize the all-reduces of the sharded model: options of "
+             "lowbit-compress-collectives, e.g. 'format=fp4_e2m1 "
+             "block-size=16 scale=f16' ('default' for the defaults)"),
+    cl::sub(generateCommand), cl::sub(perplexityCommand));
 static cl::opt<std::string> calibrationPath(
     "calibration",
     cl::desc("Calibration file (from lowbit-run calibrate) for the scheme; "
@@ -152,8 +164,8 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// Runs the pipeline of `--scheme` (and `--calibration`) on the module.
-static llvm::Error quantize(Model &model) {
+/// The pipeline of `--scheme` (and `--calibration`).
+static llvm::Expected<std::string> getSchemePipeline() {
   auto [name, options] = llvm::StringRef(scheme).split('{');
   if (!llvm::is_contained(getQuantizationSchemes(), name))
     return llvm::createStringError(
@@ -172,6 +184,37 @@ static llvm::Error quantize(Model &model) {
     optionText += " calibration=" + calibrationPath;
   if (!llvm::StringRef(optionText).trim().empty())
     pipeline += "{" + optionText + "}";
+  return pipeline;
+}
+
+/// Runs `--tensor-parallel`, `--scheme` (with `--calibration`) and
+/// `--compress-collectives` on the module, in that order.
+static llvm::Error transform(Model &model) {
+  if (tensorParallel < 1)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--tensor-parallel must be at least 1");
+  if (!compressCollectives.empty() && tensorParallel < 2)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--compress-collectives needs --tensor-parallel of 2 or more");
+  llvm::SmallVector<std::string> stages;
+  if (tensorParallel > 1)
+    stages.push_back("lowbit-tensor-parallel{tp=" +
+                     std::to_string(tensorParallel) + "}");
+  if (!scheme.empty()) {
+    llvm::Expected<std::string> schemePipeline = getSchemePipeline();
+    if (!schemePipeline)
+      return schemePipeline.takeError();
+    stages.push_back(*schemePipeline);
+  }
+  if (!compressCollectives.empty())
+    stages.push_back(compressCollectives == "default"
+                         ? std::string("lowbit-compress-collectives")
+                         : "lowbit-compress-collectives{" +
+                               compressCollectives + "}");
+  if (stages.empty())
+    return llvm::Error::success();
+  std::string pipeline = llvm::join(stages, ",");
   // Passes report problems and warnings (e.g. FMPQ's INT8 budget) as
   // diagnostics: print each one line, without the notes that dump IR.
   mlir::ScopedDiagnosticHandler printDiagnostics(
@@ -187,16 +230,16 @@ static llvm::Error quantize(Model &model) {
                      << "\n";
         return mlir::success();
       });
-  mlir::PassManager passes(&model.context);
+  mlir::PassManager passes(&model.context, mlir::ModuleOp::getOperationName());
   std::string parseErrors;
   llvm::raw_string_ostream errorStream(parseErrors);
   if (failed(mlir::parsePassPipeline(pipeline, passes, errorStream)))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "bad scheme '%s': %s", scheme.c_str(),
+                                   "bad pipeline '%s': %s", pipeline.c_str(),
                                    parseErrors.c_str());
   if (failed(passes.run(*model.module)))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "quantizing to %s failed", scheme.c_str());
+                                   "running %s failed", pipeline.c_str());
   int64_t activationBlocks = 0, int8Blocks = 0;
   model.module->walk([&](MatmulOp matmul) {
     BlockLayoutAttr layout = matmul.getAct().getType().getLayout();
@@ -241,10 +284,8 @@ static llvm::Error loadModel(Model &model) {
         model.tokenizer->vocabSize(),
         static_cast<long long>(model.checkpoint->config.vocabSize));
   model.module = importLlama(model.context, *model.checkpoint, modelPath);
-  if (!scheme.empty()) {
-    if (llvm::Error error = quantize(model))
-      return error;
-  }
+  if (llvm::Error error = transform(model))
+    return error;
   llvm::Expected<std::unique_ptr<ReferenceExecutor>> executor =
       ReferenceExecutor::create(*model.module, *model.checkpoint);
   if (!executor)
@@ -474,6 +515,7 @@ static int calibrate() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  registerLowBitPasses();
   registerLowBitPipelines();
   cl::ParseCommandLineOptions(argc, argv,
                               "lowbit-run: generate text and measure "

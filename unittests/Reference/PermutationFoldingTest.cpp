@@ -10,19 +10,12 @@
 #include "lowbit/Calibration/CalibrationStatistics.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h"
-#include "lowbit/Frontend/Checkpoint.h"
-#include "lowbit/Frontend/LlamaImporter.h"
 #include "lowbit/Reference/ReferenceExecutor.h"
 
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
+#include "EmbeddedModel.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
-#include "gtest/gtest.h"
-
-#include <cmath>
-#include <random>
 
 using namespace lowbit;
 
@@ -39,14 +32,9 @@ protected:
   static void SetUpTestSuite() { registerLowBitPasses(); }
 
   void SetUp() override {
-    llvm::Expected<std::unique_ptr<Checkpoint>> loaded =
-        openCheckpoint(LOWBIT_SOURCE_DIR "/models/austen.gguf");
-    ASSERT_TRUE(static_cast<bool>(loaded)) << llvm::toString(loaded.takeError());
-    checkpoint = std::move(*loaded);
-    std::mt19937 generator(7);
-    std::uniform_int_distribution<int32_t> token(3, checkpoint->config.vocabSize - 1);
-    for (int i = 0; i < 48; ++i)
-      prompt.push_back(token(generator));
+    checkpoint = openEmbeddedModel();
+    ASSERT_TRUE(checkpoint);
+    prompt = randomTokens(*checkpoint, 7, 48);
     calibrate();
   }
 
@@ -80,15 +68,7 @@ protected:
   /// The embedded model after `pipeline` (with `{calibration}` replaced by
   /// the calibration pass), run on the prompt: the logits.
   Tensor run(std::string pipeline, mlir::OwningOpRef<mlir::ModuleOp> &module) {
-    module = importLlama(context, *checkpoint, "austen.gguf");
-    if (!pipeline.empty()) {
-      mlir::PassManager passes(&context);
-      std::string errors;
-      llvm::raw_string_ostream errorStream(errors);
-      EXPECT_TRUE(succeeded(mlir::parsePassPipeline(pipeline, passes, errorStream)))
-          << errors;
-      EXPECT_TRUE(succeeded(passes.run(*module)));
-    }
+    module = importWithPipeline(context, *checkpoint, pipeline);
     auto executor = ReferenceExecutor::create(*module, *checkpoint);
     EXPECT_TRUE(static_cast<bool>(executor));
     llvm::Expected<Tensor> logits = (*executor)->run("prefill", prompt, 0);
@@ -105,17 +85,6 @@ protected:
   std::vector<int32_t> prompt;
   llvm::SmallString<128> calibrationPath;
 };
-
-/// Largest |a - b| relative to the largest |b|.
-double relativeDifference(const Tensor &actual, const Tensor &expected) {
-  double difference = 0.0, largest = 0.0;
-  for (size_t i = 0; i < expected.data.size(); ++i) {
-    difference = std::max(
-        difference, std::fabs(double(actual.data[i]) - expected.data[i]));
-    largest = std::max(largest, std::fabs(double(expected.data[i])));
-  }
-  return difference / largest;
-}
 
 TEST_F(PermutationFoldingTest, FloatModelKeepsItsLogits) {
   mlir::OwningOpRef<mlir::ModuleOp> original, permuted;

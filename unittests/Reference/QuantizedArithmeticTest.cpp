@@ -3,7 +3,8 @@
 // The numbers QuantizedArithmetic.h defines are what generated kernels are
 // checked against, so they are checked here against first principles:
 // rounding error bounds, exact matmul accumulation, the clip search never
-// doing worse than absmax, and bit-exact packing.
+// doing worse than absmax, bit-exact packing, and the value grids and
+// rounding of the compressed-collective wire formats.
 //
 //===----------------------------------------------------------------------===//
 
@@ -149,6 +150,105 @@ TEST_F(QuantizedArithmeticTest, PackingRoundTripsBitExactly) {
                                             ((quantized.codes[1] & 0xF) << 4)));
   // The 8-bit block starts at byte 2 and stores plain bytes.
   EXPECT_EQ(static_cast<int8_t>(packed[2]), quantized.codes[4]);
+}
+
+/// The wire format `element` with blocks of `blockSize` and `scaleType`.
+WireFormatAttr wire(mlir::MLIRContext &context, WireElement element,
+                    int64_t blockSize, mlir::Type scaleType) {
+  return WireFormatAttr::get(&context, element, blockSize, scaleType);
+}
+
+TEST_F(QuantizedArithmeticTest, WireFormatsHaveTheirLargestValues) {
+  EXPECT_EQ(largestWireValue(WireElement::FP4E2M1), 6.0f);
+  EXPECT_EQ(largestWireValue(WireElement::FP5E2M2), 7.0f);
+  EXPECT_EQ(largestWireValue(WireElement::FP5E3M1), 24.0f);
+  EXPECT_EQ(largestWireValue(WireElement::INT4), 7.0f);
+  EXPECT_EQ(largestWireValue(WireElement::INT8), 127.0f);
+}
+
+TEST_F(QuantizedArithmeticTest, FP4RoundsToItsGridWithTiesToEven) {
+  // absmax 6 gives scale 1: values land on 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+  // 1.25, 2.5, 5 and 0.75 are ties: each goes to the value with the even
+  // code (1, 2, 4 and 1).
+  std::vector<float> values = {6.0f,  1.25f, 2.5f, 5.0f,
+                               -0.75f, 0.2f, -3.4f, 1.6f};
+  roundThroughWire(values.data(), 8,
+                   wire(context, WireElement::FP4E2M1, 8,
+                        mlir::Float16Type::get(&context)));
+  EXPECT_EQ(values, (std::vector<float>{6.0f, 1.0f, 2.0f, 4.0f, -1.0f, 0.0f,
+                                        -3.0f, 1.5f}));
+}
+
+TEST_F(QuantizedArithmeticTest, FP5GridsHoldTheirSubnormals) {
+  // e2m2: 0.25 steps below 1, 5 and 7 at the top; e3m1: 0.125 and 24.
+  std::vector<float> e2m2 = {7.0f, 0.25f, 0.74f, 5.2f, 0, 0, 0, 0};
+  roundThroughWire(e2m2.data(), 8,
+                   wire(context, WireElement::FP5E2M2, 8,
+                        mlir::Float32Type::get(&context)));
+  EXPECT_EQ(e2m2, (std::vector<float>{7.0f, 0.25f, 0.75f, 5.0f, 0, 0, 0, 0}));
+  std::vector<float> e3m1 = {24.0f, 0.125f, 13.0f, 0.3f, 0, 0, 0, 0};
+  roundThroughWire(e3m1.data(), 8,
+                   wire(context, WireElement::FP5E3M1, 8,
+                        mlir::Float32Type::get(&context)));
+  EXPECT_EQ(e3m1,
+            (std::vector<float>{24.0f, 0.125f, 12.0f, 0.25f, 0, 0, 0, 0}));
+}
+
+TEST_F(QuantizedArithmeticTest, PowerOfTwoScalesRoundUp) {
+  // absmax 5 in FP4 wants scale 5/6; e8m0 rounds it up to 1 so nothing
+  // overflows, and 5 is then a tie between 4 and 6 (to 4).
+  std::vector<float> values = {5.0f, -5.0f, 0.5f, 2.9f, 0, 0, 0, 0};
+  roundThroughWire(values.data(), 8,
+                   wire(context, WireElement::FP4E2M1, 8,
+                        mlir::Float8E8M0FNUType::get(&context)));
+  EXPECT_EQ(values,
+            (std::vector<float>{4.0f, -4.0f, 0.5f, 3.0f, 0, 0, 0, 0}));
+}
+
+TEST_F(QuantizedArithmeticTest, WireBlocksScaleIndependently) {
+  // INT4 blocks of 8, each scaled by its own absmax / 7: the first block
+  // has scale 1 and rounds half to even; the second, 100 times smaller,
+  // keeps its values; the third is all zeros and stays so.
+  std::vector<float> values = {7.0f, -6.5f, 2.4f, -0.5f, 1.5f, 3.2f, -2.5f,
+                               0.49f};
+  for (int i = 0; i < 8; ++i)
+    values.push_back(0.07f * (i % 2 ? 1 : -1));
+  values.resize(24, 0.0f);
+  std::vector<float> small(values.begin() + 8, values.begin() + 16);
+  roundThroughWire(values.data(), 24,
+                   wire(context, WireElement::INT4, 8,
+                        mlir::Float32Type::get(&context)));
+  EXPECT_EQ(std::vector<float>(values.begin(), values.begin() + 8),
+            (std::vector<float>{7.0f, -6.0f, 2.0f, -0.0f, 2.0f, 3.0f, -2.0f,
+                                0.0f}));
+  for (int i = 0; i < 8; ++i)
+    EXPECT_NEAR(values[8 + i], small[i], 1e-7f) << i;
+  for (int i = 16; i < 24; ++i)
+    EXPECT_EQ(values[i], 0.0f);
+}
+
+TEST_F(QuantizedArithmeticTest, WireErrorShrinksWithBitsAndBlockSize) {
+  // Mean squared error over activations with outlier channels: more bits
+  // and smaller blocks must both help, as the paper's table shows.
+  Tensor input = randomTensor(64, 256, 3);
+  auto meanSquaredError = [&](WireElement element, int64_t blockSize) {
+    std::vector<float> sent = input.data;
+    roundThroughWire(sent.data(), static_cast<int64_t>(sent.size()),
+                     wire(context, element, blockSize,
+                          mlir::Float16Type::get(&context)));
+    double total = 0.0;
+    for (size_t i = 0; i < sent.size(); ++i)
+      total += std::pow(double(sent[i]) - input.data[i], 2.0);
+    return total / static_cast<double>(sent.size());
+  };
+  EXPECT_LT(meanSquaredError(WireElement::INT8, 32),
+            meanSquaredError(WireElement::FP5E2M2, 32));
+  EXPECT_LT(meanSquaredError(WireElement::FP5E2M2, 32),
+            meanSquaredError(WireElement::FP4E2M1, 32));
+  EXPECT_LT(meanSquaredError(WireElement::FP4E2M1, 8),
+            meanSquaredError(WireElement::FP4E2M1, 16));
+  EXPECT_LT(meanSquaredError(WireElement::FP4E2M1, 16),
+            meanSquaredError(WireElement::FP4E2M1, 32));
 }
 
 } // namespace

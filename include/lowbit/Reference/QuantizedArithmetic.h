@@ -2,8 +2,9 @@
 //
 // The exact arithmetic lowbit's quantized types stand for: how a tensor is
 // cut into #lowbit.blocks scale groups and rounded to 4- or 8-bit codes, how
-// a mixed-precision matmul accumulates in INT32 and applies its scales, and
-// how a KV cache rounds what it stores. The reference executor runs these;
+// a mixed-precision matmul accumulates in INT32 and applies its scales, how
+// a KV cache rounds what it stores, and how a compressed collective rounds
+// what it sends. The reference executor runs these;
 // generated kernels are checked against them.
 //
 //===----------------------------------------------------------------------===//
@@ -91,6 +92,19 @@ Tensor quantizedMatmul(const QuantizedTensor &act,
 /// consecutive values with an f16 absmax scale.
 void roundForKVCache(float *values, int64_t count, int64_t bits,
                      int64_t group);
+
+/// Largest magnitude one wire element represents at scale 1: 6 (FP4 e2m1),
+/// 7 (FP5 e2m2), 24 (FP5 e3m1), 7 (INT4), 127 (INT8).
+float largestWireValue(WireElement element);
+
+/// Rounds `count` values, a multiple of the wire block size, to what a
+/// collective with `wire` delivers. Per block: scale = absmax / the largest
+/// wire value, rounded to the scale type (to nearest, ties to even; for
+/// f8E8M0FNU, up to a power of two so no element overflows); each element
+/// is value / scale rounded to the nearest wire value (ties to the even
+/// code; FP formats have no infinities or NaNs, all codes are finite),
+/// saturated at the largest, and multiplied back by the scale.
+void roundThroughWire(float *values, int64_t count, WireFormatAttr wire);
 
 } // namespace lowbit
 

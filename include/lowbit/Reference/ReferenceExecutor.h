@@ -22,7 +22,10 @@
 namespace lowbit {
 
 /// Interprets the entry points of a module built by importLlama, keeping one
-/// KV cache per layer across calls.
+/// KV cache per layer across calls. A tensor-parallel module (one
+/// lowbit.rank_group) runs on as many simulated ranks as its group has, in
+/// lockstep: every rank executes each op on its own values, and collectives
+/// combine the ranks' values the way the wire would.
 class ReferenceExecutor {
 public:
   /// Prepares to run `module`, reading its weights from `checkpoint`.
@@ -37,6 +40,10 @@ public:
 
   /// Forgets everything the KV caches hold.
   void resetCaches();
+
+  /// How many ranks the executor simulates: the size of the module's rank
+  /// group, or 1.
+  int64_t getNumRanks() const { return static_cast<int64_t>(ranks.size()); }
 
   /// Called with the checkpoint name of a linear layer's weight and the
   /// layer's input, before every floating-point linear layer whose weight is
@@ -60,21 +67,32 @@ private:
     std::vector<float> values;
   };
 
+  /// What one simulated rank keeps across calls.
+  struct RankState {
+    /// Tensors computed from weights alone (permuted weights, shards), by
+    /// the op that makes them: computed once, not on every call.
+    llvm::DenseMap<mlir::Operation *, Tensor> constantTensors;
+    /// Quantized weights, by the lowbit.quantize op that makes them from a
+    /// weight: computed once, not on every call.
+    llvm::DenseMap<mlir::Operation *, QuantizedTensor> quantizedWeights;
+    /// One cache per cache argument of the entry points.
+    std::vector<KVCache> caches;
+  };
+
   class Frame;
+
+  /// Runs a collective on the values of every rank's frame.
+  static void runCollective(mlir::Operation *op,
+                            llvm::MutableArrayRef<Frame> frames);
 
   mlir::ModuleOp module;
   const Checkpoint &checkpoint;
-  /// Weights converted to f32, by checkpoint tensor name.
+  /// Weights converted to f32, by checkpoint tensor name, shared by all
+  /// ranks.
   llvm::StringMap<Tensor> weights;
-  /// Tensors computed from weights alone (permuted weights), by the op
-  /// that makes them: computed once, not on every call.
-  llvm::DenseMap<mlir::Operation *, Tensor> constantTensors;
-  /// Quantized weights, by the lowbit.quantize op that makes them from a
-  /// weight: computed once, not on every call.
-  llvm::DenseMap<mlir::Operation *, QuantizedTensor> quantizedWeights;
   LinearInputObserver linearInputObserver;
-  /// One cache per cache argument of the entry points.
-  std::vector<KVCache> caches;
+  /// One state per simulated rank, in the order of the rank group.
+  std::vector<RankState> ranks;
 };
 
 } // namespace lowbit

@@ -492,6 +492,54 @@ func.func @scatter_result(%x: tensor<?x16xf32>) {
 
 // -----
 
+lowbit.rank_group @tp [0, 1, 2, 3]
+
+func.func @scatter_slice_splits_wire_blocks(%x: tensor<?x32xf32>) {
+  // expected-error @+1 {{wire block size 16 does not divide the 8 innermost elements of a rank's slice}}
+  %0 = lowbit.reduce_scatter %x over @tp along 1 wire <int4, block = 16, scale = f16> : tensor<?x32xf32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1, 2]
+
+func.func @shard_uneven(%w: tensor<16x8xf32>) {
+  // expected-error @+1 {{input dimension 0 (16) does not split across 3 ranks}}
+  %0 = lowbit.shard %w over @tp along 0 : tensor<16x8xf32> -> tensor<5x8xf32>
+  return
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @shard_result(%w: tensor<16x8xf32>) {
+  // expected-error @+1 {{result dimension 1 is 8; expected 4 for 2 ranks}}
+  %0 = lowbit.shard %w over @tp along 1 : tensor<16x8xf32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @shard_rank(%w: tensor<16x8xf32>) {
+  // expected-error @+1 {{result has rank 1; the input has rank 2}}
+  %0 = lowbit.shard %w over @tp along 0 : tensor<16x8xf32> -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @shard_without_group(%w: tensor<16x8xf32>) {
+  // expected-error @+1 {{@tp does not name a lowbit.rank_group}}
+  %0 = lowbit.shard %w over @tp along 0 : tensor<16x8xf32> -> tensor<8x8xf32>
+  return
+}
+
+// -----
+
 func.func @permute_axis_out_of_range(%x: tensor<?x4xf32>) {
   // expected-error @+1 {{axis 2 is out of range for a tensor of rank 2}}
   %0 = lowbit.permute_channels %x [1, 0, 2, 3] along 2 : tensor<?x4xf32>

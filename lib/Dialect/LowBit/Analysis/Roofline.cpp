@@ -740,9 +740,18 @@ private:
 // RooflineCostModel
 //===----------------------------------------------------------------------===//
 
+/// Whether `value` is a checkpoint weight or a rank's shard of one.
+static bool isWeightOrShard(Value value) {
+  while (auto shard = value.getDefiningOp<ShardOp>())
+    value = shard.getInput();
+  return value.getDefiningOp<WeightOp>() != nullptr;
+}
+
 bool RooflineCostModel::isCompileTime(Operation *op) {
+  if (auto shard = dyn_cast<ShardOp>(op))
+    return isWeightOrShard(shard.getInput());
   auto quantize = dyn_cast<QuantizeOp>(op);
-  return quantize && quantize.getInput().getDefiningOp<WeightOp>();
+  return quantize && isWeightOrShard(quantize.getInput());
 }
 
 int64_t RooflineCostModel::getWeightBytes(Type type) {

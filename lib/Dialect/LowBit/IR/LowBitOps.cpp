@@ -62,8 +62,14 @@ static LogicalResult verifyQuantizedShape(Operation *op,
 }
 
 WeightOp lowbit::getSourceWeight(Value value) {
-  while (auto permutation = value.getDefiningOp<PermuteChannelsOp>())
-    value = permutation.getInput();
+  while (Operation *op = value.getDefiningOp()) {
+    if (auto permutation = dyn_cast<PermuteChannelsOp>(op))
+      value = permutation.getInput();
+    else if (auto shard = dyn_cast<ShardOp>(op))
+      value = shard.getInput();
+    else
+      break;
+  }
   return value.getDefiningOp<WeightOp>();
 }
 
@@ -492,6 +498,39 @@ LogicalResult ReduceScatterOp::verify() {
 
 LogicalResult
 ReduceScatterOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  FailureOr<RankGroupOp> group = lookupRankGroup(*this, getGroupAttr(), symbols);
+  if (failed(group))
+    return failure();
+  // Every rank's slice must hold whole wire blocks.
+  RankedTensorType resultType = tensorTypeOf(getResult());
+  int64_t innermost = resultType.getDimSize(resultType.getRank() - 1);
+  if (std::optional<WireFormatAttr> wire = getWire();
+      wire && !ShapedType::isDynamic(innermost) &&
+      innermost % wire->getBlockSize() != 0)
+    return emitOpError() << "wire block size " << wire->getBlockSize()
+                         << " does not divide the " << innermost
+                         << " innermost elements of a rank's slice";
+  return verifyAxisResize(*this, tensorTypeOf(getInput()),
+                          tensorTypeOf(getResult()), getAxisAttr().getInt(),
+                          group->getRanks().size(), /*gather=*/false);
+}
+
+LogicalResult ShardOp::verify() {
+  RankedTensorType inputType = tensorTypeOf(getInput());
+  RankedTensorType resultType = tensorTypeOf(getResult());
+  if (resultType.getElementType() != inputType.getElementType())
+    return emitOpError() << "result element type "
+                         << resultType.getElementType()
+                         << " differs from the input's "
+                         << inputType.getElementType();
+  if (resultType.getRank() != inputType.getRank())
+    return emitOpError() << "result has rank " << resultType.getRank()
+                         << "; the input has rank " << inputType.getRank();
+  return verifyCollectiveShape(*this, inputType, std::nullopt,
+                               getAxisAttr().getInt());
+}
+
+LogicalResult ShardOp::verifySymbolUses(SymbolTableCollection &symbols) {
   FailureOr<RankGroupOp> group = lookupRankGroup(*this, getGroupAttr(), symbols);
   if (failed(group))
     return failure();

@@ -20,6 +20,30 @@ namespace lowbit {
 using namespace mlir;
 using namespace lowbit;
 
+/// The statistics of a row-parallel layer's local input channels, from
+/// those of the whole layer cut into `numRanks` slices. The module is SPMD:
+/// every rank applies the same permutation and block layout, so local
+/// channel i describes channel i of every rank's slice: the largest absmax
+/// and percentile over ranks, and the mean of their mean squares.
+static ChannelStatistics combineRankSlices(const ChannelStatistics &whole,
+                                           int64_t numRanks) {
+  size_t local = whole.absMax.size() / numRanks;
+  ChannelStatistics combined{std::vector<float>(local, 0.0f),
+                             std::vector<float>(local, 0.0f),
+                             std::vector<float>(local, 0.0f)};
+  for (int64_t rank = 0; rank < numRanks; ++rank)
+    for (size_t channel = 0; channel < local; ++channel) {
+      size_t source = rank * local + channel;
+      combined.absMax[channel] =
+          std::max(combined.absMax[channel], whole.absMax[source]);
+      combined.percentile[channel] =
+          std::max(combined.percentile[channel], whole.percentile[source]);
+      combined.meanSquare[channel] +=
+          whole.meanSquare[source] / static_cast<float>(numRanks);
+    }
+  return combined;
+}
+
 namespace {
 struct ImportCalibrationPass
     : public lowbit::impl::ImportCalibrationBase<ImportCalibrationPass> {
@@ -43,7 +67,7 @@ void ImportCalibrationPass::runOnOperation() {
   }
   Builder builder(&getContext());
   WalkResult result = getOperation().walk([&](LinearOp linear) {
-    auto weight = linear.getWeight().getDefiningOp<WeightOp>();
+    WeightOp weight = getSourceWeight(linear.getWeight());
     if (!weight)
       return WalkResult::advance();
     auto found = statistics->linears.find(weight.getName());
@@ -52,15 +76,19 @@ void ImportCalibrationPass::runOnOperation() {
                          << "' has no statistics for " << weight.getName();
       return WalkResult::interrupt();
     }
-    const ChannelStatistics &channels = found->getValue();
-    int64_t inputs = cast<RankedTensorType>(linear.getWeight().getType())
-                         .getDimSize(1);
+    ChannelStatistics channels = found->getValue();
+    int64_t inputs =
+        cast<RankedTensorType>(weight.getType()).getDimSize(1);
     if (static_cast<int64_t>(channels.absMax.size()) != inputs) {
       linear.emitError() << "calibration file '" << file << "' describes "
                          << channels.absMax.size() << " input channels of "
                          << weight.getName() << "; the layer has " << inputs;
       return WalkResult::interrupt();
     }
+    int64_t localInputs = cast<RankedTensorType>(linear.getWeight().getType())
+                              .getDimSize(1);
+    if (localInputs != inputs)
+      channels = combineRankSlices(channels, inputs / localInputs);
     linear->setAttr(kCalibrationAttrName,
                     ChannelStatisticsAttr::get(
                         &getContext(), statistics->tokens,

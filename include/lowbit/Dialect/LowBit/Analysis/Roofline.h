@@ -157,8 +157,8 @@ public:
   /// occupies in memory, scales included.
   static int64_t getWeightBytes(mlir::Type type);
 
-  /// Whether `op` runs at compile time rather than in the model: quantizing
-  /// a checkpoint weight.
+  /// Whether `op` runs at compile time rather than in the model: taking a
+  /// rank's shard of a checkpoint weight or quantizing a weight or shard.
   static bool isCompileTime(mlir::Operation *op);
 
 private:

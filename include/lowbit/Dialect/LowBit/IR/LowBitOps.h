@@ -19,8 +19,8 @@
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h.inc"
 
 namespace lowbit {
-/// The checkpoint weight that `value` is, or is a channel permutation of
-/// (as FMPQ writes weights); null for anything else.
+/// The checkpoint weight that `value` is, or is a channel permutation (as
+/// FMPQ writes weights) or a rank's shard of; null for anything else.
 WeightOp getSourceWeight(mlir::Value value);
 
 /// Name of the discardable attribute that carries a linear layer's

@@ -353,6 +353,31 @@ def LowBit_RankGroupOp : LowBit_Op<"rank_group",
   let hasVerifier = 1;
 }
 
+def LowBit_ShardOp : LowBit_Op<"shard",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "This rank's slice of a tensor every rank holds whole";
+  let description = [{
+    On the rank at position `i` of the group's rank list, the result is the
+    `i`-th of `n` equal slices of the input along `axis`, `n` being the
+    group's size. No data moves between ranks: this is how a
+    tensor-parallel module takes a rank's part of a replicated weight
+    (column-parallel layers slice rows, axis 0; row-parallel layers slice
+    input channels, axis 1).
+
+    ```mlir
+    lowbit.rank_group @tp [0, 1]
+    %q = lowbit.shard %w over @tp along 0 : tensor<256x256xf32> -> tensor<128x256xf32>
+    ```
+  }];
+  let arguments = (ins TensorRankOf<[F16, BF16, F32], [1, 2]>:$input,
+                   FlatSymbolRefAttr:$group, I64Attr:$axis);
+  let results = (outs TensorRankOf<[F16, BF16, F32], [1, 2]>:$result);
+  let assemblyFormat = [{
+    $input `over` $group `along` $axis attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 /// Common shape of the collectives: an input, a rank group and an optional
 /// compressed wire format.
 class LowBit_CollectiveOp<string mnemonic, list<Trait> traits = []>

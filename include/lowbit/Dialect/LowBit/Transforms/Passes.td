@@ -88,6 +88,13 @@ def ImportCalibration : Pass<"lowbit-import-calibration",
     `lowbit.calibration = #lowbit.channel_stats<...>` attribute. A layer the
     file does not describe, or describes with another number of channels,
     is an error.
+
+    In a tensor-parallel module the weight may be a rank's `lowbit.shard`.
+    A row-parallel layer sees only its rank's slice of the input channels,
+    and every rank runs the same module, so local channel i gets the
+    largest absmax and percentile and the mean of the mean squares of
+    channel i of all ranks' slices: FMPQ then picks one permutation and one
+    block layout that serve every rank.
   }];
   let options = [
     Option<"file", "file", "std::string", "\"\"",
@@ -228,6 +235,72 @@ def QuantizeKV : Pass<"lowbit-quantize-kv", "::mlir::ModuleOp"> {
     Option<"bits", "bits", "int64_t", "4", "KV cache bits: 4, 8 or 16">,
     Option<"groupSize", "group-size", "int64_t", "32",
            "elements of a head vector per scale (divides head_dim)">
+  ];
+}
+
+def TensorParallel : Pass<"lowbit-tensor-parallel", "::mlir::ModuleOp"> {
+  let summary = "Shard a Llama module across tensor-parallel ranks";
+  let description = [{
+    Rewrites a floating-point Llama module (as `lowbit-import` writes it)
+    into the module every one of `tp` ranks runs (SPMD), in the Megatron
+    layout, and adds the rank group `@tp`:
+
+    - attention: the q, k and v projections are column-parallel (each rank
+      takes whole heads: `lowbit.shard ... along 0` of their weights), the
+      rotary embedding, the KV cache (`heads` divided by `tp`) and attention
+      stay local, and the output projection is row-parallel (`along 1`)
+      followed by a `lowbit.all_reduce` of the partial results;
+    - the MLP: gate and up column-parallel, SwiGLU local, down row-parallel
+      and an all-reduce;
+    - the token embedding is split along the model dimension and gathered
+      (`lowbit.all_gather ... along 1`), the LM head along the vocabulary
+      and its logits gathered, so every rank returns the whole logits;
+    - norms and residual additions run replicated on every rank.
+
+    Query and KV heads must both divide by `tp`: grouped-query attention
+    whose KV heads do not split is refused (replicating KV heads is not
+    supported). The pass runs before quantization; calibration, FMPQ and
+    the quantization passes then work on each rank's shapes.
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", "2", "number of tensor-parallel ranks">
+  ];
+}
+
+def CompressCollectives : Pass<"lowbit-compress-collectives",
+                               "::mlir::ModuleOp"> {
+  let summary = "Block-quantize the partial results tensor parallelism sends";
+  let description = [{
+    Gives every `lowbit.all_reduce` of the module a wire format
+    (`#lowbit.wire`): each rank block-quantizes its partial result to
+    `format` with blocks of `block-size` elements and one `scale` per block
+    before it crosses the link, as in "Communication Compression for Tensor
+    Parallel LLM Inference". With `algorithm=all-gather` the all-reduce
+    stays one op (a quantized all-gather followed by a local sum); with
+    `algorithm=reduce-scatter` it becomes a quantized `reduce_scatter` and
+    a quantized `all_gather` of the reduced slices, which sends
+    2 (N - 1) / N instead of N - 1 partial results per rank but rounds twice.
+
+    By default `@decode` is left alone: one token's partial results are a
+    few kilobytes, latency rather than bandwidth bound, so compression does
+    not pay there on fast links (`compress-decode` turns it on).
+    `exclude-layers` keeps the all-reduces of the listed decoder layers
+    (numbered from 0, two all-reduces per layer in program order) exact.
+  }];
+  let options = [
+    Option<"format", "format", "std::string", "\"fp4_e2m1\"",
+           "wire element: fp4_e2m1, fp5_e2m2, fp5_e3m1, int4 or int8">,
+    Option<"blockSize", "block-size", "int64_t", "16",
+           "elements per wire block: 8, 16 or 32">,
+    Option<"scale", "scale", "std::string", "\"f16\"",
+           "scale type: f16, bf16, f32 or e8m0">,
+    Option<"algorithm", "algorithm", "std::string", "\"all-gather\"",
+           "all-gather (quantized all-gather, local sum) or reduce-scatter "
+           "(quantized reduce-scatter, then quantized all-gather)">,
+    Option<"compressDecode", "compress-decode", "bool", "false",
+           "also compress the collectives of @decode">,
+    ListOption<"excludeLayers", "exclude-layers", "int64_t",
+               "decoder layers whose all-reduces stay uncompressed">
   ];
 }
 
