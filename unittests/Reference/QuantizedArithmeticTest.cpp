@@ -158,14 +158,6 @@ WireFormatAttr wire(mlir::MLIRContext &context, WireElement element,
   return WireFormatAttr::get(&context, element, blockSize, scaleType);
 }
 
-TEST_F(QuantizedArithmeticTest, WireFormatsHaveTheirLargestValues) {
-  EXPECT_EQ(largestWireValue(WireElement::FP4E2M1), 6.0f);
-  EXPECT_EQ(largestWireValue(WireElement::FP5E2M2), 7.0f);
-  EXPECT_EQ(largestWireValue(WireElement::FP5E3M1), 24.0f);
-  EXPECT_EQ(largestWireValue(WireElement::INT4), 7.0f);
-  EXPECT_EQ(largestWireValue(WireElement::INT8), 127.0f);
-}
-
 TEST_F(QuantizedArithmeticTest, FP4RoundsToItsGridWithTiesToEven) {
   // absmax 6 gives scale 1: values land on 0, 0.5, 1, 1.5, 2, 3, 4, 6.
   // 1.25, 2.5, 5 and 0.75 are ties: each goes to the value with the even

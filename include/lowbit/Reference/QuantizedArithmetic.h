@@ -93,17 +93,11 @@ Tensor quantizedMatmul(const QuantizedTensor &act,
 void roundForKVCache(float *values, int64_t count, int64_t bits,
                      int64_t group);
 
-/// Largest magnitude one wire element represents at scale 1: 6 (FP4 e2m1),
-/// 7 (FP5 e2m2), 24 (FP5 e3m1), 7 (INT4), 127 (INT8).
-float largestWireValue(WireElement element);
-
 /// Rounds `count` values, a multiple of the wire block size, to what a
-/// collective with `wire` delivers. Per block: scale = absmax / the largest
-/// wire value, rounded to the scale type (to nearest, ties to even; for
-/// f8E8M0FNU, up to a power of two so no element overflows); each element
-/// is value / scale rounded to the nearest wire value (ties to the even
-/// code; FP formats have no infinities or NaNs, all codes are finite),
-/// saturated at the largest, and multiplied back by the scale.
+/// collective with `wire` delivers (runtime::roundThroughWire): per block
+/// an absmax scale rounded to the scale type (up to a power of two for
+/// f8E8M0FNU), elements rounded to the nearest wire value, ties to the even
+/// code, saturated at the largest.
 void roundThroughWire(float *values, int64_t count, WireFormatAttr wire);
 
 } // namespace lowbit

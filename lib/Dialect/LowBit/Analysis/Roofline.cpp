@@ -694,7 +694,9 @@ public:
   }
 
   /// Counts a collective that sends `sentValue`'s data (compressed to `wire`
-  /// when present) and moves `numerator/N` of it per rank over the link.
+  /// when present) and moves `numerator/N` of it per rank over the link;
+  /// a numerator of 0 stands for N (every rank receives every other rank's
+  /// data whole, as a quantized all-gather of partial results does).
   LogicalResult countCollective(Operation *op, StringRef kind, Value sentValue,
                                 FlatSymbolRefAttr group,
                                 WireFormatAttr wire,
@@ -704,6 +706,8 @@ public:
     if (!rankGroup)
       return op->emitError() << "rank group " << group << " not found";
     int64_t ranks = rankGroup.getRanks().size();
+    if (numerator == 0)
+      numerator = ranks;
     auto type = cast<RankedTensorType>(sentValue.getType());
     FailureOr<int64_t> channels = getStaticDim(op, type, 1, "the data");
     if (failed(channels))
@@ -801,10 +805,14 @@ RooflineCostModel::getCost(Operation *op) const {
                 {swiglu.getGate(), swiglu.getUp()}, {}, 4);
           })
           .Case([&](AllReduceOp reduce) {
+            // Uncompressed: a ring, 2 (N - 1) / N of the data per rank.
+            // Compressed: a quantized all-gather of the partial results
+            // and a local sum, N - 1 of them per rank.
             return counter.countCollective(reduce, "all_reduce",
                                            reduce.getInput(),
                                            reduce.getGroupAttr(),
-                                           reduce.getWireAttr(), 2);
+                                           reduce.getWireAttr(),
+                                           reduce.getWire() ? 0 : 2);
           })
           .Case([&](AllGatherOp gather) {
             return counter.countCollective(gather, "all_gather",

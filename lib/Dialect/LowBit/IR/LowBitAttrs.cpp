@@ -157,23 +157,42 @@ WireFormatAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-int64_t WireFormatAttr::getElementBits() const {
+runtime::WireFormat WireFormatAttr::getRuntimeFormat() const {
+  runtime::WireFormat format;
   switch (getElement()) {
   case WireElement::FP4E2M1:
-  case WireElement::INT4:
-    return 4;
+    format.element = runtime::WireElement::FP4E2M1;
+    break;
   case WireElement::FP5E2M2:
+    format.element = runtime::WireElement::FP5E2M2;
+    break;
   case WireElement::FP5E3M1:
-    return 5;
+    format.element = runtime::WireElement::FP5E3M1;
+    break;
+  case WireElement::INT4:
+    format.element = runtime::WireElement::INT4;
+    break;
   case WireElement::INT8:
-    return 8;
+    format.element = runtime::WireElement::INT8;
+    break;
   }
-  llvm_unreachable("unknown wire element");
+  format.blockSize = getBlockSize();
+  Type scaleType = getScaleType();
+  format.scale = scaleType.isF16()    ? runtime::WireScale::F16
+                 : scaleType.isBF16() ? runtime::WireScale::BF16
+                 : scaleType.isF32()  ? runtime::WireScale::F32
+                                      : runtime::WireScale::E8M0;
+  return format;
+}
+
+int64_t WireFormatAttr::getElementBits() const {
+  return getRuntimeFormat().getElementBits();
 }
 
 int64_t WireFormatAttr::getBlockBits() const {
-  return getElementBits() * getBlockSize() +
-         getScaleType().getIntOrFloatBitWidth();
+  runtime::WireFormat format = getRuntimeFormat();
+  return format.getElementBits() * format.blockSize +
+         8 * format.getScaleBytes();
 }
 
 //===----------------------------------------------------------------------===//

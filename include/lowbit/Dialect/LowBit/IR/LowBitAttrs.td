@@ -83,6 +83,9 @@ def LowBit_WireFormatAttr : LowBit_Attr<"WireFormat", "wire"> {
   }];
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
+    /// The runtime's description of this format, which defines its numbers
+    /// and bytes (lowbit/Runtime/WireFormat.h).
+    ::lowbit::runtime::WireFormat getRuntimeFormat() const;
     /// Bits of one quantized element on the wire.
     int64_t getElementBits() const;
     /// Bits one block occupies on the wire, its scale included.

@@ -8,6 +8,8 @@
 #ifndef LOWBIT_DIALECT_LOWBIT_IR_LOWBITDIALECT_H
 #define LOWBIT_DIALECT_LOWBIT_IR_LOWBITDIALECT_H
 
+#include "lowbit/Runtime/WireFormat.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
