@@ -10,6 +10,7 @@
 // Columns: fp32 fp16 bf16 int8 int4 | bytes link_bytes ops/B bound time_us.
 
 lowbit.rank_group @tp2 [0, 1]
+lowbit.rank_group @tp4 [0, 1, 2, 3]
 
 // fp16 4096x4096 linear at M=1 (decode).
 //   fp16 ops = 2*M*N*K = 2*1*4096*4096                          = 33554432
@@ -131,18 +132,31 @@ func.func @kv4_append(%k: tensor<?x4096xf16>, %v: tensor<?x4096xf16>, %pos: inde
   return %c : !lowbit.kv_cache<bits = 4, group = 32, heads = 32, head_dim = 128, max_len = 4096>
 }
 
-// A ring all-reduce over 2 ranks of one token's 4096 f16 partial sums, sent
-// as FP4 e2m1 in blocks of 16 with an f16 scale.
+// An all-reduce over 2 ranks of one token's 4096 f16 partial sums, sent as
+// FP4 e2m1 in blocks of 16 with an f16 scale: a quantized all-gather, each
+// rank receiving the other N-1 partial results whole.
 //   data      = 4096/16 blocks * (16*4 + 16) bits / 8 = 256 * 10       = 2560 B
-//   link      = 2(N-1)/N * data = 2*1/2 * 2560                        = 2560 B
+//   link      = (N-1) * data = 1 * 2560                               = 2560 B
 //   time      = 2560 / 450e9 s                                        = 0.006 us
-// Uncompressed, the same reduction sends 2*1/2 * 4096*2 = 8192 B (0.018 us).
+// Uncompressed, a ring sends 2(N-1)/N * 4096*2 = 8192 B (0.018 us).
 // CHECK-LABEL: == @all_reduce_fp4_tp2 | decode
 // CHECK: lowbit.all_reduce {{.*}} all_reduce 1x4096 fp4_e2m1/16 f16 N=2 - - - - - 0 2560 - link 0.006
 // CHECK-NEXT: lowbit.all_reduce {{.*}} all_reduce 1x4096 f16 N=2 - - - - - 0 8192 - link 0.018
 func.func @all_reduce_fp4_tp2(%partial: tensor<?x4096xf16>) -> (tensor<?x4096xf16>, tensor<?x4096xf16>) {
   %compressed = lowbit.all_reduce %partial over @tp2 wire <fp4_e2m1, block = 16, scale = f16> : tensor<?x4096xf16>
   %plain = lowbit.all_reduce %partial over @tp2 : tensor<?x4096xf16>
+  return %compressed, %plain : tensor<?x4096xf16>, tensor<?x4096xf16>
+}
+
+// Over 4 ranks the quantized all-gather receives 3 partial results,
+// 3 * 2560 = 7680 B (0.017 us), and the ring 2*3/4 * 8192 = 12288 B
+// (0.027 us): compression saves less than its 3.2x ratio as N grows.
+// CHECK-LABEL: == @all_reduce_fp4_tp4 | decode
+// CHECK: lowbit.all_reduce {{.*}} all_reduce 1x4096 fp4_e2m1/16 f16 N=4 - - - - - 0 7680 - link 0.017
+// CHECK-NEXT: lowbit.all_reduce {{.*}} all_reduce 1x4096 f16 N=4 - - - - - 0 12288 - link 0.027
+func.func @all_reduce_fp4_tp4(%partial: tensor<?x4096xf16>) -> (tensor<?x4096xf16>, tensor<?x4096xf16>) {
+  %compressed = lowbit.all_reduce %partial over @tp4 wire <fp4_e2m1, block = 16, scale = f16> : tensor<?x4096xf16>
+  %plain = lowbit.all_reduce %partial over @tp4 : tensor<?x4096xf16>
   return %compressed, %plain : tensor<?x4096xf16>, tensor<?x4096xf16>
 }
 
