@@ -5,13 +5,21 @@
 # no GPU, so the check runs in two steps:
 #
 #   scripts/gpu-check.sh compile   # here: lowbit-compile writes the PTX of
-#                                  # the Llama-2-7B example to build/gpu-check
-#   scripts/gpu-check.sh run       # on the GPU machine (carry build/gpu-check):
+#                                  # the Llama-2-7B examples to build/gpu-check
+#   scripts/gpu-check.sh run [matmul|collectives]
+#                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
-#                                  # benchmarks with g++, checks every matmul
-#                                  # kernel (decode and tensor-core) against
-#                                  # the CPU and times it, then times the
-#                                  # cuBLAS peers through PyTorch
+#                                  # benchmarks with g++; matmul checks every
+#                                  # matmul kernel (decode and tensor-core)
+#                                  # against the CPU and times it, then times
+#                                  # the cuBLAS peers through PyTorch;
+#                                  # collectives checks the compressed
+#                                  # all-reduce kernels bit for bit on one GPU
+#                                  # and, with two or more GPUs, runs them
+#                                  # through NCCL against NCCL's f16
+#                                  # all-reduce, also with NCCL's peer-to-peer
+#                                  # and shared-memory transports off. Both by
+#                                  # default.
 #
 # `run` writes its tables to $OUT (or build/gpu-check/results) and exits
 # non-zero when a kernel computes a wrong result.
@@ -21,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECK_DIR=build/gpu-check
 TOKENS=${TOKENS:-1,2,4,8,16,64,256,2048,8192}
+COLLECTIVE_TOKENS=${COLLECTIVE_TOKENS:-1,16,256,2048,8192}
 ITERATIONS=${ITERATIONS:-200}
 
 case "${1:-}" in
@@ -31,20 +40,60 @@ compile)
       --target=$chip -o "$CHECK_DIR/llama2-7b-$chip.ptx"
     build/bin/lowbit-compile bench/gpu/llama2-7b-fused-qkv.mlir \
       --target=$chip -o "$CHECK_DIR/llama2-7b-qkv-$chip.ptx"
+    build/bin/lowbit-compile bench/gpu/llama2-7b-tp2-collectives.mlir \
+      --target=$chip -o "$CHECK_DIR/llama2-7b-tp2-collectives-$chip.ptx"
   done
   ls -l "$CHECK_DIR"
   ;;
 run)
+  what=${2:-all}
   RESULTS=${OUT:-$CHECK_DIR/results}
   mkdir -p "$RESULTS" "$CHECK_DIR/bin"
-  g++ -O2 -std=c++17 -Iruntime/include runtime/lib/CudaDriver.cpp \
-    runtime/lib/GpuWeightLayout.cpp bench/gpu/MatmulBench.cpp -ldl \
-    -o "$CHECK_DIR/bin/lowbit-bench-matmul"
+  runtime=(runtime/lib/CudaDriver.cpp runtime/lib/GpuWeightLayout.cpp
+           runtime/lib/Nccl.cpp runtime/lib/WireFormat.cpp)
+  g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
+    bench/gpu/MatmulBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-matmul"
+  g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
+    bench/gpu/CollectiveBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-collectives"
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem \
     --format=csv | tee "$RESULTS/device.txt"
   capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
   chip=sm_${capability/./}
+  gpus=$(nvidia-smi --query-gpu=name --format=csv,noheader | wc -l)
   status=0
+  if [[ $what == all || $what == collectives ]]; then
+    collectives_ptx="$CHECK_DIR/llama2-7b-tp2-collectives-$chip.ptx"
+    # NVLink multicast stays off on shared machines (KINDS.md).
+    export NCCL_NVLS_ENABLE=0
+    {
+      echo "command: TOKENS=$COLLECTIVE_TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run collectives"
+      echo "kernels: $collectives_ptx (lowbit-compile --target=$chip)"
+      "$CHECK_DIR/bin/lowbit-bench-collectives" "$collectives_ptx" \
+        "$COLLECTIVE_TOKENS" "$ITERATIONS" || status=1
+      if ((gpus >= 2)); then
+        for transport in default no-p2p-no-shm; do
+          transport_env=()
+          [[ $transport == no-p2p-no-shm ]] &&
+            transport_env=(NCCL_P2P_DISABLE=1 NCCL_SHM_DISABLE=1)
+          echo
+          echo "2 ranks through NCCL, transport: $transport ${transport_env[*]}"
+          rm -f "$CHECK_DIR/nccl-id"
+          for rank in 0 1; do
+            env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
+              LOWBIT_NCCL_ID_FILE="$CHECK_DIR/nccl-id" "${transport_env[@]}" \
+              "$CHECK_DIR/bin/lowbit-bench-collectives" "$collectives_ptx" \
+              "$COLLECTIVE_TOKENS" "$ITERATIONS" > "$CHECK_DIR/rank$rank.log" 2>&1 &
+          done
+          wait -n || status=1
+          wait -n || status=1
+          cat "$CHECK_DIR/rank0.log"
+          grep -v "^|" "$CHECK_DIR/rank1.log" | grep -v "^device:" | grep -v "^$" || true
+        done
+      fi
+    } > "$RESULTS/collectives.md"
+    cat "$RESULTS/collectives.md"
+  fi
+  [[ $what == all || $what == matmul ]] || exit "$status"
   {
     echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run"
     for ptx in "$CHECK_DIR/llama2-7b-$chip.ptx" \

@@ -13,6 +13,9 @@
 
 #include "lowbit/Runtime/CudaDriver.h"
 #include "lowbit/Runtime/GpuWeightLayout.h"
+#include "lowbit/Runtime/WireFormat.h"
+
+#include "MemrefArgument.h"
 
 #include <algorithm>
 #include <cmath>
@@ -106,28 +109,6 @@ uint16_t randomScale(std::mt19937 &generator) {
   return uint16_t(exponent(generator) << 10 | mantissa(generator));
 }
 
-float halfToFloat(uint16_t bits) {
-  int exponent = bits >> 10 & 0x1F, mantissa = bits & 0x3FF;
-  float magnitude =
-      exponent == 0 ? std::ldexp(float(mantissa), -24)
-                    : std::ldexp(float(mantissa | 0x400), exponent - 25);
-  return bits & 0x8000 ? -magnitude : magnitude;
-}
-
-/// A kernel's memref argument: MLIR's descriptor of a 1-D memref, passed as
-/// five parameters (allocated and aligned pointer, offset, size, stride).
-struct MemrefArgument {
-  DevicePointer allocated, aligned;
-  int64_t offset, size, stride;
-  MemrefArgument(DevicePointer pointer, int64_t elements)
-      : allocated(pointer), aligned(pointer), offset(0), size(elements),
-        stride(1) {}
-  void append(std::vector<void *> &arguments) {
-    for (void *field : {(void *)&allocated, (void *)&aligned, (void *)&offset,
-                        (void *)&size, (void *)&stride})
-      arguments.push_back(field);
-  }
-};
 
 /// One benchmark case: a kernel and a token count.
 class MatmulCase {

@@ -17,42 +17,6 @@
 using namespace lowbit::runtime;
 
 namespace {
-/// Exponent and mantissa bits of a float element; zero for integers.
-struct MiniFloat {
-  int exponentBits = 0;
-  int mantissaBits = 0;
-};
-
-MiniFloat getMiniFloat(WireElement element) {
-  switch (element) {
-  case WireElement::FP4E2M1:
-    return {2, 1};
-  case WireElement::FP5E2M2:
-    return {2, 2};
-  case WireElement::FP5E3M1:
-    return {3, 1};
-  case WireElement::INT4:
-  case WireElement::INT8:
-    return {};
-  }
-  return {};
-}
-
-/// The non-negative values of a float element in code order (increasing).
-std::vector<float> getGrid(MiniFloat format) {
-  int bias = (1 << (format.exponentBits - 1)) - 1;
-  int mantissas = 1 << format.mantissaBits;
-  std::vector<float> grid;
-  for (int exponent = 0; exponent < (1 << format.exponentBits); ++exponent)
-    for (int mantissa = 0; mantissa < mantissas; ++mantissa) {
-      float fraction = static_cast<float>(mantissa) / mantissas;
-      grid.push_back(exponent == 0
-                         ? std::ldexp(fraction, 1 - bias)
-                         : std::ldexp(1.0f + fraction, exponent - bias));
-    }
-  return grid;
-}
-
 uint32_t bitsOf(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof bits);
@@ -78,10 +42,9 @@ struct QuantizedBlock {
 class BlockCodec {
 public:
   explicit BlockCodec(const WireFormat &format)
-      : format(format), miniFloat(getMiniFloat(format.element)),
-        isFloat(miniFloat.exponentBits != 0),
-        grid(isFloat ? getGrid(miniFloat) : std::vector<float>()),
-        largest(format.getLargestValue()), bits(format.getElementBits()) {}
+      : format(format), isFloat(format.getExponentBits() != 0),
+        grid(format.getGrid()), largest(format.getLargestValue()),
+        bits(format.getElementBits()) {}
 
   QuantizedBlock quantize(const float *values) const {
     QuantizedBlock block;
@@ -186,7 +149,6 @@ private:
   }
 
   const WireFormat &format;
-  MiniFloat miniFloat;
   bool isFloat;
   std::vector<float> grid;
   float largest;
@@ -243,10 +205,45 @@ int WireFormat::getScaleBytes() const {
   return 0;
 }
 
+int WireFormat::getExponentBits() const {
+  switch (element) {
+  case WireElement::FP4E2M1:
+  case WireElement::FP5E2M2:
+    return 2;
+  case WireElement::FP5E3M1:
+    return 3;
+  case WireElement::INT4:
+  case WireElement::INT8:
+    return 0;
+  }
+  return 0;
+}
+
+int WireFormat::getMantissaBits() const {
+  int exponentBits = getExponentBits();
+  return exponentBits == 0 ? 0 : getElementBits() - 1 - exponentBits;
+}
+
+std::vector<float> WireFormat::getGrid() const {
+  int exponentBits = getExponentBits(), mantissaBits = getMantissaBits();
+  std::vector<float> grid;
+  if (exponentBits == 0)
+    return grid;
+  int bias = (1 << (exponentBits - 1)) - 1;
+  int mantissas = 1 << mantissaBits;
+  for (int exponent = 0; exponent < (1 << exponentBits); ++exponent)
+    for (int mantissa = 0; mantissa < mantissas; ++mantissa) {
+      float fraction = static_cast<float>(mantissa) / mantissas;
+      grid.push_back(exponent == 0
+                         ? std::ldexp(fraction, 1 - bias)
+                         : std::ldexp(1.0f + fraction, exponent - bias));
+    }
+  return grid;
+}
+
 float WireFormat::getLargestValue() const {
-  MiniFloat miniFloat = getMiniFloat(element);
-  if (miniFloat.exponentBits != 0)
-    return getGrid(miniFloat).back();
+  if (getExponentBits() != 0)
+    return getGrid().back();
   return element == WireElement::INT4 ? 7.0f : 127.0f;
 }
 

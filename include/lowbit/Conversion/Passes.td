@@ -11,7 +11,8 @@ include "mlir/Pass/PassBase.td"
 
 def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
                                 "::mlir::ModuleOp"> {
-  let summary = "Generate NVIDIA GPU kernels for the quantized matmuls";
+  let summary = "Generate NVIDIA GPU kernels for quantized matmuls and "
+                "compressed collectives";
   let description = [{
     For every `lowbit.matmul` of INT4 weights, the pass generates GPU kernels
     specialised to its shape and scale groups into the `gpu.module
@@ -38,6 +39,15 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
     need no special case; the permutation has been applied by activation
     quantization. Unsupported operands (INT8 weight blocks, scale groups that
     are not a multiple of 32 channels) are errors that name the matmul.
+
+    Every compressed `lowbit.all_reduce` (a `#lowbit.wire` format) gets two
+    kernels for its format, data type and number of ranks: one packs the
+    rank's partial result into a wire message, one decodes the gathered
+    messages of all ranks and sums them in rank order
+    (runtime/include/lowbit/Runtime/WireFormat.h defines the bytes; the
+    gather between them is NCCL's). Compressed `reduce_scatter` and
+    `all_gather` and wire formats with f32 scales have no kernels yet and
+    are errors.
   }];
   let options = [
     Option<"chip", "chip", "std::string", "\"sm_90\"",

@@ -1,15 +1,16 @@
-//===- GenerateNVGPUKernels.cpp - GPU kernels for quantized matmuls ---------===//
+//===- GenerateNVGPUKernels.cpp - GPU kernels of a quantized graph ----------===//
 //
-// Gives every INT4-weight lowbit.matmul the GPU kernels that compute it,
-// generated for its exact shape and scale groups into one gpu.module with an
-// NVVM target. The host side of the graph is left as it is; the matmul names
-// its kernels so that code generation for the host and the runtime's plan
-// can find them.
+// Gives every INT4-weight lowbit.matmul and every compressed all-reduce the
+// GPU kernels that compute it, generated for its exact shape, scale groups
+// or wire format into one gpu.module with an NVVM target. The host side of
+// the graph is left as it is; each op names its kernels so that code
+// generation for the host and the runtime's plan can find them.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
+#include "lowbit/Conversion/LowBitToNVGPU/WireKernels.h"
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
 
@@ -53,6 +54,13 @@ private:
   FailureOr<MatmulKernels> planKernels(MatmulOp matmul);
   /// The kernel module, created on first use.
   gpu::GPUModuleOp getKernelModule();
+  /// Builds the kernel `name` with `build` unless the kernel module has it,
+  /// and appends its symbol reference to `references`.
+  template <typename Build>
+  void addKernel(const std::string &name, Build build,
+                 SmallVectorImpl<Attribute> &references);
+  /// Generates the kernels of a compressed all-reduce.
+  LogicalResult generateWireKernels(AllReduceOp reduce);
 
   gpu::GPUModuleOp kernelModule;
 };
@@ -126,6 +134,47 @@ gpu::GPUModuleOp GenerateNVGPUKernelsPass::getKernelModule() {
   return kernelModule;
 }
 
+template <typename Build>
+void GenerateNVGPUKernelsPass::addKernel(
+    const std::string &name, Build build,
+    SmallVectorImpl<Attribute> &references) {
+  gpu::GPUModuleOp module = getKernelModule();
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  if (!SymbolTable::lookupSymbolIn(module, name))
+    build(builder);
+  references.push_back(SymbolRefAttr::get(
+      builder.getStringAttr(kKernelModuleName),
+      {FlatSymbolRefAttr::get(builder.getContext(), name)}));
+}
+
+LogicalResult GenerateNVGPUKernelsPass::generateWireKernels(AllReduceOp reduce) {
+  auto dataType = cast<FloatType>(reduce.getType().getElementType());
+  auto group = SymbolTable::lookupNearestSymbolFrom<RankGroupOp>(
+      reduce, reduce.getGroupAttr());
+  WirePackKernel pack{*reduce.getWire(), dataType};
+  WireSumKernel sum{*reduce.getWire(), dataType,
+                    static_cast<int64_t>(group.getRanks().size())};
+  std::string why = pack.checkSupported();
+  if (!why.empty())
+    return reduce.emitError() << "no GPU kernel for this all-reduce: " << why;
+  SmallVector<Attribute> references;
+  addKernel(
+      pack.getName(),
+      [&](OpBuilder &builder) {
+        buildWirePackKernel(builder, reduce.getLoc(), pack);
+      },
+      references);
+  addKernel(
+      sum.getName(),
+      [&](OpBuilder &builder) {
+        buildWireSumKernel(builder, reduce.getLoc(), sum);
+      },
+      references);
+  reduce->setAttr(kKernelsAttrName,
+                  ArrayAttr::get(reduce.getContext(), references));
+  return success();
+}
+
 void GenerateNVGPUKernelsPass::runOnOperation() {
   if (chip != "sm_80" && chip != "sm_89" && chip != "sm_90") {
     getOperation().emitError() << "unknown GPU chip '" << chip
@@ -151,25 +200,37 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
     FailureOr<MatmulKernels> kernels = planKernels(matmul);
     if (failed |= llvm::failed(kernels))
       return;
-    gpu::GPUModuleOp module = getKernelModule();
-    OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
     SmallVector<Attribute> references;
-    auto addKernel = [&](const std::string &name, auto build) {
-      if (!SymbolTable::lookupSymbolIn(module, name))
-        build();
-      references.push_back(SymbolRefAttr::get(
-          builder.getStringAttr(kKernelModuleName),
-          {FlatSymbolRefAttr::get(builder.getContext(), name)}));
-    };
     for (const DecodeMatmulKernel &kernel : kernels->decode)
-      addKernel(kernel.getName(), [&] {
-        buildDecodeMatmulKernel(builder, matmul.getLoc(), kernel);
-      });
-    addKernel(kernels->tensorCore.getName(), [&] {
-      buildTensorCoreMatmulKernel(builder, matmul.getLoc(),
-                                  kernels->tensorCore);
-    });
-    matmul->setAttr(kKernelsAttrName, builder.getArrayAttr(references));
+      addKernel(
+          kernel.getName(),
+          [&](OpBuilder &builder) {
+            buildDecodeMatmulKernel(builder, matmul.getLoc(), kernel);
+          },
+          references);
+    addKernel(
+        kernels->tensorCore.getName(),
+        [&](OpBuilder &builder) {
+          buildTensorCoreMatmulKernel(builder, matmul.getLoc(),
+                                      kernels->tensorCore);
+        },
+        references);
+    matmul->setAttr(kKernelsAttrName,
+                    ArrayAttr::get(matmul.getContext(), references));
+  });
+  getOperation().walk([&](Operation *op) {
+    if (op->getParentOfType<gpu::GPUModuleOp>())
+      return;
+    if (auto reduce = dyn_cast<AllReduceOp>(op)) {
+      if (reduce.getWire())
+        failed |= llvm::failed(generateWireKernels(reduce));
+    } else if (isa<ReduceScatterOp, AllGatherOp>(op) &&
+               op->getAttr("wire")) {
+      op->emitError() << "no GPU kernels for a compressed "
+                      << op->getName() << " yet: compress all-reduces with "
+                         "algorithm=all-gather";
+      failed = true;
+    }
   });
   if (failed)
     signalPassFailure();

@@ -41,3 +41,23 @@ func.func @output_channels_not_mma_aligned(%a: !act, %w: !w) -> tensor<?x12xf32>
   %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x12xf32>
   return %y : tensor<?x12xf32>
 }
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @f32_wire_scales(%x: tensor<?x64xf16>) -> tensor<?x64xf16> {
+  // expected-error @+1 {{no GPU kernel for this all-reduce: wire scales must be f16, bf16 or e8m0 (f32 scales are not generated)}}
+  %0 = lowbit.all_reduce %x over @tp wire <fp4_e2m1, block = 16, scale = f32> : tensor<?x64xf16>
+  return %0 : tensor<?x64xf16>
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @compressed_reduce_scatter(%x: tensor<?x64xf16>) -> tensor<?x32xf16> {
+  // expected-error @+1 {{no GPU kernels for a compressed lowbit.reduce_scatter yet: compress all-reduces with algorithm=all-gather}}
+  %0 = lowbit.reduce_scatter %x over @tp along 1 wire <fp4_e2m1, block = 16, scale = f16> : tensor<?x64xf16> -> tensor<?x32xf16>
+  return %0 : tensor<?x32xf16>
+}

@@ -13,6 +13,7 @@
 #define LOWBIT_RUNTIME_WIREFORMAT_H
 
 #include <cstdint>
+#include <vector>
 
 namespace lowbit::runtime {
 
@@ -52,6 +53,13 @@ struct WireFormat {
   int getElementBits() const;
   /// Bytes of one scale: 2, 2, 4 or 1.
   int getScaleBytes() const;
+  /// Exponent bits of a float element (2 or 3); 0 for integers.
+  int getExponentBits() const;
+  /// Mantissa bits of a float element (1 or 2); 0 for integers.
+  int getMantissaBits() const;
+  /// The non-negative values of a float element in code order
+  /// (increasing); empty for integers.
+  std::vector<float> getGrid() const;
   /// Largest magnitude of an element at scale 1: 6 (FP4 e2m1), 7 (FP5
   /// e2m2), 24 (FP5 e3m1), 7 (INT4), 127 (INT8).
   float getLargestValue() const;
