@@ -66,7 +66,7 @@ run)
     # NVLink multicast stays off on shared machines (KINDS.md).
     export NCCL_NVLS_ENABLE=0
     {
-      echo "command: TOKENS=$COLLECTIVE_TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run collectives"
+      echo "command: COLLECTIVE_TOKENS=$COLLECTIVE_TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run collectives"
       echo "kernels: $collectives_ptx (lowbit-compile --target=$chip)"
       "$CHECK_DIR/bin/lowbit-bench-collectives" "$collectives_ptx" \
         "$COLLECTIVE_TOKENS" "$ITERATIONS" || status=1
@@ -79,7 +79,7 @@ run)
           echo "2 ranks through NCCL, transport: $transport ${transport_env[*]}"
           rm -f "$CHECK_DIR/nccl-id"
           for rank in 0 1; do
-            env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
+            timeout 300 env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
               LOWBIT_NCCL_ID_FILE="$CHECK_DIR/nccl-id" "${transport_env[@]}" \
               "$CHECK_DIR/bin/lowbit-bench-collectives" "$collectives_ptx" \
               "$COLLECTIVE_TOKENS" "$ITERATIONS" > "$CHECK_DIR/rank$rank.log" 2>&1 &

@@ -413,19 +413,24 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "error: no GPU %d: %s\n", ordinal, error.c_str());
     return 1;
   }
-  void *module = nullptr;
-  if (!device->loadModule(ptx, module)) {
-    std::fprintf(stderr, "error: %s\n", device->getError().c_str());
-    return 1;
-  }
-  for (WireKernels &pair : kernels)
-    if (!device->getFunction(module, pair.packName, pair.pack) ||
-        !device->getFunction(module, pair.sumName, pair.sum)) {
+  auto loadKernels = [&] {
+    void *module = nullptr;
+    if (!device->loadModule(ptx, module)) {
       std::fprintf(stderr, "error: %s\n", device->getError().c_str());
-      return 1;
+      return false;
     }
+    for (WireKernels &pair : kernels)
+      if (!device->getFunction(module, pair.packName, pair.pack) ||
+          !device->getFunction(module, pair.sumName, pair.sum)) {
+        std::fprintf(stderr, "error: %s\n", device->getError().c_str());
+        return false;
+      }
+    return true;
+  };
 
   if (!environment || environment->worldSize == 1) {
+    if (!loadKernels())
+      return 1;
     std::printf("device: %s (sm_%d), ranks simulated on one GPU, %d "
                 "iterations per case\n\n",
                 device->getName().c_str(), device->getComputeCapability(),
@@ -445,12 +450,16 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
     return 1;
   }
+  // The id goes out before the driver compiles the PTX, which other ranks
+  // would otherwise wait for.
   std::unique_ptr<NcclCommunicator> nccl = NcclCommunicator::create(
       id, environment->rank, environment->worldSize, error);
   if (!nccl) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
     return 1;
   }
+  if (!loadKernels())
+    return 1;
   if (environment->rank == 0)
     std::printf("device: %s (sm_%d), %d ranks through NCCL, %d iterations "
                 "per case\n\n",

@@ -81,7 +81,8 @@ std::optional<RankEnvironment> RankEnvironment::read(std::string &error) {
   return std::nullopt;
 }
 
-/// The NCCL entry points, resolved by name.
+/// The NCCL entry points, resolved by name. Loaded once and never closed:
+/// ncclGetUniqueId leaves a bootstrap thread running inside the library.
 struct NcclCommunicator::Api {
   void *library = nullptr;
   Result (*getUniqueId)(UniqueId *);
@@ -91,11 +92,23 @@ struct NcclCommunicator::Api {
   Result (*allReduce)(const void *, void *, size_t, int, int, void *, void *);
   const char *(*getErrorString)(Result);
 
-  ~Api() {
-    if (library)
-      dlclose(library);
+  /// The process's NCCL, loaded on first use; null with the reason in
+  /// `error` when libnccl.so.2 or one of its entry points is missing.
+  static Api *get(std::string &error) {
+    static std::string loadError;
+    static Api *api = [] {
+      auto *loaded = new Api;
+      if (loaded->load(loadError))
+        return loaded;
+      delete loaded;
+      return static_cast<Api *>(nullptr);
+    }();
+    if (!api)
+      error = loadError;
+    return api;
   }
 
+private:
   /// Loads libnccl.so.2 and every entry point; false with the reason in
   /// `error` when one is missing.
   bool load(std::string &error) {
@@ -126,12 +139,12 @@ struct NcclCommunicator::Api {
 };
 
 bool NcclCommunicator::makeUniqueId(NcclUniqueId &id, std::string &error) {
-  Api api;
-  if (!api.load(error))
+  Api *api = Api::get(error);
+  if (!api)
     return false;
   UniqueId unique;
-  if (Result result = api.getUniqueId(&unique); result != kSuccess) {
-    error = std::string("ncclGetUniqueId: ") + api.getErrorString(result);
+  if (Result result = api->getUniqueId(&unique); result != kSuccess) {
+    error = std::string("ncclGetUniqueId: ") + api->getErrorString(result);
     return false;
   }
   std::copy(std::begin(unique.internal), std::end(unique.internal),
@@ -176,8 +189,8 @@ bool NcclCommunicator::exchangeUniqueId(NcclUniqueId &id, int rank,
 std::unique_ptr<NcclCommunicator>
 NcclCommunicator::create(const NcclUniqueId &id, int rank, int worldSize,
                          std::string &error) {
-  auto api = std::make_unique<Api>();
-  if (!api->load(error))
+  Api *api = Api::get(error);
+  if (!api)
     return nullptr;
   UniqueId unique;
   std::copy(id.begin(), id.end(), unique.internal);
@@ -189,26 +202,25 @@ NcclCommunicator::create(const NcclUniqueId &id, int rank, int worldSize,
     return nullptr;
   }
   return std::unique_ptr<NcclCommunicator>(
-      new NcclCommunicator(std::move(api), communicator, rank, worldSize));
+      new NcclCommunicator(*api, communicator, rank, worldSize));
 }
 
-NcclCommunicator::NcclCommunicator(std::unique_ptr<Api> api,
-                                   void *communicator, int rank, int worldSize)
-    : api(std::move(api)), communicator(communicator), rank(rank),
-      worldSize(worldSize) {}
+NcclCommunicator::NcclCommunicator(Api &api, void *communicator, int rank,
+                                   int worldSize)
+    : api(api), communicator(communicator), rank(rank), worldSize(worldSize) {}
 
-NcclCommunicator::~NcclCommunicator() { api->commDestroy(communicator); }
+NcclCommunicator::~NcclCommunicator() { api.commDestroy(communicator); }
 
 bool NcclCommunicator::check(int result, const char *what) {
   if (result == kSuccess)
     return true;
-  error = std::string(what) + ": " + api->getErrorString(result);
+  error = std::string(what) + ": " + api.getErrorString(result);
   return false;
 }
 
 bool NcclCommunicator::allGatherBytes(DevicePointer send,
                                       DevicePointer receive, size_t bytes) {
-  return check(api->allGather(reinterpret_cast<const void *>(send),
+  return check(api.allGather(reinterpret_cast<const void *>(send),
                               reinterpret_cast<void *>(receive), bytes, kUint8,
                               communicator, /*stream=*/nullptr),
                "ncclAllGather");
@@ -216,7 +228,7 @@ bool NcclCommunicator::allGatherBytes(DevicePointer send,
 
 bool NcclCommunicator::allReduceHalf(DevicePointer send, DevicePointer receive,
                                      size_t count) {
-  return check(api->allReduce(reinterpret_cast<const void *>(send),
+  return check(api.allReduce(reinterpret_cast<const void *>(send),
                               reinterpret_cast<void *>(receive), count,
                               kFloat16, kSum, communicator, /*stream=*/nullptr),
                "ncclAllReduce");

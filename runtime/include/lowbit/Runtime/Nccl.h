@@ -76,11 +76,10 @@ public:
 
 private:
   struct Api;
-  NcclCommunicator(std::unique_ptr<Api> api, void *communicator, int rank,
-                   int worldSize);
+  NcclCommunicator(Api &api, void *communicator, int rank, int worldSize);
   bool check(int result, const char *what);
 
-  std::unique_ptr<Api> api;
+  Api &api;
   void *communicator;
   int rank;
   int worldSize;
