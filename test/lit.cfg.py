@@ -36,6 +36,10 @@ llvm_config.add_tool_substitutions(
     [config.lowbit_tools_dir],
 )
 
+# CMake and Ninja build the consumer project of test/Install.
+if shutil.which("cmake") and shutil.which("ninja"):
+    config.available_features.add("cmake")
+
 # ptxas (CUDA toolkit) assembles generated PTX for a GPU without one; tests
 # that need it are marked `REQUIRES: ptxas` and skip where it is absent.
 ptxas = shutil.which("ptxas") or shutil.which("ptxas", path="/usr/local/cuda/bin")

@@ -23,6 +23,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
@@ -46,7 +47,7 @@ static cl::opt<std::string> modelPath(
     cl::desc("Checkpoint to run: a GGUF file, a Hugging Face directory or "
              ".safetensors file, or a llama2.c .bin; default: the embedded "
              "model"),
-    cl::init(LOWBIT_DEFAULT_MODEL), cl::sub(generateCommand),
+    cl::sub(generateCommand),
     cl::sub(perplexityCommand), cl::sub(calibrateCommand));
 static cl::opt<std::string> tokenizerPath(
     "tokenizer",
@@ -151,6 +152,21 @@ double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 } // namespace
+
+/// The embedded model: installed in share/lowbit/models next to the bin
+/// directory of this tool, or in the source tree it was built from.
+static std::string getDefaultModelPath() {
+  std::string executable = llvm::sys::fs::getMainExecutable(
+      nullptr,
+      reinterpret_cast<void *>(reinterpret_cast<intptr_t>(&getDefaultModelPath)));
+  llvm::SmallString<256> installed(llvm::sys::path::parent_path(
+      llvm::sys::path::parent_path(executable)));
+  llvm::sys::path::append(installed, "share", "lowbit", "models",
+                          "austen.gguf");
+  if (llvm::sys::fs::exists(installed))
+    return std::string(installed);
+  return LOWBIT_DEFAULT_MODEL;
+}
 
 /// Prints `error` and returns the exit code for failures.
 static int fail(llvm::Error error) {
@@ -515,6 +531,7 @@ static int calibrate() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  modelPath.setInitialValue(getDefaultModelPath());
   registerLowBitPasses();
   registerLowBitPipelines();
   cl::ParseCommandLineOptions(argc, argv,
