@@ -13,7 +13,7 @@ include(CMakePackageConfigHelpers)
 
 set(LOWBIT_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/lowbit)
 set(LOWBIT_COMPILER_LIBRARIES
-  LowBitAnalysis LowBitCalibration LowBitCheckpoint LowBitIR LowBitImport
+  LowBitAnalysis LowBitCAPI LowBitCalibration LowBitCheckpoint LowBitIR LowBitImport
   LowBitReference LowBitToNVGPU LowBitTokenizer LowBitTransforms)
 set(LOWBIT_TOOLS lowbit-compile lowbit-import lowbit-opt lowbit-run)
 
@@ -52,6 +52,7 @@ install(EXPORT lowbitTargets NAMESPACE lowbit::
   DESTINATION ${LOWBIT_PACKAGE_DIR})
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/lowbit
+                  ${PROJECT_SOURCE_DIR}/include/lowbit-c
                   ${PROJECT_SOURCE_DIR}/runtime/include/lowbit
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")

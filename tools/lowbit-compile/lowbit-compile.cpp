@@ -1,7 +1,8 @@
 //===- lowbit-compile.cpp - quantized lowbit IR to GPU code -----------------===//
 //
-// Compiles the quantized matmuls of a lowbit module (the output of a
-// lowbit-opt scheme pipeline) to PTX for one NVIDIA GPU generation. The PTX
+// Compiles the quantized matmuls and compressed all-reduces of a lowbit
+// module (the output of lowbit-opt pipelines) to PTX for one NVIDIA GPU
+// generation. The PTX
 // is what the runtime loads through the CUDA driver; the model artifact that
 // will bundle it with weights and an execution plan does not exist yet.
 //
@@ -70,26 +71,19 @@ int main(int argc, char **argv) {
   if (!module)
     return fail("cannot parse " + inputPath);
 
-  PassManager pm(&context);
   lowbit::GenerateNVGPUKernelsOptions generate;
   generate.chip = target;
   generate.maxDecodeRows = maxDecodeRows;
   generate.pipelineStages = pipelineStages;
-  pm.addPass(lowbit::createGenerateNVGPUKernels(generate));
-  lowbit::buildNVGPUKernelLoweringPipeline(pm);
-  if (failed(pm.run(*module)))
-    return fail("compiling " + inputPath + " for " + target + " failed");
-
-  auto binary = module->lookupSymbol<gpu::BinaryOp>("lowbit_kernels");
-  if (!binary)
-    return fail(inputPath + " has no INT4-weight lowbit.matmul to compile; "
-                            "quantize it first, e.g. lowbit-opt --lowbit-w4a8");
-  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+  FailureOr<std::string> ptx =
+      lowbit::compileKernelsToPTX(*module, generate, error);
+  if (failed(ptx))
+    return fail(inputPath + ": " + error);
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputPath, &error);
   if (!output)
     return fail(error);
-  output->os() << object.getObject().getValue();
+  output->os() << *ptx;
   output->keep();
   return 0;
 }

@@ -33,6 +33,15 @@ namespace lowbit {
 /// The chip is the one in each module's `#nvvm.target`.
 void buildNVGPUKernelLoweringPipeline(mlir::OpPassManager &pm);
 
+/// Generates the GPU kernels of `module` (lowbit-generate-nvgpu-kernels
+/// with `options`), lowers them to PTX and returns it; the module keeps the
+/// kernels as a `gpu.binary`. On failure, `error` says why (details go to
+/// the context's diagnostics).
+llvm::FailureOr<std::string>
+compileKernelsToPTX(mlir::ModuleOp module,
+                    const GenerateNVGPUKernelsOptions &options,
+                    std::string &error);
+
 /// Registers in `registry` what buildNVGPUKernelLoweringPipeline needs
 /// besides its passes: the conversions of arith, cf, memref, vector and nvvm
 /// to LLVM, the NVVM target and the translations to LLVM IR.

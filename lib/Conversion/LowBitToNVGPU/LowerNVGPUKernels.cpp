@@ -45,6 +45,31 @@ void lowbit::buildNVGPUKernelLoweringPipeline(OpPassManager &pm) {
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
+llvm::FailureOr<std::string>
+lowbit::compileKernelsToPTX(ModuleOp module,
+                            const GenerateNVGPUKernelsOptions &options,
+                            std::string &error) {
+  PassManager pm(module.getContext());
+  pm.addPass(createGenerateNVGPUKernels(options));
+  buildNVGPUKernelLoweringPipeline(pm);
+  if (failed(pm.run(module))) {
+    error = "generating and lowering the kernels for " + options.chip +
+            " failed";
+    return failure();
+  }
+  auto binary = module.lookupSymbol<gpu::BinaryOp>("lowbit_kernels");
+  if (!binary) {
+    error = "the module has no INT4-weight lowbit.matmul or compressed "
+            "all-reduce to compile; quantize it first, e.g. lowbit-opt "
+            "--lowbit-w4a8";
+    return failure();
+  }
+  return cast<gpu::ObjectAttr>(binary.getObjects()[0])
+      .getObject()
+      .getValue()
+      .str();
+}
+
 void lowbit::registerNVGPUKernelLoweringDependencies(
     DialectRegistry &registry) {
   // convert-gpu-to-nvvm lowers every dialect that registered a
