@@ -8,7 +8,6 @@
 #
 #===----------------------------------------------------------------------===#
 
-include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(LOWBIT_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/lowbit)

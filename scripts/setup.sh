@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ ccache python3 python3-numpy libgtest-dev libsentencepiece-dev
+packages=(cmake ninja-build g++ ccache python3 python3-dev python3-numpy pybind11-dev
+          libgtest-dev libsentencepiece-dev
           llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools)
 missing=()
 for package in "${packages[@]}"; do

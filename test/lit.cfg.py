@@ -1,6 +1,7 @@
 # lit configuration of the lowbit regression tests: MLIR round-trip, verifier
 # and transformation tests driven by lowbit-opt and FileCheck.
 
+import glob
 import os
 import shutil
 
@@ -35,6 +36,10 @@ llvm_config.add_tool_substitutions(
     ],
     [config.lowbit_tools_dir],
 )
+
+# The Python package exists where pybind11 was found at configure time.
+if glob.glob(os.path.join(config.lowbit_obj_root, "python", "lowbit", "_lowbit*.so")):
+    config.available_features.add("python-bindings")
 
 # CMake and Ninja build the consumer project of test/Install.
 if shutil.which("cmake") and shutil.which("ninja"):

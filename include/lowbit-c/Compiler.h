@@ -60,6 +60,28 @@ char *lowbitModuleRoofline(const LowbitModule *module, const char *options);
 /** Entries of one row of logits (the vocabulary size). */
 int64_t lowbitModuleGetVocabularySize(const LowbitModule *module);
 
+/** Positions the model's KV caches hold (its context length). */
+int64_t lowbitModuleGetContextLength(const LowbitModule *module);
+
+/** The beginning- and end-of-sequence token ids. */
+int32_t lowbitModuleGetBosToken(const LowbitModule *module);
+int32_t lowbitModuleGetEosToken(const LowbitModule *module);
+
+/** Tokenizes `text` (no beginning-of-sequence token) with the checkpoint's
+ *  tokenizer and writes up to `capacity` ids to `tokens`; returns how many
+ *  ids the text has (more than `capacity` means the buffer was too small),
+ *  or -1 when the checkpoint has no tokenizer. */
+int64_t lowbitModuleTokenize(LowbitModule *module, const char *text,
+                             int32_t *tokens, size_t capacity);
+
+/** The text of `count` token ids; release with lowbitStringDestroy. NULL
+ *  when the checkpoint has no tokenizer or an id is out of range. */
+char *lowbitModuleDetokenize(LowbitModule *module, const int32_t *tokens,
+                             size_t count);
+
+/** Forgets what the KV caches of lowbitModuleRun hold. */
+void lowbitModuleResetCaches(LowbitModule *module);
+
 /** Runs `entryPoint` ("prefill" or "decode") of the module on the reference
  *  executor for `numTokens` tokens at positions start, start + 1, ...,
  *  keeping the KV caches between calls, and writes numTokens rows of

@@ -14,6 +14,7 @@
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h"
 #include "lowbit/Frontend/Checkpoint.h"
 #include "lowbit/Frontend/LlamaImporter.h"
+#include "lowbit/Frontend/Tokenizer.h"
 #include "lowbit/Reference/ReferenceExecutor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -68,6 +69,10 @@ struct LowbitContext {
 struct LowbitModule {
   LowbitContext *owner;
   std::unique_ptr<Checkpoint> checkpoint;
+  /// The checkpoint's SentencePiece model or vocabulary; null without.
+  std::unique_ptr<Tokenizer> tokenizer;
+  /// Why there is no tokenizer.
+  std::string tokenizerError;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   /// Made on the first run, after the last pipeline.
   std::unique_ptr<ReferenceExecutor> executor;
@@ -108,7 +113,16 @@ LowbitModule *lowbitModuleImport(LowbitContext *context,
     context->fail(llvm::toString(checkpoint.takeError()));
     return nullptr;
   }
-  auto *module = new LowbitModule{context, std::move(*checkpoint), {}, {}};
+  auto *module = new LowbitModule{context, std::move(*checkpoint)};
+  if (!module->checkpoint->tokenizerModelPath.empty())
+    module->tokenizer = loadSentencePieceModel(
+        module->checkpoint->tokenizerModelPath, module->tokenizerError);
+  else if (module->checkpoint->vocabulary)
+    module->tokenizer = std::make_unique<VocabularyTokenizer>(
+        *module->checkpoint->vocabulary);
+  else
+    module->tokenizerError = "the checkpoint has no vocabulary and no "
+                             "SentencePiece model";
   module->module =
       importLlama(context->context, *module->checkpoint, checkpointPath);
   return module;
@@ -191,6 +205,57 @@ char *lowbitModuleRoofline(const LowbitModule *module, const char *options) {
 
 int64_t lowbitModuleGetVocabularySize(const LowbitModule *module) {
   return module->checkpoint->config.vocabSize;
+}
+
+int64_t lowbitModuleGetContextLength(const LowbitModule *module) {
+  return module->checkpoint->config.contextLength;
+}
+
+/// Records that `module`'s checkpoint has no tokenizer; false.
+static bool failWithoutTokenizer(LowbitModule *module) {
+  if (module->tokenizer)
+    return true;
+  module->owner->fail("no tokenizer: " + module->tokenizerError);
+  return false;
+}
+
+int32_t lowbitModuleGetBosToken(const LowbitModule *module) {
+  return module->tokenizer ? module->tokenizer->bosId() : 1;
+}
+
+int32_t lowbitModuleGetEosToken(const LowbitModule *module) {
+  return module->tokenizer ? module->tokenizer->eosId() : 2;
+}
+
+int64_t lowbitModuleTokenize(LowbitModule *module, const char *text,
+                             int32_t *tokens, size_t capacity) {
+  module->owner->begin();
+  if (!failWithoutTokenizer(module))
+    return -1;
+  std::vector<int32_t> ids = module->tokenizer->encode(text);
+  std::copy_n(ids.begin(), std::min(ids.size(), capacity), tokens);
+  return static_cast<int64_t>(ids.size());
+}
+
+char *lowbitModuleDetokenize(LowbitModule *module, const int32_t *tokens,
+                             size_t count) {
+  module->owner->begin();
+  if (!failWithoutTokenizer(module))
+    return nullptr;
+  std::vector<int32_t> ids(tokens, tokens + count);
+  for (int32_t id : ids)
+    if (id < 0 || id >= module->tokenizer->vocabSize()) {
+      module->owner->fail("token id " + std::to_string(id) +
+                          " is outside the vocabulary of " +
+                          std::to_string(module->tokenizer->vocabSize()));
+      return nullptr;
+    }
+  return copyString(module->tokenizer->decode(ids));
+}
+
+void lowbitModuleResetCaches(LowbitModule *module) {
+  if (module->executor)
+    module->executor->resetCaches();
 }
 
 bool lowbitModuleRun(LowbitModule *module, const char *entryPoint,

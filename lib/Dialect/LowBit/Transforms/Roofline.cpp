@@ -318,7 +318,9 @@ void writeJSON(raw_ostream &os, ArrayRef<FunctionReport> reports,
   os << "\n";
 }
 
-/// share/lowbit/hardware next to the bin directory of the running tool.
+/// share/lowbit/hardware next to the bin directory of the running tool, or,
+/// for programs that link the compiler from elsewhere (a Python process),
+/// the hardware models of the source tree it was built from.
 std::string getInstalledHardwareDir() {
   std::string executable = llvm::sys::fs::getMainExecutable(
       nullptr, reinterpret_cast<void *>(
@@ -326,7 +328,9 @@ std::string getInstalledHardwareDir() {
   SmallString<256> directory(llvm::sys::path::parent_path(
       llvm::sys::path::parent_path(executable)));
   llvm::sys::path::append(directory, "share", "lowbit", "hardware");
-  return std::string(directory);
+  if (llvm::sys::fs::is_directory(directory))
+    return std::string(directory);
+  return LOWBIT_SOURCE_HARDWARE_DIR;
 }
 
 struct RooflinePass : lowbit::impl::RooflineBase<RooflinePass> {
