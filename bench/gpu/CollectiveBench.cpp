@@ -167,7 +167,8 @@ public:
   }
   /// Packs `partials` into message slot `slot`.
   bool pack(DevicePointer partials, int slot) {
-    MemrefArgument data(partials, tokens * kChannels);
+    // f16 partial results travel as vector<8xf16> (WirePackKernel).
+    MemrefArgument data(partials, tokens * kChannels / 8);
     MemrefArgument message(messagesBuffer + slot * messageBytes, messageBytes);
     int32_t blockCount = static_cast<int32_t>(blocks);
     std::vector<void *> arguments;
@@ -179,7 +180,7 @@ public:
   /// Decodes and sums every message slot into the result.
   bool sum() {
     MemrefArgument messages(messagesBuffer, kernels.numRanks * messageBytes);
-    MemrefArgument result(resultBuffer, tokens * kChannels);
+    MemrefArgument result(resultBuffer, tokens * kChannels / 8);
     int32_t blockCount = static_cast<int32_t>(blocks);
     std::vector<void *> arguments;
     messages.append(arguments);

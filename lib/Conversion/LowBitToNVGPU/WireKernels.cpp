@@ -26,6 +26,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -91,6 +92,9 @@ protected:
   Value extui(Value value) {
     return arith::ExtUIOp::create(b, loc, b.getI32Type(), value);
   }
+
+  /// Elements of the data type in one 16-byte vector of getDataMemRef.
+  int64_t getVectorLanes() const { return dataType.isF16() ? 8 : 4; }
 
   /// Index of this thread's wire block.
   Value getBlockIndex() {
@@ -248,13 +252,19 @@ void WirePackEmitter::emit(gpu::GPUFuncOp func) {
   b.setInsertionPointToStart(&ifOp.getThenRegion().front());
 
   int64_t blockSize = format.blockSize;
-  Value first = mul(block, index(blockSize));
+  int64_t lanes = getVectorLanes();
+  Value first = mul(block, index(blockSize / lanes));
   SmallVector<Value> values;
+  for (int64_t vector = 0; vector < blockSize / lanes; ++vector) {
+    Value loaded = memref::LoadOp::create(
+        b, loc, data, ValueRange{add(first, index(vector))});
+    for (int64_t lane = 0; lane < lanes; ++lane)
+      values.push_back(
+          toF32(vector::ExtractOp::create(b, loc, loaded, lane)));
+  }
   Value absmax = f32(0.0f);
   for (int64_t i = 0; i < blockSize; ++i) {
-    values.push_back(toF32(memref::LoadOp::create(
-        b, loc, data, ValueRange{add(first, index(i))})));
-    Value magnitude = absolute(values.back());
+    Value magnitude = absolute(values[i]);
     absmax = select(cmpF(arith::CmpFPredicate::OGT, magnitude, absmax),
                     magnitude, absmax);
   }
@@ -365,13 +375,20 @@ void WireSumEmitter::emit(gpu::GPUFuncOp func) {
       sums[i] = arith::AddFOp::create(b, loc, sums[i], value);
     }
   }
-  Value first = mul(block, index(blockSize));
-  for (int64_t i = 0; i < blockSize; ++i) {
-    Value value = dataType.isF32()
-                      ? sums[i]
-                      : arith::TruncFOp::create(b, loc, dataType, sums[i]);
-    memref::StoreOp::create(b, loc, value, result,
-                            ValueRange{add(first, index(i))});
+  int64_t lanes = getVectorLanes();
+  Value first = mul(block, index(blockSize / lanes));
+  for (int64_t vector = 0; vector < blockSize / lanes; ++vector) {
+    SmallVector<Value> elements;
+    for (int64_t lane = 0; lane < lanes; ++lane) {
+      Value sum = sums[vector * lanes + lane];
+      elements.push_back(dataType.isF32()
+                             ? sum
+                             : arith::TruncFOp::create(b, loc, dataType, sum));
+    }
+    Value packed = vector::FromElementsOp::create(
+        b, loc, VectorType::get({lanes}, dataType), elements);
+    memref::StoreOp::create(b, loc, packed, result,
+                            ValueRange{add(first, index(vector))});
   }
 }
 
@@ -389,6 +406,14 @@ gpu::GPUFuncOp createKernelFunction(OpBuilder &builder, Location loc,
 
 MemRefType getDynamicMemRef(Type element) {
   return MemRefType::get({ShapedType::kDynamic}, element);
+}
+
+/// The partial results as 16-byte vectors (8 halves or 4 floats): each
+/// thread reads and writes its block in whole, aligned 16-byte accesses,
+/// which a warp's scattered scalar accesses would not be.
+MemRefType getDataMemRef(FloatType dataType) {
+  return getDynamicMemRef(
+      VectorType::get({dataType.isF16() ? 8 : 4}, dataType));
 }
 } // namespace
 
@@ -420,7 +445,7 @@ gpu::GPUFuncOp lowbit::buildWirePackKernel(OpBuilder &builder, Location loc,
                                            const WirePackKernel &kernel) {
   auto func = createKernelFunction(
       builder, loc, kernel.getName(),
-      {getDynamicMemRef(kernel.dataType),
+      {getDataMemRef(kernel.dataType),
        getDynamicMemRef(builder.getI8Type()), builder.getI32Type()});
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(&func.getBody().front());
@@ -434,7 +459,7 @@ gpu::GPUFuncOp lowbit::buildWireSumKernel(OpBuilder &builder, Location loc,
   auto func = createKernelFunction(
       builder, loc, kernel.getName(),
       {getDynamicMemRef(builder.getI8Type()),
-       getDynamicMemRef(kernel.dataType), builder.getI32Type()});
+       getDataMemRef(kernel.dataType), builder.getI32Type()});
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(&func.getBody().front());
   WireSumEmitter(builder, loc, kernel).emit(func);

@@ -24,8 +24,8 @@ func.func @partial_results(%x: tensor<?x64xf16>, %y: tensor<?x64xf32>)
 // to f16 (saturated below infinity), each magnitude placed on the grid by
 // the 7 midpoints it passes (>= where the code above is even), codes
 // written as bytes, then the 2-byte scale.
-// CHECK-LABEL: gpu.func @wire_pack_fp4_e2m1_b16_f16_f16(%{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
-// CHECK-COUNT-16: memref.load {{.*}} : memref<?xf16>
+// CHECK-LABEL: gpu.func @wire_pack_fp4_e2m1_b16_f16_f16(%{{.*}}: memref<?xvector<8xf16>>, %{{.*}}: memref<?xi8>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK-COUNT-2: memref.load {{.*}} : memref<?xvector<8xf16>>
 // CHECK: arith.divf %{{.*}}, %cst{{.*}} : f32
 // CHECK: arith.truncf %{{.*}} : f32 to f16
 // CHECK: arith.constant 31744 : i32
@@ -35,19 +35,22 @@ func.func @partial_results(%x: tensor<?x64xf16>, %y: tensor<?x64xf32>)
 // CHECK: gpu.return
 
 // The sum: every rank's scale and codes, decoded and added in f32 in rank
-// order, rounded to f16 once.
-// CHECK-LABEL: gpu.func @wire_sum_fp4_e2m1_b16_f16_n4_f16(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: i32)
+// order, rounded to f16 once and written as two 16-byte vectors.
+// CHECK-LABEL: gpu.func @wire_sum_fp4_e2m1_b16_f16_n4_f16(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xvector<8xf16>>, %{{.*}}: i32)
 // CHECK-COUNT-4: arith.bitcast %{{.*}} : i16 to f16
-// CHECK-COUNT-16: arith.truncf %{{.*}} : f32 to f16
+// CHECK-COUNT-8: arith.truncf %{{.*}} : f32 to f16
+// CHECK: memref.store %{{.*}} : memref<?xvector<8xf16>>
+// CHECK-COUNT-8: arith.truncf %{{.*}} : f32 to f16
+// CHECK: memref.store %{{.*}} : memref<?xvector<8xf16>>
 // CHECK: gpu.return
 
 // INT8 rounds by adding and removing 1.5 * 2^23; e8m0 scales round up to a
 // power of two whose biased exponent, at most 254, is the stored byte.
-// CHECK-LABEL: gpu.func @wire_pack_int8_b32_e8m0_f32(%{{.*}}: memref<?xf32>
+// CHECK-LABEL: gpu.func @wire_pack_int8_b32_e8m0_f32(%{{.*}}: memref<?xvector<4xf32>>
 // CHECK: arith.minui %{{.*}}, %c254
 // CHECK: arith.constant 0x4B400000 : f32
 // CHECK: arith.fptosi
-// CHECK-LABEL: gpu.func @wire_sum_int8_b32_e8m0_n4_f32(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf32>
+// CHECK-LABEL: gpu.func @wire_sum_int8_b32_e8m0_n4_f32(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xvector<4xf32>>
 // CHECK: arith.shrsi
 // CHECK: arith.sitofp
 // CHECK-NOT: arith.truncf

@@ -28,7 +28,9 @@ inline constexpr int64_t kWireThreadsPerBlock = 256;
 /// (runtime::packWireMessage's bytes, bit for bit).
 ///
 /// Kernel arguments, in order (1-D memrefs):
-///   data     [blocks * blockSize] of the data type (f16 or f32)
+///   data     [blocks * blockSize / 8] vector<8xf16> (f16 data) or
+///            [blocks * blockSize / 4] vector<4xf32> (f32 data): 16-byte
+///            aligned
 ///   message  [getMessageBytes(blocks)] i8
 ///   blocks   i32
 struct WirePackKernel {
@@ -47,7 +49,8 @@ struct WirePackKernel {
 ///
 /// Kernel arguments, in order (1-D memrefs):
 ///   messages  [numRanks * getMessageBytes(blocks)] i8
-///   result    [blocks * blockSize] of the data type
+///   result    [blocks * blockSize / 8] vector<8xf16> or
+///             [blocks * blockSize / 4] vector<4xf32>: 16-byte aligned
 ///   blocks    i32
 struct WireSumKernel {
   WireFormatAttr wire;
