@@ -118,6 +118,21 @@ protected:
     return {scaleOffset, messageBytes};
   }
 
+  /// Whether a block's codes are whole i32 words (all but FP5 blocks of 8
+  /// and 16); then they move as words, not bytes.
+  bool hasWordCodes() const { return format.getCodeBytesPerBlock() % 4 == 0; }
+
+  /// The i8 message buffer `bytes` seen as i32 words (messages and code
+  /// regions start at multiples of 4 bytes).
+  Value viewAsWords(Value bytes) {
+    Value byteCount = memref::DimOp::create(b, loc, bytes, 0);
+    Value wordCount =
+        arith::DivUIOp::create(b, loc, byteCount, index(4));
+    return memref::ViewOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI32Type()),
+        bytes, index(0), ValueRange{wordCount});
+  }
+
   /// Stores the low `count` bytes of the i32 `value` at `offset`.
   void storeBytes(Value memory, Value offset, Value value, int64_t count) {
     for (int64_t byte = 0; byte < count; ++byte) {
@@ -290,9 +305,17 @@ void WirePackEmitter::emit(gpu::GPUFuncOp func) {
   }
   int64_t codeBytes = format.getCodeBytesPerBlock();
   Value codeOffset = mul(block, index(codeBytes));
-  for (int64_t word = 0; word < getCodeWords(); ++word)
-    storeBytes(message, add(codeOffset, index(4 * word)), words[word],
-               std::min<int64_t>(4, codeBytes - 4 * word));
+  if (hasWordCodes()) {
+    Value messageWords = viewAsWords(message);
+    Value firstWord = mul(block, index(codeBytes / 4));
+    for (int64_t word = 0; word < getCodeWords(); ++word)
+      memref::StoreOp::create(b, loc, words[word], messageWords,
+                              ValueRange{add(firstWord, index(word))});
+  } else {
+    for (int64_t word = 0; word < getCodeWords(); ++word)
+      storeBytes(message, add(codeOffset, index(4 * word)), words[word],
+                 std::min<int64_t>(4, codeBytes - 4 * word));
+  }
   Value scaleOffset = getMessageLayout(blocks).first;
   storeBytes(message,
              add(scaleOffset, mul(block, index(format.getScaleBytes()))),
@@ -351,6 +374,7 @@ void WireSumEmitter::emit(gpu::GPUFuncOp func) {
   b.setInsertionPointToStart(&ifOp.getThenRegion().front());
 
   auto [scaleOffset, messageBytes] = getMessageLayout(blocks);
+  Value messageWords = hasWordCodes() ? viewAsWords(messages) : Value();
   int64_t blockSize = format.blockSize, codeBytes = format.getCodeBytesPerBlock();
   Value codeMask = i32((1 << elementBits) - 1);
   SmallVector<Value> sums(blockSize, f32(0.0f));
@@ -362,9 +386,17 @@ void WireSumEmitter::emit(gpu::GPUFuncOp func) {
         format.getScaleBytes()));
     Value codeOffset = add(base, mul(block, index(codeBytes)));
     SmallVector<Value> words;
-    for (int64_t word = 0; word < getCodeWords(); ++word)
-      words.push_back(loadBytes(messages, add(codeOffset, index(4 * word)),
-                                std::min<int64_t>(4, codeBytes - 4 * word)));
+    for (int64_t word = 0; word < getCodeWords(); ++word) {
+      Value byteOffset = add(codeOffset, index(4 * word));
+      words.push_back(
+          messageWords
+              ? Value(memref::LoadOp::create(
+                    b, loc, messageWords,
+                    ValueRange{arith::DivUIOp::create(b, loc, byteOffset,
+                                                      index(4))}))
+              : loadBytes(messages, byteOffset,
+                          std::min<int64_t>(4, codeBytes - 4 * word)));
+    }
     for (int64_t i = 0; i < blockSize; ++i) {
       int64_t offset = i * elementBits, word = offset / 32, shift = offset % 32;
       Value code = shru(words[word], shift);

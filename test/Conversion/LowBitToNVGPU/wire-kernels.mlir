@@ -23,7 +23,7 @@ func.func @partial_results(%x: tensor<?x64xf16>, %y: tensor<?x64xf32>)
 // The FP4 pack: one thread per block of 16 halves, an absmax scale rounded
 // to f16 (saturated below infinity), each magnitude placed on the grid by
 // the 7 midpoints it passes (>= where the code above is even), codes
-// written as bytes, then the 2-byte scale.
+// written as two i32 words, then the 2-byte scale.
 // CHECK-LABEL: gpu.func @wire_pack_fp4_e2m1_b16_f16_f16(%{{.*}}: memref<?xvector<8xf16>>, %{{.*}}: memref<?xi8>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK-COUNT-2: memref.load {{.*}} : memref<?xvector<8xf16>>
 // CHECK: arith.divf %{{.*}}, %cst{{.*}} : f32
@@ -31,7 +31,9 @@ func.func @partial_results(%x: tensor<?x64xf16>, %y: tensor<?x64xf32>)
 // CHECK: arith.constant 31744 : i32
 // CHECK: arith.cmpf ogt, %{{.*}}, %cst{{.*}} : f32
 // CHECK: arith.cmpf oge, %{{.*}}, %cst{{.*}} : f32
-// CHECK-COUNT-10: memref.store {{.*}} : memref<?xi8>
+// CHECK: memref.view %{{.*}} : memref<?xi8> to memref<?xi32>
+// CHECK-COUNT-2: memref.store {{.*}} : memref<?xi32>
+// CHECK-COUNT-2: memref.store {{.*}} : memref<?xi8>
 // CHECK: gpu.return
 
 // The sum: every rank's scale and codes, decoded and added in f32 in rank
