@@ -296,16 +296,18 @@ llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
 llvm::Error ReferenceExecutor::Frame::shard(ShardOp op) {
   const Tensor &input = tensor(op.getInput());
   int64_t axis = op.getAxisAttr().getInt();
-  int64_t parts = executor.getNumRanks();
+  int64_t replicas = op.getReplicaCount();
+  int64_t parts = executor.getNumRanks() / replicas;
+  int64_t part = rank / replicas;
   // Shards of weights are constant: slice them once for all calls.
   if (weightTensors.count(op.getInput())) {
     auto [it, inserted] = state.constantTensors.try_emplace(op);
     if (inserted)
-      it->second = sliceAlong(input, axis, rank, parts);
+      it->second = sliceAlong(input, axis, part, parts);
     weightTensors[op.getResult()] = &it->second;
     return llvm::Error::success();
   }
-  tensors[op.getResult()] = sliceAlong(input, axis, rank, parts);
+  tensors[op.getResult()] = sliceAlong(input, axis, part, parts);
   return llvm::Error::success();
 }
 

@@ -532,6 +532,16 @@ func.func @shard_rank(%w: tensor<16x8xf32>) {
 
 // -----
 
+lowbit.rank_group @tp [0, 1, 2, 3]
+
+func.func @shard_replicas(%w: tensor<16x8xf32>) {
+  // expected-error @+1 {{3 replicas do not divide the 4 ranks of @tp}}
+  %0 = lowbit.shard %w over @tp along 0 replicas 3 : tensor<16x8xf32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
 func.func @shard_without_group(%w: tensor<16x8xf32>) {
   // expected-error @+1 {{@tp does not name a lowbit.rank_group}}
   %0 = lowbit.shard %w over @tp along 0 : tensor<16x8xf32> -> tensor<8x8xf32>

@@ -123,9 +123,11 @@ func.func @compressed_collectives(%x: tensor<?x256xf32>) {
 // CHECK: lowbit.shard %{{.*}} over @tp along 0 : tensor<256x64xf32> -> tensor<128x64xf32>
 // CHECK: lowbit.shard %{{.*}} over @tp along 1 : tensor<256x64xf32> -> tensor<256x32xf32>
 // CHECK: lowbit.shard %{{.*}} over @tp along 0 : tensor<64xf16> -> tensor<32xf16>
+// CHECK: lowbit.shard %{{.*}} over @tp along 0 replicas 2 : tensor<256x64xf32> -> tensor<256x64xf32>
 func.func @shards(%w: tensor<256x64xf32>, %n: tensor<64xf16>) {
   %0 = lowbit.shard %w over @tp along 0 : tensor<256x64xf32> -> tensor<128x64xf32>
   %1 = lowbit.shard %w over @tp along 1 : tensor<256x64xf32> -> tensor<256x32xf32>
   %2 = lowbit.shard %n over @tp along 0 : tensor<64xf16> -> tensor<32xf16>
+  %3 = lowbit.shard %w over @tp along 0 replicas 2 : tensor<256x64xf32> -> tensor<256x64xf32>
   return
 }

@@ -1,20 +1,20 @@
 // RUN: lowbit-opt %s --lowbit-tensor-parallel=tp=4 -split-input-file -verify-diagnostics
 
-// Two KV heads cannot be split four ways.
+// Six KV heads can neither be split four ways nor shared by four ranks.
 func.func @kv_heads(%x: tensor<?x64xf32>, %positions: tensor<?xi32>, %start: index,
-                    %cache: !lowbit.kv_cache<bits = 32, group = 16, heads = 2, head_dim = 16, max_len = 64>)
+                    %cache: !lowbit.kv_cache<bits = 32, group = 16, heads = 6, head_dim = 16, max_len = 64>)
     -> tensor<?x64xf32> {
-  %wq = lowbit.weight "q" : tensor<64x64xf32>
-  %q = lowbit.linear %x, %wq : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
-  %wk = lowbit.weight "k" : tensor<32x64xf32>
-  %k = lowbit.linear %x, %wk : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
-  %wv = lowbit.weight "v" : tensor<32x64xf32>
-  %v = lowbit.linear %x, %wv : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
-  %cache1 = lowbit.kv_append %k, %v into %cache at %start : tensor<?x32xf32>, tensor<?x32xf32> -> !lowbit.kv_cache<bits = 32, group = 16, heads = 2, head_dim = 16, max_len = 64>
-  // expected-error @+1 {{cannot shard across 4 ranks: 2 KV heads do not divide by 4 (grouped-query attention; replicating KV heads is not supported, choose a tp that divides 2)}}
-  %attention = lowbit.kv_attention %q, %cache1 at %start {num_heads = 4 : i64} : tensor<?x64xf32>, !lowbit.kv_cache<bits = 32, group = 16, heads = 2, head_dim = 16, max_len = 64>
-  %wo = lowbit.weight "o" : tensor<64x64xf32>
-  %o = lowbit.linear %attention, %wo : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
+  %wq = lowbit.weight "q" : tensor<192x64xf32>
+  %q = lowbit.linear %x, %wq : tensor<?x64xf32>, tensor<192x64xf32> -> tensor<?x192xf32>
+  %wk = lowbit.weight "k" : tensor<96x64xf32>
+  %k = lowbit.linear %x, %wk : tensor<?x64xf32>, tensor<96x64xf32> -> tensor<?x96xf32>
+  %wv = lowbit.weight "v" : tensor<96x64xf32>
+  %v = lowbit.linear %x, %wv : tensor<?x64xf32>, tensor<96x64xf32> -> tensor<?x96xf32>
+  %cache1 = lowbit.kv_append %k, %v into %cache at %start : tensor<?x96xf32>, tensor<?x96xf32> -> !lowbit.kv_cache<bits = 32, group = 16, heads = 6, head_dim = 16, max_len = 64>
+  // expected-error @+1 {{cannot shard across 4 ranks: 6 KV heads neither divide by 4 nor divide it (grouped-query attention: KV heads are split or replicated, choose a tp that divides or is a multiple of 6)}}
+  %attention = lowbit.kv_attention %q, %cache1 at %start {num_heads = 12 : i64} : tensor<?x192xf32>, !lowbit.kv_cache<bits = 32, group = 16, heads = 6, head_dim = 16, max_len = 64>
+  %wo = lowbit.weight "o" : tensor<64x192xf32>
+  %o = lowbit.linear %attention, %wo : tensor<?x192xf32>, tensor<64x192xf32> -> tensor<?x64xf32>
   return %o : tensor<?x64xf32>
 }
 

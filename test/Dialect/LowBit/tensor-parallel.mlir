@@ -1,4 +1,5 @@
 // RUN: lowbit-opt %s --lowbit-tensor-parallel=tp=2 | FileCheck %s
+// RUN: lowbit-opt %s --lowbit-tensor-parallel=tp=4 | FileCheck %s --check-prefix=TP4
 
 // One decoder layer of a Llama with grouped-query attention (4 query heads,
 // 2 KV heads of 16 channels), in the form lowbit-import writes.
@@ -47,6 +48,15 @@
 // CHECK: %[[LOGITS:.*]] = lowbit.linear {{.*}} -> tensor<?x16xf32>
 // CHECK: %[[ALL:.*]] = lowbit.all_gather %[[LOGITS]] over @tp along 1 : tensor<?x16xf32> -> tensor<?x32xf32>
 // CHECK: return %[[ALL]], %{{.*}} : tensor<?x32xf32>, !lowbit.kv_cache<bits = 32, group = 16, heads = 1, head_dim = 16, max_len = 64>
+// Four ranks, two KV heads: each KV head is shared by two ranks, each rank
+// keeps one query head and the KV head it reads.
+// TP4: lowbit.rank_group @tp [0, 1, 2, 3]
+// TP4-LABEL: func.func @prefill
+// TP4-SAME: !lowbit.kv_cache<bits = 32, group = 16, heads = 1, head_dim = 16, max_len = 64>
+// TP4: lowbit.shard %{{.*}} over @tp along 0 : tensor<64x64xf32> -> tensor<16x64xf32>
+// TP4: lowbit.shard %{{.*}} over @tp along 0 replicas 2 : tensor<32x64xf32> -> tensor<16x64xf32>
+// TP4: lowbit.shard %{{.*}} over @tp along 0 replicas 2 : tensor<32x64xf32> -> tensor<16x64xf32>
+// TP4: lowbit.kv_attention {{.*}} {num_heads = 1 : i64} : tensor<?x16xf32>
 func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index,
                    %cache: !lowbit.kv_cache<bits = 32, group = 16, heads = 2, head_dim = 16, max_len = 64>)
     -> (tensor<?x32xf32>, !lowbit.kv_cache<bits = 32, group = 16, heads = 2, head_dim = 16, max_len = 64>) {

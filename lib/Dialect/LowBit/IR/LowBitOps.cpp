@@ -534,7 +534,12 @@ LogicalResult ShardOp::verifySymbolUses(SymbolTableCollection &symbols) {
   FailureOr<RankGroupOp> group = lookupRankGroup(*this, getGroupAttr(), symbols);
   if (failed(group))
     return failure();
+  int64_t ranks = group->getRanks().size();
+  int64_t replicas = getReplicaCount();
+  if (replicas < 1 || ranks % replicas != 0)
+    return emitOpError() << replicas << " replicas do not divide the "
+                         << ranks << " ranks of @" << group->getSymName();
   return verifyAxisResize(*this, tensorTypeOf(getInput()),
                           tensorTypeOf(getResult()), getAxisAttr().getInt(),
-                          group->getRanks().size(), /*gather=*/false);
+                          ranks / replicas, /*gather=*/false);
 }

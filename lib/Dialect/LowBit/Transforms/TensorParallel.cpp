@@ -55,8 +55,9 @@ private:
   /// `value`'s type with `channels` columns.
   static RankedTensorType withChannels(Value value, int64_t channels);
   /// Takes this rank's rows (axis 0) or input channels (axis 1) of the
-  /// linear's weight and sets the result's channels to match.
-  void shardWeight(LinearOp linear, int64_t axis);
+  /// linear's weight and sets the result's channels to match; with
+  /// `replicas`, that many consecutive ranks share one slice.
+  void shardWeight(LinearOp linear, int64_t axis, int64_t replicas = 1);
   /// Shards `rotary` to follow its (sharded) input.
   static void followInput(RotaryOp rotary);
   /// Replaces the uses of `partial` by its all-reduce over the group.
@@ -123,12 +124,12 @@ FailureOr<AttentionBlock> Sharder::matchAttention(KVAttentionOp attention) {
   int64_t kvHeads = attention.getCache().getType().getNumHeads();
   if (failed(checkSplits(attention, queryHeads, "query heads")))
     return failure();
-  if (kvHeads % numRanks != 0)
+  if (kvHeads % numRanks != 0 && numRanks % kvHeads != 0)
     return attention.emitError()
            << "cannot shard across " << numRanks << " ranks: " << kvHeads
-           << " KV heads do not divide by " << numRanks
-           << " (grouped-query attention; replicating KV heads is not "
-              "supported, choose a tp that divides "
+           << " KV heads neither divide by " << numRanks
+           << " nor divide it (grouped-query attention: KV heads are split "
+              "or replicated, choose a tp that divides or is a multiple of "
            << kvHeads << ")";
   return block;
 }
@@ -158,16 +159,17 @@ RankedTensorType Sharder::withChannels(Value value, int64_t channels) {
                                type.getElementType());
 }
 
-void Sharder::shardWeight(LinearOp linear, int64_t axis) {
+void Sharder::shardWeight(LinearOp linear, int64_t axis, int64_t replicas) {
   Value weight = linear.getWeight();
   auto weightType = cast<RankedTensorType>(weight.getType());
   SmallVector<int64_t, 2> shape(weightType.getShape());
-  shape[axis] /= numRanks;
+  shape[axis] /= numRanks / replicas;
   OpBuilder builder(linear);
   auto shard = ShardOp::create(
       builder, linear.getLoc(),
       RankedTensorType::get(shape, weightType.getElementType()), weight, group,
-      builder.getI64IntegerAttr(axis));
+      builder.getI64IntegerAttr(axis),
+      replicas == 1 ? IntegerAttr() : builder.getI64IntegerAttr(replicas));
   linear.getWeightMutable().assign(shard);
   linear.getResult().setType(withChannels(linear.getResult(), shape[0]));
 }
@@ -244,15 +246,19 @@ LogicalResult Sharder::shardFunction(func::FuncOp function) {
 
   SmallVector<Type> argumentTypes(function.getArgumentTypes());
   for (AttentionBlock &block : attentions) {
+    KVCacheType cacheType = block.attention.getCache().getType();
+    // Fewer KV heads than ranks: each rank keeps the one KV head its query
+    // heads read, shared by numRanks / kvHeads ranks.
+    int64_t kvHeads = cacheType.getNumHeads();
+    int64_t kvReplicas = kvHeads % numRanks == 0 ? 1 : numRanks / kvHeads;
     shardWeight(block.query, 0);
-    shardWeight(block.key, 0);
-    shardWeight(block.value, 0);
+    shardWeight(block.key, 0, kvReplicas);
+    shardWeight(block.value, 0, kvReplicas);
     followInput(block.queryRotary);
     followInput(block.keyRotary);
-    KVCacheType cacheType = block.attention.getCache().getType();
     auto localCacheType = KVCacheType::get(
         cacheType.getContext(), cacheType.getBits(), cacheType.getGroupSize(),
-        cacheType.getNumHeads() / numRanks, cacheType.getHeadDim(),
+        kvHeads * kvReplicas / numRanks, cacheType.getHeadDim(),
         cacheType.getMaxLength());
     auto cacheArgument = cast<BlockArgument>(block.append.getCache());
     cacheArgument.setType(localCacheType);
@@ -281,7 +287,7 @@ LogicalResult Sharder::shardFunction(func::FuncOp function) {
         builder, embedding.getLoc(),
         RankedTensorType::get({tableType.getDimSize(0), channels / numRanks},
                               tableType.getElementType()),
-        table, group, builder.getI64IntegerAttr(1));
+        table, group, builder.getI64IntegerAttr(1), IntegerAttr());
     embedding.getTableMutable().assign(shard);
     embedding.getResult().setType(
         withChannels(embedding.getResult(), channels / numRanks));

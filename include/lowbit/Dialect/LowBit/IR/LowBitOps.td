@@ -364,16 +364,26 @@ def LowBit_ShardOp : LowBit_Op<"shard",
     (column-parallel layers slice rows, axis 0; row-parallel layers slice
     input channels, axis 1).
 
+    With `replicas R`, the input is cut into n / R slices and R consecutive
+    ranks hold the same one (rank i takes slice i / R): how KV heads are
+    shared when there are fewer of them than ranks.
+
     ```mlir
     lowbit.rank_group @tp [0, 1]
     %q = lowbit.shard %w over @tp along 0 : tensor<256x256xf32> -> tensor<128x256xf32>
+    %k = lowbit.shard %wk over @tp along 0 replicas 2 : tensor<32x256xf32> -> tensor<32x256xf32>
     ```
   }];
   let arguments = (ins TensorRankOf<[F16, BF16, F32], [1, 2]>:$input,
-                   FlatSymbolRefAttr:$group, I64Attr:$axis);
+                   FlatSymbolRefAttr:$group, I64Attr:$axis,
+                   OptionalAttr<I64Attr>:$replicas);
   let results = (outs TensorRankOf<[F16, BF16, F32], [1, 2]>:$result);
   let assemblyFormat = [{
-    $input `over` $group `along` $axis attr-dict `:` type($input) `->` type($result)
+    $input `over` $group `along` $axis (`replicas` $replicas^)? attr-dict `:` type($input) `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    /// Ranks that hold each slice: `replicas`, or 1.
+    int64_t getReplicaCount() { return getReplicas() ? *getReplicas() : 1; }
   }];
   let hasVerifier = 1;
 }

@@ -257,10 +257,11 @@ def TensorParallel : Pass<"lowbit-tensor-parallel", "::mlir::ModuleOp"> {
       and its logits gathered, so every rank returns the whole logits;
     - norms and residual additions run replicated on every rank.
 
-    Query and KV heads must both divide by `tp`: grouped-query attention
-    whose KV heads do not split is refused (replicating KV heads is not
-    supported). The pass runs before quantization; calibration, FMPQ and
-    the quantization passes then work on each rank's shapes.
+    Query heads must divide by `tp`. KV heads are split when they divide by
+    `tp` and replicated when `tp` is a multiple of them (each rank keeps the
+    one KV head its query heads read; `lowbit.shard ... replicas R`); other
+    counts are refused. The pass runs before quantization; calibration,
+    FMPQ and the quantization passes then work on each rank's shapes.
   }];
   let options = [
     Option<"tp", "tp", "int64_t", "2", "number of tensor-parallel ranks">
