@@ -23,6 +23,7 @@
 #include "lowbit/Runtime/Nccl.h"
 #include "lowbit/Runtime/WireFormat.h"
 
+#include "BenchCommandLine.h"
 #include "MemrefArgument.h"
 
 #include <cstdio>
@@ -371,31 +372,18 @@ bool runRank(CudaDevice &device, NcclCommunicator &nccl,
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: %s kernels.ptx [tokens,...] [iterations]\n"
-                 "Checks and times the compressed all-reduce kernels of the "
-                 "PTX: alone, on one GPU;\nunder a launcher (RANK, WORLD_SIZE, "
-                 "LOCAL_RANK and LOWBIT_NCCL_ID_FILE), through NCCL.\n",
-                 argv[0]);
-    return 2;
-  }
-  std::ifstream file(argv[1]);
-  if (!file) {
-    std::fprintf(stderr, "error: cannot read %s\n", argv[1]);
-    return 1;
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string ptx = text.str();
-  std::vector<int64_t> tokenCounts = {1, 2048};
-  if (argc > 2) {
-    tokenCounts.clear();
-    std::stringstream list(argv[2]);
-    for (std::string item; std::getline(list, item, ',');)
-      tokenCounts.push_back(std::stoll(item));
-  }
-  int iterations = argc > 3 ? std::atoi(argv[3]) : 100;
+  int exitCode = 0;
+  std::optional<BenchCommandLine> commandLine = BenchCommandLine::parse(
+      argc, argv,
+      "Checks and times the compressed all-reduce kernels of the PTX: "
+      "alone, on one GPU;\nunder a launcher (RANK, WORLD_SIZE, LOCAL_RANK "
+      "and LOWBIT_NCCL_ID_FILE), through NCCL.\n",
+      {1, 2048}, 100, exitCode);
+  if (!commandLine)
+    return exitCode;
+  const std::string &ptx = commandLine->ptx;
+  const std::vector<int64_t> &tokenCounts = commandLine->tokenCounts;
+  int iterations = commandLine->iterations;
 
   std::string error;
   std::optional<RankEnvironment> environment = RankEnvironment::read(error);

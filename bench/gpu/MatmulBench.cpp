@@ -15,6 +15,7 @@
 #include "lowbit/Runtime/GpuWeightLayout.h"
 #include "lowbit/Runtime/WireFormat.h"
 
+#include "BenchCommandLine.h"
 #include "MemrefArgument.h"
 
 #include <algorithm>
@@ -377,32 +378,18 @@ const KernelInfo *findTensorCoreKernel(const std::vector<KernelInfo> &kernels,
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: %s kernels.ptx [tokens,...] [iterations]\n"
-                 "Runs, checks and times the matmul kernels of the PTX that "
-                 "lowbit-compile wrote:\nthe decode kernels up to their "
-                 "largest token count, the tensor-core kernel at every "
-                 "count.\n",
-                 argv[0]);
-    return 2;
-  }
-  std::ifstream file(argv[1]);
-  if (!file) {
-    std::fprintf(stderr, "error: cannot read %s\n", argv[1]);
-    return 1;
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string ptx = text.str();
-  std::vector<int64_t> tokenCounts = {1, 16, 256};
-  if (argc > 2) {
-    tokenCounts.clear();
-    std::stringstream list(argv[2]);
-    for (std::string item; std::getline(list, item, ',');)
-      tokenCounts.push_back(std::stoll(item));
-  }
-  int iterations = argc > 3 ? std::atoi(argv[3]) : 200;
+  int exitCode = 0;
+  std::optional<BenchCommandLine> commandLine = BenchCommandLine::parse(
+      argc, argv,
+      "Runs, checks and times the matmul kernels of the PTX that "
+      "lowbit-compile wrote:\nthe decode kernels up to their largest token "
+      "count, the tensor-core kernel at every count.\n",
+      {1, 16, 256}, 200, exitCode);
+  if (!commandLine)
+    return exitCode;
+  const std::string &ptx = commandLine->ptx;
+  const std::vector<int64_t> &tokenCounts = commandLine->tokenCounts;
+  int iterations = commandLine->iterations;
 
   std::vector<KernelInfo> kernels = findKernels(ptx);
   if (kernels.empty()) {

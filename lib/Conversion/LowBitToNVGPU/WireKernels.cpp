@@ -41,6 +41,11 @@ std::string getScaleName(WireFormatAttr wire) {
   return getTypeName(cast<FloatType>(wire.getScaleType()));
 }
 
+/// Elements of `dataType` (f16 or f32) in one 16-byte vector.
+int64_t getDataVectorLanes(FloatType dataType) {
+  return dataType.isF16() ? 8 : 4;
+}
+
 /// Why no kernel handles `wire` and `dataType`, or empty.
 std::string checkWireKernel(WireFormatAttr wire, FloatType dataType) {
   if (!dataType.isF16() && !dataType.isF32())
@@ -93,14 +98,29 @@ protected:
     return arith::ExtUIOp::create(b, loc, b.getI32Type(), value);
   }
 
-  /// Elements of the data type in one 16-byte vector of getDataMemRef.
-  int64_t getVectorLanes() const { return dataType.isF16() ? 8 : 4; }
+  int64_t getVectorLanes() const { return getDataVectorLanes(dataType); }
 
-  /// Index of this thread's wire block.
-  Value getBlockIndex() {
+  /// What every thread of both kernels starts from.
+  struct ThreadBlock {
+    /// Index of this thread's wire block.
+    Value block;
+    /// The `blocks` argument (the last of both kernels) as an index.
+    Value blocks;
+    /// The body of the `scf.if` that skips threads past the last block.
+    Block *body;
+  };
+  /// Emits this thread's block index and the guard against threads past
+  /// the last block.
+  ThreadBlock beginThreadBlock(gpu::GPUFuncOp func) {
+    Value blocks = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(), func.getArguments().back());
     Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-    Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-    return add(mul(block, index(kWireThreadsPerBlock)), thread);
+    Value threadBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+    Value block = add(mul(threadBlock, index(kWireThreadsPerBlock)), thread);
+    auto ifOp = scf::IfOp::create(
+        b, loc, cmpI(arith::CmpIPredicate::ult, block, blocks),
+        /*withElseRegion=*/false);
+    return {block, blocks, &ifOp.getThenRegion().front()};
   }
 
   /// Byte offset of the first scale and bytes of a message of `blocks`
@@ -258,13 +278,9 @@ Value WirePackEmitter::encode(Value magnitude, Value negative) {
 
 void WirePackEmitter::emit(gpu::GPUFuncOp func) {
   Value data = func.getArgument(0), message = func.getArgument(1);
-  Value blocks = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                            func.getArgument(2));
-  Value block = getBlockIndex();
-  Value inRange = cmpI(arith::CmpIPredicate::ult, block, blocks);
-  auto ifOp = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+  auto [block, blocks, body] = beginThreadBlock(func);
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  b.setInsertionPointToStart(body);
 
   int64_t blockSize = format.blockSize;
   int64_t lanes = getVectorLanes();
@@ -365,13 +381,9 @@ Value WireSumEmitter::decode(Value code) {
 
 void WireSumEmitter::emit(gpu::GPUFuncOp func) {
   Value messages = func.getArgument(0), result = func.getArgument(1);
-  Value blocks = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                            func.getArgument(2));
-  Value block = getBlockIndex();
-  Value inRange = cmpI(arith::CmpIPredicate::ult, block, blocks);
-  auto ifOp = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+  auto [block, blocks, body] = beginThreadBlock(func);
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  b.setInsertionPointToStart(body);
 
   auto [scaleOffset, messageBytes] = getMessageLayout(blocks);
   Value messageWords = hasWordCodes() ? viewAsWords(messages) : Value();
@@ -440,12 +452,12 @@ MemRefType getDynamicMemRef(Type element) {
   return MemRefType::get({ShapedType::kDynamic}, element);
 }
 
-/// The partial results as 16-byte vectors (8 halves or 4 floats): each
-/// thread reads and writes its block in whole, aligned 16-byte accesses,
-/// which a warp's scattered scalar accesses would not be.
+/// The partial results as 16-byte vectors of getDataVectorLanes elements:
+/// each thread reads and writes its block in whole, aligned 16-byte
+/// accesses, which a warp's scattered scalar accesses would not be.
 MemRefType getDataMemRef(FloatType dataType) {
   return getDynamicMemRef(
-      VectorType::get({dataType.isF16() ? 8 : 4}, dataType));
+      VectorType::get({getDataVectorLanes(dataType)}, dataType));
 }
 } // namespace
 
