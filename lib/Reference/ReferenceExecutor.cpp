@@ -244,6 +244,11 @@ public:
 private:
   llvm::Error weight(WeightOp op);
   llvm::Error quantize(QuantizeOp op);
+  /// Sets `result` of `op` to `reshape` of `input` (a permutation or a
+  /// slice); when `input` is a weight, computed once for all calls.
+  void defineReshaped(mlir::Operation *op, mlir::Value input,
+                      mlir::Value result,
+                      llvm::function_ref<Tensor(const Tensor &)> reshape);
   llvm::Error permuteChannels(PermuteChannelsOp op);
   llvm::Error shard(ShardOp op);
   llvm::Error kvAppend(KVAppendOp op);
@@ -278,36 +283,33 @@ llvm::Error ReferenceExecutor::Frame::weight(WeightOp op) {
   return llvm::Error::success();
 }
 
-llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
-  const Tensor &input = tensor(op.getInput());
-  // Permuted weights are constant: compute them once for all calls.
-  if (weightTensors.count(op.getInput())) {
+void ReferenceExecutor::Frame::defineReshaped(
+    Operation *op, Value input, Value result,
+    llvm::function_ref<Tensor(const Tensor &)> reshape) {
+  // Reshaped weights are constant: compute them once for all calls.
+  if (weightTensors.count(input)) {
     auto [it, inserted] = state.constantTensors.try_emplace(op);
     if (inserted)
-      it->second = permute(input, op.getPermutation(), op.getPermutedAxis());
-    weightTensors[op.getResult()] = &it->second;
-    return llvm::Error::success();
+      it->second = reshape(tensor(input));
+    weightTensors[result] = &it->second;
+    return;
   }
-  tensors[op.getResult()] =
-      permute(input, op.getPermutation(), op.getPermutedAxis());
+  tensors[result] = reshape(tensor(input));
+}
+
+llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
+  defineReshaped(op, op.getInput(), op.getResult(), [&](const Tensor &input) {
+    return permute(input, op.getPermutation(), op.getPermutedAxis());
+  });
   return llvm::Error::success();
 }
 
 llvm::Error ReferenceExecutor::Frame::shard(ShardOp op) {
-  const Tensor &input = tensor(op.getInput());
-  int64_t axis = op.getAxisAttr().getInt();
   int64_t replicas = op.getReplicaCount();
-  int64_t parts = executor.getNumRanks() / replicas;
-  int64_t part = rank / replicas;
-  // Shards of weights are constant: slice them once for all calls.
-  if (weightTensors.count(op.getInput())) {
-    auto [it, inserted] = state.constantTensors.try_emplace(op);
-    if (inserted)
-      it->second = sliceAlong(input, axis, part, parts);
-    weightTensors[op.getResult()] = &it->second;
-    return llvm::Error::success();
-  }
-  tensors[op.getResult()] = sliceAlong(input, axis, part, parts);
+  defineReshaped(op, op.getInput(), op.getResult(), [&](const Tensor &input) {
+    return sliceAlong(input, op.getAxisAttr().getInt(), rank / replicas,
+                      executor.getNumRanks() / replicas);
+  });
   return llvm::Error::success();
 }
 
