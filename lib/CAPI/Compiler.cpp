@@ -130,22 +130,29 @@ LowbitModule *lowbitModuleImport(LowbitContext *context,
 
 void lowbitModuleDestroy(LowbitModule *module) { delete module; }
 
-bool lowbitModuleRunPipeline(LowbitModule *module, const char *pipeline) {
-  LowbitContext &context = *module->owner;
-  context.begin();
+/// Parses and runs `pipeline` on `module`; on failure, says why on
+/// `context`.
+static bool runPassPipeline(LowbitContext &context, mlir::ModuleOp module,
+                            const std::string &pipeline) {
   mlir::PassManager passes(&context.context,
                            mlir::ModuleOp::getOperationName());
   std::string parseErrors;
   llvm::raw_string_ostream errorStream(parseErrors);
   if (failed(mlir::parsePassPipeline(pipeline, passes, errorStream))) {
-    context.fail("bad pipeline '" + std::string(pipeline) + "': " +
-                 parseErrors);
+    context.fail("bad pipeline '" + pipeline + "': " + parseErrors);
     return false;
   }
-  if (failed(passes.run(*module->module))) {
-    context.fail("running '" + std::string(pipeline) + "' failed");
+  if (failed(passes.run(module))) {
+    context.fail("running '" + pipeline + "' failed");
     return false;
   }
+  return true;
+}
+
+bool lowbitModuleRunPipeline(LowbitModule *module, const char *pipeline) {
+  module->owner->begin();
+  if (!runPassPipeline(*module->owner, *module->module, pipeline))
+    return false;
   module->executor.reset();
   return true;
 }
@@ -184,20 +191,16 @@ char *lowbitModuleRoofline(const LowbitModule *module, const char *options) {
   }
   mlir::OwningOpRef<mlir::ModuleOp> copy =
       mlir::ModuleOp(module->module.get()).clone();
-  mlir::PassManager passes(&context.context,
-                           mlir::ModuleOp::getOperationName());
-  std::string pipeline = "lowbit-roofline{" + std::string(options) +
-                         " output=" + std::string(reportPath) + "}";
-  std::string parseErrors;
-  llvm::raw_string_ostream errorStream(parseErrors);
-  bool ok = succeeded(mlir::parsePassPipeline(pipeline, passes, errorStream)) &&
-            succeeded(passes.run(*copy));
+  bool ran = runPassPipeline(context, *copy,
+                             "lowbit-roofline{" + std::string(options) +
+                                 " output=" + std::string(reportPath) + "}");
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> report =
       llvm::MemoryBuffer::getFile(reportPath);
   llvm::sys::fs::remove(reportPath);
-  if (!ok || !report) {
-    context.fail("roofline '" + std::string(options) + "' failed" +
-                 (parseErrors.empty() ? "" : ": " + parseErrors));
+  if (!ran)
+    return nullptr;
+  if (!report) {
+    context.fail("cannot read the roofline report " + std::string(reportPath));
     return nullptr;
   }
   return copyString((*report)->getBuffer());
