@@ -12,8 +12,9 @@ include(CMakePackageConfigHelpers)
 
 set(LOWBIT_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/lowbit)
 set(LOWBIT_COMPILER_LIBRARIES
-  LowBitAnalysis LowBitCAPI LowBitCalibration LowBitCheckpoint LowBitIR LowBitImport
-  LowBitReference LowBitToNVGPU LowBitTokenizer LowBitTransforms)
+  LowBitAnalysis LowBitCAPI LowBitCalibration LowBitCheckpoint LowBitCPUTarget
+  LowBitIR LowBitImport LowBitReference LowBitToCPU LowBitToNVGPU LowBitTokenizer
+  LowBitTransforms)
 set(LOWBIT_TOOLS lowbit-compile lowbit-import lowbit-opt lowbit-run)
 
 # One target for the compiler libraries, whose users also need MLIR's and

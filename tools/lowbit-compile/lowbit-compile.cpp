@@ -1,15 +1,23 @@
-//===- lowbit-compile.cpp - quantized lowbit IR to GPU code -----------------===//
+//===- lowbit-compile.cpp - compile a model for a CPU or a GPU -------------===//
 //
-// Compiles the quantized matmuls and compressed all-reduces of a lowbit
-// module (the output of lowbit-opt pipelines) to PTX for one NVIDIA GPU
-// generation. The PTX
-// is what the runtime loads through the CUDA driver; the model artifact that
-// will bundle it with weights and an execution plan does not exist yet.
+// For a CPU (--target=x86_64|aarch64): imports a checkpoint (or reads a
+// lowbit module that names its checkpoint), quantizes it to --scheme and
+// writes a model artifact with the compiled code, packed weights and the
+// tokenizer, which lowbit-run and the runtime execute.
+//
+// For a GPU (--target=sm_80|sm_89|sm_90): compiles the quantized matmuls
+// and compressed all-reduces of a quantized lowbit module to PTX, which the
+// runtime loads through the CUDA driver; GPU artifacts do not exist yet.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitDialect.h"
+#include "lowbit/Dialect/LowBit/Transforms/Passes.h"
+#include "lowbit/Frontend/Checkpoint.h"
+#include "lowbit/Frontend/LlamaImporter.h"
+#include "lowbit/Frontend/Tokenizer.h"
+#include "lowbit/Target/CPU/CPUArtifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -19,20 +27,40 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 namespace cl = llvm::cl;
 using namespace mlir;
 
-static cl::opt<std::string> inputPath(cl::Positional,
-                                      cl::desc("<quantized lowbit module>"),
-                                      cl::init("-"));
-static cl::opt<std::string> outputPath("o", cl::desc("PTX output file"),
-                                       cl::value_desc("filename"),
-                                       cl::init("-"));
-static cl::opt<std::string> target("target", cl::Required,
-                                   cl::desc("GPU: sm_80, sm_89 or sm_90"));
+static cl::opt<std::string> inputPath(
+    cl::Positional,
+    cl::desc("<checkpoint or lowbit module (CPU); quantized lowbit module "
+             "(GPU)>"),
+    cl::init("-"));
+static cl::opt<std::string> outputPath(
+    "o", cl::desc("Output: the model artifact (CPU) or PTX (GPU)"),
+    cl::value_desc("filename"), cl::init("-"));
+static cl::opt<std::string> target(
+    "target", cl::Required,
+    cl::desc("CPU: x86_64 or aarch64 (writes a model artifact); GPU: sm_80, "
+             "sm_89 or sm_90 (writes PTX)"));
+static cl::opt<std::string> scheme(
+    "scheme",
+    cl::desc("CPU: quantization scheme of lowbit-run --scheme (w4a8, w4a4, "
+             "w4ax, w4ax-kv4, ...); default: none, FP32"));
+static cl::opt<std::string> calibrationPath(
+    "calibration", cl::desc("CPU: calibration file for FMPQ schemes"));
+static cl::opt<std::string> tokenizerPath(
+    "tokenizer", cl::desc("CPU: SentencePiece .model to use instead of the "
+                          "checkpoint's vocabulary"));
+static cl::opt<std::string> cpu(
+    "cpu", cl::desc("CPU: LLVM CPU name (default x86-64-v3 on x86_64, "
+                    "neoverse-n2 on aarch64; 'native' for this machine)"));
+static cl::opt<std::string> linker(
+    "linker", cl::desc("CPU: compiler driver that links the code (default "
+                       "cc, or aarch64-linux-gnu-gcc when cross-compiling)"));
 static cl::opt<int64_t> maxDecodeRows(
     "max-decode-rows",
     cl::desc("most tokens one decode thread block computes (a power of two)"),
@@ -47,17 +75,109 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
+/// The tokenizer section: --tokenizer, the checkpoint's vocabulary or its
+/// SentencePiece model.
+static llvm::Expected<std::string>
+serializeCheckpointTokenizer(const lowbit::Checkpoint &checkpoint) {
+  std::string modelFile =
+      tokenizerPath.empty() ? checkpoint.tokenizerModelPath : tokenizerPath;
+  if (modelFile.empty()) {
+    if (!checkpoint.vocabulary)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "the checkpoint has no vocabulary; pass "
+                                     "--tokenizer");
+    return lowbit::serializeTokenizer(*checkpoint.vocabulary);
+  }
+  auto contents = llvm::MemoryBuffer::getFile(modelFile);
+  if (!contents)
+    return llvm::createStringError(contents.getError(), "cannot read '%s'",
+                                   modelFile.c_str());
+  std::string error;
+  if (!lowbit::loadSentencePieceModel(modelFile, error))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+  return lowbit::serializeSentencePieceTokenizer((*contents)->getBuffer());
+}
+
+/// Compiles the checkpoint or module at --input for a CPU into an artifact.
+static int compileForCPU(MLIRContext &context) {
+  OwningOpRef<ModuleOp> module;
+  std::string checkpointPath = inputPath;
+  if (llvm::StringRef(inputPath).ends_with(".mlir")) {
+    module = parseSourceFile<ModuleOp>(inputPath, &context);
+    if (!module)
+      return fail("cannot parse " + inputPath);
+    auto named = (*module)->getAttrOfType<StringAttr>("lowbit.checkpoint");
+    if (!named)
+      return fail(inputPath + " does not name its checkpoint "
+                              "(lowbit.checkpoint attribute)");
+    checkpointPath = named.str();
+  }
+  llvm::Expected<std::unique_ptr<lowbit::Checkpoint>> checkpoint =
+      lowbit::openCheckpoint(checkpointPath);
+  if (!checkpoint)
+    return fail(llvm::toString(checkpoint.takeError()));
+  llvm::Expected<std::string> tokenizer =
+      serializeCheckpointTokenizer(**checkpoint);
+  if (!tokenizer)
+    return fail(llvm::toString(tokenizer.takeError()));
+  if (!module)
+    module = lowbit::importLlama(context, **checkpoint, checkpointPath);
+  if (!scheme.empty()) {
+    llvm::Expected<std::string> pipeline =
+        lowbit::getSchemePipelineText(scheme, calibrationPath);
+    if (!pipeline)
+      return fail(llvm::toString(pipeline.takeError()));
+    PassManager pm(&context);
+    std::string parseErrors;
+    llvm::raw_string_ostream errorStream(parseErrors);
+    if (failed(parsePassPipeline(*pipeline, pm,
+                                 errorStream)))
+      return fail("bad scheme '" + scheme + "': " + parseErrors);
+    if (failed(pm.run(*module)))
+      return fail("quantizing to " + scheme + " failed");
+  }
+
+  lowbit::CPUTargetOptions options;
+  options.architecture = target;
+  options.cpu = cpu;
+  options.linker = linker;
+  llvm::Expected<std::string> artifact = lowbit::compileCPUArtifact(
+      *module, **checkpoint, *tokenizer, options,
+      {{"scheme", scheme.empty() ? "fp32" : std::string(scheme)},
+       {"checkpoint", checkpointPath}});
+  if (!artifact)
+    return fail(inputPath + ": " + llvm::toString(artifact.takeError()));
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  output->os() << *artifact;
+  output->keep();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  lowbit::registerLowBitPasses();
+  lowbit::registerLowBitPipelines();
   cl::ParseCommandLineOptions(
       argc, argv,
-      "lowbit-compile: compile a quantized lowbit module's matmuls to PTX\n");
+      "lowbit-compile: compile a model to a CPU artifact or its quantized "
+      "matmuls to PTX\n");
 
   DialectRegistry registry;
   registry.insert<lowbit::LowBitDialect, func::FuncDialect,
                   tensor::TensorDialect>();
   lowbit::registerNVGPUKernelLoweringDependencies(registry);
+  lowbit::registerCPUArtifactDependencies(registry);
   MLIRContext context(registry);
+
+  if (target == "x86_64" || target == "aarch64")
+    return compileForCPU(context);
+  if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty())
+    return fail("--scheme, --calibration and --cpu are for CPU targets; for "
+                "GPUs pass a quantized module (lowbit-opt --lowbit-w4a8)");
 
   std::string error;
   std::unique_ptr<llvm::MemoryBuffer> input =

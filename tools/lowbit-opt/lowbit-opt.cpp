@@ -40,6 +40,7 @@ int main(int argc, char **argv) {
   lowbit::registerLowBitPasses();
   lowbit::registerLowBitPipelines();
   lowbit::registerLowBitConversionPasses();
+  lowbit::registerCPULoweringPipeline();
   lowbit::registerNVGPUKernelLoweringPipeline();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "lowbit optimizer driver\n", registry));

@@ -3,6 +3,8 @@
 // Generates text from a checkpoint and measures its perplexity on a text
 // file. It imports the checkpoint to lowbit IR and runs that IR on the FP32
 // reference executor; with no --model it uses the embedded default model.
+// With --artifact it runs a model lowbit-compile compiled for this CPU
+// through the runtime instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +15,7 @@
 #include "lowbit/Frontend/LlamaImporter.h"
 #include "lowbit/Frontend/Tokenizer.h"
 #include "lowbit/Reference/ReferenceExecutor.h"
+#include "lowbit/Runtime/HostModel.h"
 #include "lowbit/Runtime/Sampler.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -49,6 +52,11 @@ static cl::opt<std::string> modelPath(
              "model"),
     cl::sub(generateCommand),
     cl::sub(perplexityCommand), cl::sub(calibrateCommand));
+static cl::opt<std::string> artifactPath(
+    "artifact",
+    cl::desc("Model artifact from lowbit-compile --target=x86_64|aarch64 to "
+             "run with the runtime instead of the reference executor"),
+    cl::sub(generateCommand), cl::sub(perplexityCommand));
 static cl::opt<std::string> tokenizerPath(
     "tokenizer",
     cl::desc("SentencePiece .model to tokenize with instead of the "
@@ -137,13 +145,42 @@ static cl::opt<int> maxScored(
     cl::init(0), cl::sub(perplexityCommand));
 
 namespace {
-/// A loaded model: checkpoint, tokenizer, imported IR and its executor.
+/// A loaded model: checkpoint, tokenizer, imported IR and its executor, or
+/// a compiled model and its tokenizer.
 struct Model {
   std::unique_ptr<Checkpoint> checkpoint;
   std::unique_ptr<Tokenizer> tokenizer;
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   std::unique_ptr<ReferenceExecutor> executor;
+  std::unique_ptr<runtime::HostModel> compiled;
+
+  int64_t contextLength() const {
+    return compiled ? compiled->contextLength()
+                    : checkpoint->config.contextLength;
+  }
+
+  /// Logits of entry point `name` for `tokens` at positions start..
+  llvm::Expected<Tensor> run(llvm::StringRef name,
+                             llvm::ArrayRef<int32_t> tokens, int64_t start) {
+    if (!compiled)
+      return executor->run(name, tokens, start);
+    Tensor logits{{static_cast<int64_t>(tokens.size()), compiled->vocabSize()},
+                  {}};
+    std::string error;
+    if (!compiled->run(name.str(), tokens.data(),
+                       static_cast<int64_t>(tokens.size()), start, logits.data,
+                       error))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+    return logits;
+  }
+
+  void resetCaches() {
+    if (compiled)
+      compiled->resetCaches();
+    else
+      executor->resetCaches();
+  }
 };
 
 using Clock = std::chrono::steady_clock;
@@ -180,29 +217,6 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// The pipeline of `--scheme` (and `--calibration`).
-static llvm::Expected<std::string> getSchemePipeline() {
-  auto [name, options] = llvm::StringRef(scheme).split('{');
-  if (!llvm::is_contained(getQuantizationSchemes(), name))
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(), "unknown scheme '%s' (known: %s)",
-        name.str().c_str(), llvm::join(getQuantizationSchemes(), ", ").c_str());
-  if (schemeNeedsCalibration(name) && calibrationPath.empty() &&
-      !options.contains("calibration="))
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "scheme %s needs calibration statistics: run 'lowbit-run calibrate' "
-        "and pass the file with --calibration",
-        name.str().c_str());
-  std::string pipeline = ("lowbit-" + name).str();
-  std::string optionText = options.rtrim('}').str();
-  if (!calibrationPath.empty())
-    optionText += " calibration=" + calibrationPath;
-  if (!llvm::StringRef(optionText).trim().empty())
-    pipeline += "{" + optionText + "}";
-  return pipeline;
-}
-
 /// Runs `--tensor-parallel`, `--scheme` (with `--calibration`) and
 /// `--compress-collectives` on the module, in that order.
 static llvm::Error transform(Model &model) {
@@ -218,7 +232,8 @@ static llvm::Error transform(Model &model) {
     stages.push_back("lowbit-tensor-parallel{tp=" +
                      std::to_string(tensorParallel) + "}");
   if (!scheme.empty()) {
-    llvm::Expected<std::string> schemePipeline = getSchemePipeline();
+    llvm::Expected<std::string> schemePipeline =
+        getSchemePipelineText(scheme, calibrationPath);
     if (!schemePipeline)
       return schemePipeline.takeError();
     stages.push_back(*schemePipeline);
@@ -271,7 +286,43 @@ static llvm::Error transform(Model &model) {
   return llvm::Error::success();
 }
 
+/// Loads the --artifact model and its tokenizer.
+static llvm::Error loadCompiledModel(Model &model) {
+  if (!scheme.empty() || tensorParallel != 1 || !compressCollectives.empty() ||
+      !calibrationPath.empty())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--artifact runs a compiled model as it was compiled; --scheme, "
+        "--calibration and tensor parallelism belong to lowbit-compile");
+  std::string error;
+  std::unique_ptr<runtime::Artifact> artifact =
+      runtime::Artifact::open(artifactPath, error);
+  if (!artifact)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+  if (tokenizerPath.empty())
+    model.tokenizer = loadSerializedTokenizer(
+        artifact->section(runtime::kTokenizerSection), error);
+  else
+    model.tokenizer = loadSentencePieceModel(tokenizerPath, error);
+  if (!model.tokenizer)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "'%s': %s", artifactPath.c_str(),
+                                   error.c_str());
+  model.compiled = runtime::HostModel::load(std::move(artifact), error);
+  if (!model.compiled)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+  if (model.tokenizer->vocabSize() != model.compiled->vocabSize())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the tokenizer has %d tokens but the model has %lld",
+        model.tokenizer->vocabSize(),
+        static_cast<long long>(model.compiled->vocabSize()));
+  return llvm::Error::success();
+}
+
 static llvm::Error loadModel(Model &model) {
+  if (!artifactPath.empty())
+    return loadCompiledModel(model);
   llvm::Expected<std::unique_ptr<Checkpoint>> checkpoint =
       openCheckpoint(modelPath);
   if (!checkpoint)
@@ -323,7 +374,7 @@ static int generate() {
   std::vector<int32_t> tokens = {model.tokenizer->bosId()};
   std::vector<int32_t> promptTokens = model.tokenizer->encode(prompt);
   tokens.insert(tokens.end(), promptTokens.begin(), promptTokens.end());
-  int64_t context = model.checkpoint->config.contextLength;
+  int64_t context = model.contextLength();
   if (static_cast<int64_t>(tokens.size()) >= context)
     return fail(llvm::Twine("the prompt has ") + llvm::Twine(tokens.size()) +
                 " tokens; the model's context holds " + llvm::Twine(context));
@@ -332,7 +383,7 @@ static int generate() {
   llvm::outs() << prompt;
   llvm::outs().flush();
   Clock::time_point prefillStart = Clock::now();
-  llvm::Expected<Tensor> logits = model.executor->run("prefill", tokens, 0);
+  llvm::Expected<Tensor> logits = model.run("prefill", tokens, 0);
   if (!logits)
     return fail(logits.takeError());
   double prefillSeconds = secondsSince(prefillStart);
@@ -353,7 +404,7 @@ static int generate() {
     tokens.push_back(next);
     if (generated == maxTokens || position + 1 >= context)
       break;
-    logits = model.executor->run("decode", {next}, position);
+    logits = model.run("decode", {next}, position);
     if (!logits)
       return fail(logits.takeError());
     lastRow = logits->data.data();
@@ -420,12 +471,11 @@ static int perplexity() {
   llvm::Expected<std::vector<int32_t>> textTokens = readTextTokens(model);
   if (!textTokens)
     return fail(textTokens.takeError());
-  int64_t window = contextLength ? contextLength
-                                 : model.checkpoint->config.contextLength;
+  int64_t window = contextLength ? contextLength : model.contextLength();
   int64_t step = stride ? stride : window;
-  if (window < 2 || window > model.checkpoint->config.contextLength)
+  if (window < 2 || window > model.contextLength())
     return fail(llvm::Twine("--context must be in [2, ") +
-                llvm::Twine(model.checkpoint->config.contextLength) + "]");
+                llvm::Twine(model.contextLength()) + "]");
   if (step < 1 || step > window)
     return fail("--stride must be in [1, --context]");
 
@@ -449,9 +499,9 @@ static int perplexity() {
   Clock::time_point start = Clock::now();
   for (int64_t begin = 0; begin + 1 < total; begin += step) {
     int64_t end = std::min(total, begin + window);
-    model.executor->resetCaches();
+    model.resetCaches();
     llvm::ArrayRef<int32_t> input(tokens.data() + begin, end - begin - 1);
-    llvm::Expected<Tensor> logits = model.executor->run("prefill", input, 0);
+    llvm::Expected<Tensor> logits = model.run("prefill", input, 0);
     if (!logits)
       return fail(logits.takeError());
     for (int64_t target = std::max(begin + 1, scoredUpTo + 1); target < end;

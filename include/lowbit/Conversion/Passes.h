@@ -10,9 +10,11 @@
 #define LOWBIT_CONVERSION_PASSES_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -46,6 +48,13 @@ compileKernelsToPTX(mlir::ModuleOp module,
 /// besides its passes: the conversions of arith, cf, memref, vector and nvvm
 /// to LLVM, the NVVM target and the translations to LLVM IR.
 void registerNVGPUKernelLoweringDependencies(mlir::DialectRegistry &registry);
+
+/// Adds to `pm` the passes that lower the output of lowbit-convert-to-cpu
+/// (func, scf, arith, math, memref, vector) to the LLVM dialect.
+void buildCPULoweringPipeline(mlir::OpPassManager &pm);
+
+/// Registers `lowbit-lower-cpu-to-llvm`.
+void registerCPULoweringPipeline();
 
 /// Registers `lowbit-lower-nvgpu-kernels`.
 void registerNVGPUKernelLoweringPipeline();

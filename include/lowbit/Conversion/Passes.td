@@ -69,4 +69,51 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
   ];
 }
 
+def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
+  let summary = "Lower the graph entry points to CPU kernels over flat weight, "
+                "state and scratch buffers";
+  let description = [{
+    Replaces every graph entry point `@name` (`@prefill`, `@decode`: tokens,
+    positions, start position and KV caches in; logits and caches out) with
+    `@lowbit_name`, which takes only flat buffers and calls one generated
+    kernel (`@lowbit_cpu_*`, scf/arith/math/vector over memrefs) per graph
+    op:
+
+    ```mlir
+    func.func @lowbit_prefill(%weights: memref<?xi8>, %state: memref<?xi8>,
+        %scratch: memref<?xi8>, %tokens: memref<?xi32>,
+        %positions: memref<?xi32>, %start: index, %logits: memref<?xi8>)
+        attributes {llvm.emit_c_interface}
+    ```
+
+    - Weights live in one read-only buffer: f32 tensors as they are, the
+      weights of `lowbit.linear` transposed (in x out), quantized weights as
+      packed codes (docs/quantization.md) followed by f32 scales. Where each
+      lies is recorded on the module as `lowbit.cpu.weights` (name, byte
+      offset, stored form, the quantized type and its scale choice), so that
+      an artifact writer can fill the buffer from the checkpoint.
+    - The KV caches live in `state`, one region per cache and side:
+      4-bit caches as packed nibbles, 8-bit as bytes, each followed by one
+      f32 scale per position and group; 16-bit as f16 and 32-bit as f32.
+    - Activations live in `scratch` at offsets that are multiples of the
+      token count, planned once with buffer reuse after last use.
+    - The module records `lowbit.cpu.weight_bytes`, `lowbit.cpu.state_bytes`
+      and `lowbit.cpu.scratch_bytes_per_token`.
+
+    The kernels repeat the reference executor's arithmetic, floating-point
+    summation order included, so the compiled model gives its numbers.
+    Tensor-parallel modules, `lowbit.dequantize` (W4A16),
+    `lowbit.permute_channels` and activation clip search are not lowered
+    yet; they are errors naming the op.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // LOWBIT_CONVERSION_PASSES_TD

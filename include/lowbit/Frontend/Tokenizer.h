@@ -89,6 +89,22 @@ private:
 std::unique_ptr<Tokenizer> loadSentencePieceModel(const std::string &path,
                                                   std::string &error);
 
+/// Loads a SentencePiece model from the contents of a `.model` file. On
+/// failure returns null and sets `error`.
+std::unique_ptr<Tokenizer> loadSentencePieceModelFromBytes(
+    std::string_view modelFile, std::string &error);
+
+/// The bytes of a tokenizer as a model artifact stores it: `vocabulary`,
+/// for tokenizers that GGUF files embed.
+std::string serializeTokenizer(const Vocabulary &vocabulary);
+/// The bytes of a tokenizer as a model artifact stores it: the contents of a
+/// SentencePiece `.model` file.
+std::string serializeSentencePieceTokenizer(std::string_view modelFile);
+/// The tokenizer serialized in `bytes`; on failure returns null and sets
+/// `error`.
+std::unique_ptr<Tokenizer> loadSerializedTokenizer(std::string_view bytes,
+                                                   std::string &error);
+
 } // namespace lowbit
 
 #endif // LOWBIT_FRONTEND_TOKENIZER_H

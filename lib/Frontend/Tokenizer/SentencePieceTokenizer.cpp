@@ -64,3 +64,16 @@ std::unique_ptr<Tokenizer> lowbit::loadSentencePieceModel(const std::string &pat
   }
   return tokenizer;
 }
+
+std::unique_ptr<Tokenizer>
+lowbit::loadSentencePieceModelFromBytes(std::string_view modelFile,
+                                        std::string &error) {
+  auto tokenizer = std::make_unique<SentencePieceTokenizer>();
+  sentencepiece::util::Status status =
+      tokenizer->processor.LoadFromSerializedProto(modelFile);
+  if (!status.ok()) {
+    error = "cannot load the SentencePiece model: " + status.ToString();
+    return nullptr;
+  }
+  return tokenizer;
+}

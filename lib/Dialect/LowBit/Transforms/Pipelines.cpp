@@ -10,6 +10,7 @@
 #include "lowbit/Dialect/LowBit/Transforms/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -100,6 +101,29 @@ llvm::SmallVector<llvm::StringRef> lowbit::getQuantizationSchemes() {
 bool lowbit::schemeNeedsCalibration(StringRef name) {
   const Scheme *scheme = findScheme(name);
   return scheme && scheme->fmpq;
+}
+
+llvm::Expected<std::string>
+lowbit::getSchemePipelineText(StringRef scheme, StringRef calibrationPath) {
+  auto [name, options] = scheme.split('{');
+  if (!findScheme(name))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(), "unknown scheme '%s' (known: %s)",
+        name.str().c_str(), llvm::join(getQuantizationSchemes(), ", ").c_str());
+  if (schemeNeedsCalibration(name) && calibrationPath.empty() &&
+      !options.contains("calibration="))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "scheme %s needs calibration statistics: run 'lowbit-run calibrate' "
+        "and pass the file with --calibration",
+        name.str().c_str());
+  std::string pipeline = ("lowbit-" + name).str();
+  std::string optionText = options.rtrim('}').str();
+  if (!calibrationPath.empty())
+    optionText += " calibration=" + calibrationPath.str();
+  if (!StringRef(optionText).trim().empty())
+    pipeline += "{" + optionText + "}";
+  return pipeline;
 }
 
 LogicalResult

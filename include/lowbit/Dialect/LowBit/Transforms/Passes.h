@@ -10,6 +10,7 @@
 
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassOptions.h"
+#include "llvm/Support/Error.h"
 
 namespace lowbit {
 
@@ -67,6 +68,12 @@ llvm::SmallVector<llvm::StringRef> getQuantizationSchemes();
 
 /// Whether `scheme` needs calibration statistics (FMPQ schemes do).
 bool schemeNeedsCalibration(llvm::StringRef scheme);
+
+/// The pass pipeline text of a scheme as users write it, optionally with
+/// pipeline options ("w4ax{block-size=32}"), with `calibrationPath` (may be
+/// empty) added; an error names unknown schemes and missing calibration.
+llvm::Expected<std::string>
+getSchemePipelineText(llvm::StringRef scheme, llvm::StringRef calibrationPath);
 
 /// Adds the passes that quantize a graph-level module to `scheme` to `pm`;
 /// fails for a scheme getQuantizationSchemes() does not list.

@@ -1,0 +1,52 @@
+//===- CPUArtifact.h - compile a quantized module for a CPU -----*- C++ -*-===//
+//
+// The last steps of `lowbit-compile --target=x86_64|aarch64`: lower the
+// quantized graph to LLVM, generate an object for the target CPU, link it
+// into a shared object, pack the weights as the generated code reads them,
+// and write the model artifact (docs/artifact.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_TARGET_CPU_CPUARTIFACT_H
+#define LOWBIT_TARGET_CPU_CPUARTIFACT_H
+
+#include "lowbit/Frontend/Checkpoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <string>
+
+namespace lowbit {
+
+/// What to generate code for.
+struct CPUTargetOptions {
+  /// "x86_64" or "aarch64".
+  std::string architecture = "x86_64";
+  /// LLVM CPU name; empty: x86-64-v3 (AVX2, FMA) on x86_64, neoverse-n2
+  /// (dotprod, i8mm) on aarch64. "native" is this machine's CPU.
+  std::string cpu;
+  /// The compiler driver that links the shared object; empty: `cc` for the
+  /// host architecture, `aarch64-linux-gnu-gcc` when cross-compiling.
+  std::string linker;
+};
+
+/// Registers what compileCPUArtifact needs in `registry`: the lowerings to
+/// the LLVM dialect and the translation to LLVM IR.
+void registerCPUArtifactDependencies(mlir::DialectRegistry &registry);
+
+/// Compiles `module`, a quantized (or floating-point) lowbit graph whose
+/// weights come from `checkpoint`, into the bytes of a model artifact.
+/// `tokenizer` is the artifact's tokenizer section
+/// (serializeTokenizer); `metadata` adds entries (e.g. the scheme). The
+/// module is lowered in place.
+llvm::Expected<std::string>
+compileCPUArtifact(mlir::ModuleOp module, const Checkpoint &checkpoint,
+                   const std::string &tokenizer,
+                   const CPUTargetOptions &options,
+                   std::map<std::string, std::string> metadata);
+
+} // namespace lowbit
+
+#endif // LOWBIT_TARGET_CPU_CPUARTIFACT_H

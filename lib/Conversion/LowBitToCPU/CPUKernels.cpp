@@ -1,0 +1,805 @@
+//===- CPUKernels.cpp - the CPU kernels of the lowbit graph ops -----------===//
+//
+// Builds the kernels lowbit-convert-to-cpu calls. Integer work (the
+// quantized matmul) runs on vectors; floating-point sums keep the reference
+// executor's order, so lanes of a vector only ever hold separate sums (e.g.
+// eight output channels of a linear layer) and the compiled model's logits
+// are the reference executor's, bit for bit, on the same machine.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CPUKernels.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <numeric>
+
+using namespace mlir;
+using namespace lowbit;
+
+int64_t lowbit::getKVRowBytes(int64_t bits, int64_t channels) {
+  return bits * channels / 8;
+}
+
+namespace {
+/// An ImplicitLocOpBuilder with the constants, loops and scalar rules the
+/// kernels share.
+class Emitter : public ImplicitLocOpBuilder {
+public:
+  Emitter(OpBuilder &builder, Location loc)
+      : ImplicitLocOpBuilder(loc, builder) {}
+
+  Value index(int64_t value) { return arith::ConstantIndexOp::create(*this, value); }
+  Value f32(float value) {
+    return arith::ConstantFloatOp::create(*this, getF32Type(),
+                                          llvm::APFloat(value));
+  }
+  Value i32(int64_t value) {
+    return arith::ConstantIntOp::create(*this, getI32Type(), value);
+  }
+  Value i8(int64_t value) {
+    return arith::ConstantIntOp::create(*this, getI8Type(), value);
+  }
+  Value add(Value lhs, Value rhs) { return arith::AddIOp::create(*this, lhs, rhs); }
+  Value mul(Value lhs, Value rhs) { return arith::MulIOp::create(*this, lhs, rhs); }
+  Value addf(Value lhs, Value rhs) { return arith::AddFOp::create(*this, lhs, rhs); }
+  Value mulf(Value lhs, Value rhs) { return arith::MulFOp::create(*this, lhs, rhs); }
+  Value divf(Value lhs, Value rhs) { return arith::DivFOp::create(*this, lhs, rhs); }
+  Value rows(Value memref) { return memref::DimOp::create(*this, memref, 0); }
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(*this, memref, indices);
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    memref::StoreOp::create(*this, value, memref, indices);
+  }
+  /// `value` as an index (from i32).
+  Value toIndex(Value value) {
+    return arith::IndexCastOp::create(*this, getIndexType(), value);
+  }
+  Value toF32(Value value) {
+    if (value.getType().isF32())
+      return value;
+    if (value.getType().isInteger())
+      return arith::SIToFPOp::create(*this, getF32Type(), value);
+    return arith::ExtFOp::create(*this, getF32Type(), value);
+  }
+  /// std::max(current, candidate): `current < candidate ? candidate :
+  /// current`.
+  Value maxOf(Value current, Value candidate) {
+    Value less = arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT,
+                                       current, candidate);
+    return arith::SelectOp::create(*this, less, candidate, current);
+  }
+  /// `value` (f32) rounded to the nearest `type` value, ties to even.
+  Value roundTo(Value value, FloatType type) {
+    if (type.isF32())
+      return value;
+    Value narrow = arith::TruncFOp::create(*this, type, value);
+    return arith::ExtFOp::create(*this, getF32Type(), narrow);
+  }
+
+  /// A loop over [lower, upper) by `step` whose body gets the induction
+  /// variable and the carried values and returns the next ones.
+  scf::ForOp loop(
+      Value lower, Value upper, int64_t step, ValueRange carried,
+      llvm::function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)>
+          body) {
+    return scf::ForOp::create(
+        *this, lower, upper, index(step), carried,
+        [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
+          Emitter inner(nested, loc);
+          SmallVector<Value> next = body(inner, iv, args);
+          scf::YieldOp::create(nested, loc, next);
+        });
+  }
+  /// loop() with no carried values.
+  void loop(Value lower, Value upper, int64_t step,
+            llvm::function_ref<void(Emitter &, Value)> body) {
+    scf::ForOp::create(
+        *this, lower, upper, index(step), ValueRange(),
+        [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
+          Emitter inner(nested, loc);
+          body(inner, iv);
+          scf::YieldOp::create(nested, loc);
+        });
+  }
+  void loop(int64_t lower, int64_t upper, int64_t step,
+            llvm::function_ref<void(Emitter &, Value)> body) {
+    loop(index(lower), index(upper), step, body);
+  }
+
+  /// The code of `value` at `scale` as QuantizedArithmetic's codeOf:
+  /// round-to-even(value / scale) clamped to [-limit, limit], 0 for a zero
+  /// scale; as i8.
+  Value codeOf(Value value, Value scale, int32_t limit) {
+    Value positive = arith::CmpFOp::create(*this, arith::CmpFPredicate::OGT,
+                                           scale, f32(0.0f));
+    Value rounded = math::RoundEvenOp::create(*this, divf(value, scale));
+    Value code = arith::SelectOp::create(*this, positive, rounded, f32(0.0f));
+    Value low = f32(-static_cast<float>(limit));
+    Value high = f32(static_cast<float>(limit));
+    // std::clamp(code, low, high).
+    Value belowLow =
+        arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT, code, low);
+    Value aboveHigh =
+        arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT, high, code);
+    code = arith::SelectOp::create(
+        *this, belowLow, low,
+        arith::SelectOp::create(*this, aboveHigh, high, code));
+    return arith::FPToSIOp::create(*this, getI8Type(), code);
+  }
+
+  /// The absmax scale of the values `valueAt` gives for channels [first,
+  /// last), divided by `limit` and rounded to `scaleType`, as
+  /// QuantizedArithmetic's quantizeGroup computes it.
+  Value groupScale(Value first, Value last,
+                   llvm::function_ref<Value(Emitter &, Value)> valueAt,
+                   int32_t limit, FloatType scaleType) {
+    Value absmax =
+        loop(first, last, 1, {f32(0.0f)},
+             [&](Emitter &e, Value c, ValueRange current) -> SmallVector<Value> {
+               return {e.maxOf(current[0],
+                               math::AbsFOp::create(e, valueAt(e, c)))};
+             })
+            .getResult(0);
+    return roundTo(divf(absmax, f32(static_cast<float>(limit))), scaleType);
+  }
+
+  /// The signed 4-bit field of `byte` (i8) in the low nibble when `high` is
+  /// false, the high nibble otherwise.
+  Value nibble(Value byte, Value high) {
+    Value four = i8(4);
+    Value low = arith::ShRSIOp::create(
+        *this, arith::ShLIOp::create(*this, byte, four), four);
+    Value top = arith::ShRSIOp::create(*this, byte, four);
+    return arith::SelectOp::create(*this, high, top, low);
+  }
+};
+
+MemRefType rowsOf(int64_t channels, Type element) {
+  return MemRefType::get({ShapedType::kDynamic, channels}, element);
+}
+
+/// Runs of consecutive blocks that share a bit width: (first channel, end
+/// channel, bits), so that kernels unroll over few runs, not many blocks.
+SmallVector<std::tuple<int64_t, int64_t, int64_t>>
+getBitRuns(BlockLayoutAttr layout) {
+  SmallVector<std::tuple<int64_t, int64_t, int64_t>> runs;
+  int64_t blockSize = layout.getBlockSize();
+  for (auto [block, bits] : llvm::enumerate(layout.getBlockBits())) {
+    int64_t begin = static_cast<int64_t>(block) * blockSize;
+    if (!runs.empty() && std::get<2>(runs.back()) == bits)
+      std::get<1>(runs.back()) = begin + blockSize;
+    else
+      runs.push_back({begin, begin + blockSize, bits});
+  }
+  return runs;
+}
+
+/// The type's name as MLIR prints it, for kernel symbols.
+std::string getTypeName(Type type) {
+  std::string name;
+  llvm::raw_string_ostream os(name);
+  type.print(os);
+  return name;
+}
+
+/// Largest code of a symmetric `bits`-bit integer.
+int32_t largestCode(int64_t bits) { return (1 << (bits - 1)) - 1; }
+
+/// The widest of 32, 16, ..., 2 channels that divides `channels`.
+int64_t getVectorChannels(int64_t channels) {
+  int64_t width = 32;
+  while (width > 2 && channels % width != 0)
+    width /= 2;
+  return width;
+}
+
+/// Suffix naming a permutation in kernel symbols: a hash of its entries.
+std::string permutationSuffix(ArrayRef<int64_t> permutation) {
+  if (permutation.empty())
+    return "";
+  return llvm::formatv("_p{0:x}", llvm::hash_combine_range(permutation)).str();
+}
+} // namespace
+
+func::FuncOp CPUKernelBuilder::getOrCreate(
+    StringRef name, TypeRange argumentTypes,
+    llvm::function_ref<void(OpBuilder &, Location, ValueRange)> buildBody) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  auto kernel = func::FuncOp::create(
+      builder, loc, name, builder.getFunctionType(argumentTypes, {}));
+  kernel.setPrivate();
+  Block *body = kernel.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  buildBody(builder, loc, body->getArguments());
+  func::ReturnOp::create(builder, loc);
+  return kernel;
+}
+
+Value CPUKernelBuilder::getIndexTable(OpBuilder &builder, Location loc,
+                                      StringRef name,
+                                      ArrayRef<int64_t> values) {
+  auto type =
+      MemRefType::get({static_cast<int64_t>(values.size())}, builder.getI32Type());
+  if (!module.lookupSymbol(name)) {
+    OpBuilder atEnd = OpBuilder::atBlockEnd(module.getBody());
+    SmallVector<int32_t> entries(values.begin(), values.end());
+    auto tensorType = RankedTensorType::get(type.getShape(), type.getElementType());
+    memref::GlobalOp::create(
+        atEnd, loc, name, atEnd.getStringAttr("private"), type,
+        DenseIntElementsAttr::get(tensorType, ArrayRef<int32_t>(entries)),
+        /*constant=*/true, /*alignment=*/nullptr);
+  }
+  return memref::GetGlobalOp::create(builder, loc, type, name);
+}
+
+func::FuncOp CPUKernelBuilder::getEmbedding(int64_t vocab, int64_t dim) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_embedding_{0}x{1}", vocab, dim).str(),
+      {MemRefType::get({vocab, dim}, f32),
+       MemRefType::get({ShapedType::kDynamic}, b.getI32Type()),
+       rowsOf(dim, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value table = args[0], tokens = args[1], out = args[2];
+        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
+          Value token = e.toIndex(e.load(tokens, t));
+          e.loop(0, dim, 1, [&](Emitter &e, Value c) {
+            e.store(e.load(table, {token, c}), out, {t, c});
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
+                                          ArrayRef<int64_t> permutation) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  std::string suffix = permutationSuffix(permutation);
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_rms_norm_{0}_eps{1:x}{2}", channels,
+                    llvm::bit_cast<uint32_t>(epsilon), suffix)
+          .str(),
+      {rowsOf(channels, f32), MemRefType::get({channels}, f32),
+       rowsOf(channels, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value input = args[0], weight = args[1], out = args[2];
+        Value table;
+        if (!permutation.empty())
+          table = getIndexTable(builder, loc, "lowbit_cpu_permutation" + suffix,
+                                permutation);
+        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
+          Value sumOfSquares =
+              e.loop(e.index(0), e.index(channels), 1, {e.f32(0.0f)},
+                     [&](Emitter &e, Value c, ValueRange sum) -> SmallVector<Value> {
+                       Value x = e.load(input, {t, c});
+                       return {e.addf(sum[0], e.mulf(x, x))};
+                     })
+                  .getResult(0);
+          Value mean = e.divf(sumOfSquares, e.f32(static_cast<float>(channels)));
+          Value inverseRms = e.divf(
+              e.f32(1.0f),
+              math::SqrtOp::create(e, e.addf(mean, e.f32(epsilon))));
+          e.loop(0, channels, 1, [&](Emitter &e, Value c) {
+            Value source = table ? e.toIndex(e.load(table, c)) : c;
+            Value x = e.load(input, {t, source});
+            e.store(e.mulf(e.mulf(x, inverseRms), e.load(weight, c)), out,
+                    {t, c});
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getPermute(int64_t channels,
+                                          ArrayRef<int64_t> permutation) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  std::string suffix = permutationSuffix(permutation);
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_permute_{0}{1}", channels, suffix).str(),
+      {rowsOf(channels, f32), rowsOf(channels, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value table = getIndexTable(builder, loc,
+                                    "lowbit_cpu_permutation" + suffix,
+                                    permutation);
+        e.loop(e.index(0), e.rows(args[1]), 1, [&](Emitter &e, Value t) {
+          e.loop(0, channels, 1, [&](Emitter &e, Value c) {
+            Value source = e.toIndex(e.load(table, c));
+            e.store(e.load(args[0], {t, source}), args[1], {t, c});
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
+                                         int64_t outChannels) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  int64_t lanes = 8;
+  while (lanes > 1 && outChannels % lanes != 0)
+    lanes /= 2;
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_linear_{0}x{1}", outChannels, inChannels).str(),
+      {rowsOf(inChannels, f32), MemRefType::get({inChannels, outChannels}, f32),
+       rowsOf(outChannels, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value input = args[0], weightT = args[1], out = args[2];
+        auto vectorType = VectorType::get({lanes}, f32);
+        Value zeros = arith::ConstantOp::create(
+            e, vectorType, DenseElementsAttr::get(vectorType, 0.0f));
+        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
+          e.loop(0, outChannels, lanes, [&](Emitter &e, Value n) {
+            // Each lane sums one output channel over k in order.
+            Value sums =
+                e.loop(e.index(0), e.index(inChannels), 1, {zeros},
+                       [&](Emitter &e, Value k, ValueRange acc) -> SmallVector<Value> {
+                         Value x = vector::BroadcastOp::create(
+                             e, vectorType, e.load(input, {t, k}));
+                         Value w = vector::LoadOp::create(e, vectorType,
+                                                          weightT, {k, n});
+                         return {e.addf(acc[0], e.mulf(x, w))};
+                       })
+                    .getResult(0);
+            vector::StoreOp::create(e, sums, out, ValueRange{t, n});
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  BlockLayoutAttr layout = type.getLayout();
+  int64_t channels = layout.getNumChannels();
+  int64_t group = layout.getScaleGroupChannels();
+  int64_t groups = layout.getScalesPerRow();
+  FloatType scaleType = type.getScaleType();
+  std::string suffix = permutationSuffix(layout.getPermutation());
+  std::string bitsName;
+  for (int64_t bits : layout.getBlockBits())
+    bitsName += std::to_string(bits);
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_quantize_{0}_b{1}_g{2}_{3}_{4}{5}", channels,
+                    layout.getBlockSize(), group,
+                    bitsName.size() > 24
+                        ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
+                        : bitsName,
+                    getTypeName(scaleType), suffix)
+          .str(),
+      {rowsOf(channels, f32), rowsOf(channels, b.getI8Type()),
+       rowsOf(groups, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value input = args[0], codes = args[1], scales = args[2];
+        Value table;
+        if (!layout.getPermutation().empty())
+          table = getIndexTable(builder, loc, "lowbit_cpu_permutation" + suffix,
+                                layout.getPermutation());
+        auto sourceOf = [&](Emitter &e, Value c) {
+          return table ? e.toIndex(e.load(table, c)) : c;
+        };
+        e.loop(e.index(0), e.rows(input), 1, [&](Emitter &e, Value t) {
+          for (auto [begin, end, bits] : getBitRuns(layout)) {
+            int32_t limit = largestCode(bits);
+            e.loop(begin / group, end / group, 1, [&](Emitter &e, Value g) {
+              Value first = e.mul(g, e.index(group));
+              Value last = e.add(first, e.index(group));
+              Value scale = e.groupScale(
+                  first, last,
+                  [&](Emitter &e, Value c) {
+                    return e.load(input, {t, sourceOf(e, c)});
+                  },
+                  limit, scaleType);
+              e.store(scale, scales, {t, g});
+              e.loop(first, last, 1, [&](Emitter &e, Value c) {
+                Value x = e.load(input, {t, sourceOf(e, c)});
+                e.store(e.codeOf(x, scale, limit), codes, {t, c});
+              });
+            });
+          }
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
+                                         QuantizedTensorType weight,
+                                         FloatType resultType) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
+  BlockLayoutAttr actLayout = act.getLayout(), weightLayout = weight.getLayout();
+  int64_t channels = weightLayout.getNumChannels();
+  int64_t outputs = weight.getShape()[0];
+  int64_t actGroup = actLayout.getScaleGroupChannels();
+  int64_t weightGroup = weightLayout.getScaleGroupChannels();
+  int64_t segment = std::gcd(actGroup, weightGroup);
+  int64_t rowBytes = weightLayout.getPackedRowBytes();
+  int64_t width = getVectorChannels(segment);
+  std::string bitsName;
+  for (int64_t bits : weightLayout.getBlockBits())
+    bitsName += std::to_string(bits);
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}",
+                    outputs, channels, weightLayout.getBlockSize(), actGroup,
+                    weightGroup,
+                    bitsName.size() > 24
+                        ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
+                        : bitsName,
+                    getTypeName(resultType))
+          .str(),
+      {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
+       MemRefType::get({outputs, rowBytes}, i8),
+       MemRefType::get({outputs, weightLayout.getScalesPerRow()}, f32),
+       rowsOf(outputs, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value actCodes = args[0], actScales = args[1], weightCodes = args[2],
+              weightScales = args[3], out = args[4];
+        auto codesType = VectorType::get({width}, i8);
+        auto halfType = VectorType::get({width / 2}, i8);
+        auto widened = VectorType::get({width}, i32);
+        Value zeros = arith::ConstantOp::create(
+            e, widened, DenseElementsAttr::get(widened, int32_t(0)));
+        Value four = arith::ConstantOp::create(
+            e, halfType, DenseElementsAttr::get(halfType, int8_t(4)));
+        // Nibble 2i of a byte vector is code 2i: interleave lows and highs.
+        SmallVector<int64_t> interleave;
+        for (int64_t i = 0; i < width / 2; ++i)
+          interleave.append({i, width / 2 + i});
+        Value numRows = e.rows(out);
+        // Outputs outside, tokens inside: a packed weight row is read from
+        // memory once and reused from cache for every token.
+        e.loop(0, outputs, 1, [&](Emitter &e, Value n) {
+          e.loop(e.index(0), numRows, 1, [&](Emitter &e, Value m) {
+            Value sum = e.f32(0.0f);
+            int64_t byteBase = 0;
+            for (auto [begin, end, bits] : getBitRuns(weightLayout)) {
+              int64_t runByteBase = byteBase;
+              int64_t runBegin = begin;
+              int64_t runBits = bits;
+              sum = e.loop(
+                       e.index(begin), e.index(end), segment, {sum},
+                       [&](Emitter &e, Value first, ValueRange total) -> SmallVector<Value> {
+                         Value last = e.add(first, e.index(segment));
+                         Value products =
+                             e.loop(first, last, width, {zeros},
+                                    [&](Emitter &e, Value k, ValueRange acc)
+                                        -> SmallVector<Value> {
+                                      Value a = vector::LoadOp::create(
+                                          e, codesType, actCodes,
+                                          ValueRange{m, k});
+                                      Value offset = arith::SubIOp::create(
+                                          e, k, e.index(runBegin));
+                                      Value w;
+                                      if (runBits == 8) {
+                                        w = vector::LoadOp::create(
+                                            e, codesType, weightCodes,
+                                            ValueRange{n, e.add(offset, e.index(runByteBase))});
+                                      } else {
+                                        Value byte = e.add(
+                                            arith::DivUIOp::create(e, offset, e.index(2)),
+                                            e.index(runByteBase));
+                                        Value packed = vector::LoadOp::create(
+                                            e, halfType, weightCodes,
+                                            ValueRange{n, byte});
+                                        Value low = arith::ShRSIOp::create(
+                                            e, arith::ShLIOp::create(e, packed, four), four);
+                                        Value high = arith::ShRSIOp::create(e, packed, four);
+                                        w = vector::ShuffleOp::create(e, low, high, interleave);
+                                      }
+                                      Value product = e.mul(
+                                          arith::ExtSIOp::create(e, widened, a),
+                                          arith::ExtSIOp::create(e, widened, w));
+                                      return {e.add(acc[0], product)};
+                                    })
+                                 .getResult(0);
+                         Value dot = vector::ReductionOp::create(
+                             e, vector::CombiningKind::ADD, products);
+                         Value actScale = e.load(
+                             actScales,
+                             {m, arith::DivUIOp::create(e, first, e.index(actGroup))});
+                         Value weightScale = e.load(
+                             weightScales,
+                             {n, arith::DivUIOp::create(e, first, e.index(weightGroup))});
+                         return {e.addf(total[0],
+                                        e.mulf(e.mulf(e.toF32(dot), actScale),
+                                               weightScale))};
+                       })
+                        .getResult(0);
+              byteBase += (end - begin) * bits / 8;
+            }
+            e.store(e.roundTo(sum, resultType), out, {m, n});
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
+                                         float theta, bool hasFactors) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  SmallVector<Type> types = {rowsOf(channels, f32),
+                             MemRefType::get({ShapedType::kDynamic}, b.getI32Type()),
+                             rowsOf(channels, f32)};
+  if (hasFactors)
+    types.push_back(MemRefType::get({headDim / 2}, f32));
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_rotary_{0}_h{1}_t{2:x}{3}", channels, headDim,
+                    llvm::bit_cast<uint32_t>(theta), hasFactors ? "_f" : "")
+          .str(),
+      types, [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value input = args[0], positions = args[1], out = args[2];
+        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
+          Value position = e.toF32(e.load(positions, t));
+          e.loop(0, headDim / 2, 1, [&](Emitter &e, Value i) {
+            Value pairIndex = arith::IndexCastOp::create(e, e.getI32Type(),
+                                                         e.mul(i, e.index(2)));
+            Value exponent = e.divf(e.toF32(pairIndex),
+                                    e.f32(static_cast<float>(headDim)));
+            Value frequency = e.divf(
+                e.f32(1.0f), math::PowFOp::create(e, e.f32(theta), exponent));
+            if (hasFactors)
+              frequency = e.divf(frequency, e.load(args[3], i));
+            Value angle = e.mulf(position, frequency);
+            Value cosine = math::CosOp::create(e, angle);
+            Value sine = math::SinOp::create(e, angle);
+            e.loop(0, channels / headDim, 1, [&](Emitter &e, Value head) {
+              Value c0 = e.add(e.mul(head, e.index(headDim)),
+                               e.mul(i, e.index(2)));
+              Value c1 = e.add(c0, e.index(1));
+              Value x0 = e.load(input, {t, c0}), x1 = e.load(input, {t, c1});
+              e.store(arith::SubFOp::create(e, e.mulf(x0, cosine),
+                                            e.mulf(x1, sine)),
+                      out, {t, c0});
+              e.store(e.addf(e.mulf(x0, sine), e.mulf(x1, cosine)), out,
+                      {t, c1});
+            });
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getElementwise(
+    StringRef name, int64_t channels,
+    llvm::function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> combine) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_{0}_{1}", name, channels).str(),
+      {rowsOf(channels, f32), rowsOf(channels, f32), rowsOf(channels, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        e.loop(e.index(0), e.rows(args[2]), 1, [&](Emitter &e, Value t) {
+          e.loop(0, channels, 1, [&](Emitter &e, Value c) {
+            e.store(combine(e, e.load(args[0], {t, c}), e.load(args[1], {t, c})),
+                    args[2], {t, c});
+          });
+        });
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getSwiGLU(int64_t channels) {
+  return getElementwise(
+      "swiglu", channels, [](ImplicitLocOpBuilder &b, Value gate, Value up) {
+        Value one = arith::ConstantFloatOp::create(b, b.getF32Type(),
+                                                   llvm::APFloat(1.0f));
+        Value sigmoidDenominator = arith::AddFOp::create(
+            b, one, math::ExpOp::create(b, arith::NegFOp::create(b, gate)));
+        return arith::MulFOp::create(
+            b, arith::DivFOp::create(b, gate, sigmoidDenominator), up);
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getAdd(int64_t channels) {
+  return getElementwise("add", channels,
+                        [](ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
+                          return arith::AddFOp::create(b, lhs, rhs);
+                        });
+}
+
+namespace {
+/// Typed views of one KV cache region (keys or values): `data` holds the
+/// stored elements of every position (f32, f16, bytes or packed nibbles),
+/// `scales` one f32 scale per position and group for 4 and 8 bits.
+struct KVRegion {
+  Value data, scales;
+
+  /// Views `region` (1-D bytes) as the storage of `type`.
+  static KVRegion view(Emitter &e, Value region, KVCacheType type) {
+    int64_t bits = type.getBits(), channels = type.getChannels();
+    int64_t length = type.getMaxLength();
+    Type element = bits == 32   ? Type(e.getF32Type())
+                   : bits == 16 ? Type(e.getF16Type())
+                                : Type(e.getI8Type());
+    int64_t columns = bits == 4 ? channels / 2 : channels;
+    KVRegion result;
+    result.data = memref::ViewOp::create(
+        e, MemRefType::get({length, columns}, element), region, e.index(0),
+        ValueRange());
+    if (bits <= 8)
+      result.scales = memref::ViewOp::create(
+          e, MemRefType::get({length, channels / type.getGroupSize()},
+                             e.getF32Type()),
+          region, e.index(length * getKVRowBytes(bits, channels)), ValueRange());
+    return result;
+  }
+
+  /// The value stored at (`position`, `channel`), as f32.
+  Value load(Emitter &e, KVCacheType type, Value position, Value channel) {
+    int64_t bits = type.getBits();
+    if (bits >= 16)
+      return e.toF32(e.load(data, {position, channel}));
+    Value code;
+    if (bits == 8) {
+      code = e.load(data, {position, channel});
+    } else {
+      Value byte = e.load(
+          data, {position, arith::DivUIOp::create(e, channel, e.index(2))});
+      Value odd = arith::CmpIOp::create(
+          e, arith::CmpIPredicate::ne,
+          arith::RemUIOp::create(e, channel, e.index(2)), e.index(0));
+      code = e.nibble(byte, odd);
+    }
+    Value scale = e.load(
+        scales, {position, arith::DivUIOp::create(
+                               e, channel, e.index(type.getGroupSize()))});
+    return e.mulf(e.toF32(code), scale);
+  }
+};
+} // namespace
+
+func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  int64_t channels = type.getChannels(), bits = type.getBits();
+  int64_t group = type.getGroupSize();
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_kv_append_{0}_b{1}_g{2}_l{3}", channels, bits,
+                    group, type.getMaxLength())
+          .str(),
+      {rowsOf(channels, f32), rowsOf(channels, f32), bytes, bytes,
+       b.getIndexType()},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value start = args[4];
+        for (int side = 0; side < 2; ++side) {
+          Value rows = args[side];
+          KVRegion region = KVRegion::view(e, args[2 + side], type);
+          e.loop(e.index(0), e.rows(rows), 1, [&](Emitter &e, Value t) {
+            Value position = e.add(start, t);
+            if (bits >= 16) {
+              e.loop(0, channels, 1, [&](Emitter &e, Value c) {
+                Value x = e.load(rows, {t, c});
+                if (bits == 16)
+                  x = arith::TruncFOp::create(e, e.getF16Type(), x);
+                e.store(x, region.data, {position, c});
+              });
+              return;
+            }
+            int32_t limit = largestCode(bits);
+            e.loop(0, channels / group, 1, [&](Emitter &e, Value g) {
+              Value first = e.mul(g, e.index(group));
+              Value last = e.add(first, e.index(group));
+              Value scale = e.groupScale(
+                  first, last,
+                  [&](Emitter &e, Value c) { return e.load(rows, {t, c}); },
+                  limit, e.getF16Type());
+              e.store(scale, region.scales, {position, g});
+              if (bits == 8) {
+                e.loop(first, last, 1, [&](Emitter &e, Value c) {
+                  e.store(e.codeOf(e.load(rows, {t, c}), scale, limit),
+                          region.data, {position, c});
+                });
+                return;
+              }
+              // Two codes per byte, the even channel in the low nibble.
+              e.loop(first, last, 2, [&](Emitter &e, Value c) {
+                Value low = e.codeOf(e.load(rows, {t, c}), scale, limit);
+                Value high = e.codeOf(e.load(rows, {t, e.add(c, e.index(1))}),
+                                      scale, limit);
+                Value packed = arith::OrIOp::create(
+                    e, arith::AndIOp::create(e, low, e.i8(0x0F)),
+                    arith::ShLIOp::create(e, high, e.i8(4)));
+                e.store(packed, region.data,
+                        {position, arith::DivUIOp::create(e, c, e.index(2))});
+              });
+            });
+          });
+        }
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
+                                              int64_t queryChannels,
+                                              int64_t numHeads) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  int64_t headDim = queryChannels / numHeads;
+  int64_t headsPerKVHead = numHeads / type.getNumHeads();
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  float scoreScale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}",
+                    queryChannels, numHeads, type.getNumHeads(),
+                    type.getBits(), type.getGroupSize(), type.getMaxLength())
+          .str(),
+      {rowsOf(queryChannels, f32), bytes, bytes, b.getIndexType(),
+       rowsOf(queryChannels, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value query = args[0], start = args[3], out = args[4];
+        KVRegion keys = KVRegion::view(e, args[1], type);
+        KVRegion values = KVRegion::view(e, args[2], type);
+        Value scores = memref::AllocaOp::create(
+            e, MemRefType::get({type.getMaxLength()}, f32));
+        e.loop(e.index(0), e.rows(query), 1, [&](Emitter &e, Value t) {
+          Value visible = e.add(e.add(start, t), e.index(1));
+          e.loop(0, numHeads, 1, [&](Emitter &e, Value head) {
+            Value queryBase = e.mul(head, e.index(headDim));
+            Value kvBase = e.mul(
+                arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
+                e.index(headDim));
+            Value maximum =
+                e.loop(e.index(0), visible, 1,
+                       {e.f32(-std::numeric_limits<float>::infinity())},
+                       [&](Emitter &e, Value s, ValueRange current) -> SmallVector<Value> {
+                         Value dot =
+                             e.loop(e.index(0), e.index(headDim), 1,
+                                    {e.f32(0.0f)},
+                                    [&](Emitter &e, Value d, ValueRange sum)
+                                        -> SmallVector<Value> {
+                                      Value q = e.load(
+                                          query, {t, e.add(queryBase, d)});
+                                      Value k = keys.load(e, type, s,
+                                                          e.add(kvBase, d));
+                                      return {e.addf(sum[0], e.mulf(q, k))};
+                                    })
+                                 .getResult(0);
+                         Value score = e.mulf(dot, e.f32(scoreScale));
+                         e.store(score, scores, s);
+                         return {e.maxOf(current[0], score)};
+                       })
+                    .getResult(0);
+            Value total =
+                e.loop(e.index(0), visible, 1, {e.f32(0.0f)},
+                       [&](Emitter &e, Value s, ValueRange sum) -> SmallVector<Value> {
+                         Value weight = math::ExpOp::create(
+                             e, arith::SubFOp::create(e, e.load(scores, s),
+                                                      maximum));
+                         e.store(weight, scores, s);
+                         return {e.addf(sum[0], weight)};
+                       })
+                    .getResult(0);
+            e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
+              e.store(e.f32(0.0f), out, {t, e.add(queryBase, d)});
+            });
+            e.loop(e.index(0), visible, 1, [&](Emitter &e, Value s) {
+              Value weight = e.divf(e.load(scores, s), total);
+              e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
+                Value channel = e.add(queryBase, d);
+                Value v = values.load(e, type, s, e.add(kvBase, d));
+                e.store(e.addf(e.load(out, {t, channel}), e.mulf(weight, v)),
+                        out, {t, channel});
+              });
+            });
+          });
+        });
+      });
+}

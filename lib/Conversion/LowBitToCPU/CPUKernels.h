@@ -1,0 +1,114 @@
+//===- CPUKernels.h - the CPU kernels of the lowbit graph ops ---*- C++ -*-===//
+//
+// lowbit-convert-to-cpu calls one generated kernel per graph op. Each kernel
+// is a private func.func over memrefs, built from scf loops, arith, math and
+// vector ops, and specialised to the op's static shape, bit widths and
+// permutation. Kernels follow QuantizedArithmetic.h and the reference
+// executor operation for operation, including the order of every
+// floating-point sum, so the compiled model computes the reference
+// executor's numbers; vector lanes only ever hold independent sums.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_LIB_CONVERSION_LOWBITTOCPU_CPUKERNELS_H
+#define LOWBIT_LIB_CONVERSION_LOWBITTOCPU_CPUKERNELS_H
+
+#include "lowbit/Dialect/LowBit/IR/LowBitDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace lowbit {
+
+/// Bytes one row of a `bits`-bit KV cache of `channels` channels takes in
+/// its code or value region (4: packed nibbles, 8: bytes, 16: f16, 32: f32).
+int64_t getKVRowBytes(int64_t bits, int64_t channels);
+
+/// Creates the kernels of a module on demand, one per distinct
+/// specialisation, at the end of the module.
+class CPUKernelBuilder {
+public:
+  explicit CPUKernelBuilder(mlir::ModuleOp module) : module(module) {}
+
+  /// out[t, :] = table[tokens[t], :].
+  /// (table: VxD f32, tokens: ?xi32, out: ?xD f32)
+  mlir::func::FuncOp getEmbedding(int64_t vocab, int64_t dim);
+
+  /// RMSNorm with an optional output permutation.
+  /// (input: ?xC f32, weight: C f32, out: ?xC f32)
+  mlir::func::FuncOp getRMSNorm(int64_t channels, float epsilon,
+                                llvm::ArrayRef<int64_t> permutation);
+
+  /// out[:, i] = input[:, permutation[i]]. (input, out: ?xC f32)
+  mlir::func::FuncOp getPermute(int64_t channels,
+                                llvm::ArrayRef<int64_t> permutation);
+
+  /// out = input x weight^T with the weight stored transposed (KxN), each
+  /// output summed over k in order like the reference executor.
+  /// (input: ?xK f32, weightT: KxN f32, out: ?xN f32)
+  mlir::func::FuncOp getLinear(int64_t inChannels, int64_t outChannels);
+
+  /// Quantizes activation rows as `type` says: permuted channels, one
+  /// absmax scale per group rounded to the scale type, codes as bytes.
+  /// (input: ?xC f32, codes: ?xC i8, scales: ?xG f32)
+  mlir::func::FuncOp getQuantize(QuantizedTensorType type);
+
+  /// The mixed-precision matmul of quantized activations (byte codes) and
+  /// packed weights: INT32 sums per scale segment, scaled in f32.
+  /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: NxR i8,
+  ///  weightScales: NxGw f32, out: ?xN f32)
+  mlir::func::FuncOp getMatmul(QuantizedTensorType act,
+                               QuantizedTensorType weight,
+                               mlir::FloatType resultType);
+
+  /// Rotary embedding of channel pairs per head, in place into `out`.
+  /// (input: ?xC f32, positions: ?xi32, out: ?xC f32, factors: H/2 f32 when
+  /// `hasFactors`)
+  mlir::func::FuncOp getRotary(int64_t channels, int64_t headDim, float theta,
+                               bool hasFactors);
+
+  /// out = gate * sigmoid(gate) * up. (gate, up, out: ?xC f32)
+  mlir::func::FuncOp getSwiGLU(int64_t channels);
+
+  /// out = lhs + rhs. (lhs, rhs, out: ?xC f32)
+  mlir::func::FuncOp getAdd(int64_t channels);
+
+  /// Stores key and value rows at positions start.. of a KV cache, rounded
+  /// the way `type` stores them.
+  /// (keys, values: ?xC f32, keyData, valueData: LxR i8, keyScales,
+  ///  valueScales: LxS f32, start: index)
+  mlir::func::FuncOp getKVAppend(KVCacheType type);
+
+  /// Causal grouped-query attention of query rows at positions start..
+  /// over the cache.
+  /// (query: ?xQ f32, keyData, valueData: LxR i8, keyScales, valueScales:
+  ///  LxS f32, start: index, out: ?xQ f32)
+  mlir::func::FuncOp getKVAttention(KVCacheType type, int64_t queryChannels,
+                                    int64_t numHeads);
+
+private:
+  /// out = combine(lhs, rhs) elementwise, named lowbit_cpu_<name>_<C>.
+  mlir::func::FuncOp getElementwise(
+      llvm::StringRef name, int64_t channels,
+      llvm::function_ref<mlir::Value(mlir::ImplicitLocOpBuilder &, mlir::Value,
+                                     mlir::Value)>
+          combine);
+  /// The kernel `name`, or a new one of `argumentTypes` whose body
+  /// `buildBody` emits (before the return) when there is none.
+  mlir::func::FuncOp
+  getOrCreate(llvm::StringRef name, mlir::TypeRange argumentTypes,
+              llvm::function_ref<void(mlir::OpBuilder &, mlir::Location,
+                                      mlir::ValueRange)>
+                  buildBody);
+  /// A constant global holding `values` as i32, for permutations.
+  mlir::Value getIndexTable(mlir::OpBuilder &builder, mlir::Location loc,
+                            llvm::StringRef name,
+                            llvm::ArrayRef<int64_t> values);
+
+  mlir::ModuleOp module;
+};
+
+} // namespace lowbit
+
+#endif // LOWBIT_LIB_CONVERSION_LOWBITTOCPU_CPUKERNELS_H

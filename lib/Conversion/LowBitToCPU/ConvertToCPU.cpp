@@ -1,0 +1,564 @@
+//===- ConvertToCPU.cpp - graph entry points to CPU kernel calls ----------===//
+//
+// Implements lowbit-convert-to-cpu. Graph values become views into three
+// flat buffers the runtime owns (weights, KV cache state, activation
+// scratch), so the compiled code allocates nothing and the runtime holds no
+// model arithmetic: it passes buffers to @lowbit_prefill / @lowbit_decode.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CPUKernels.h"
+#include "lowbit/Conversion/Passes.h"
+#include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace lowbit {
+#define GEN_PASS_DEF_CONVERTLOWBITTOCPU
+#include "lowbit/Conversion/Passes.h.inc"
+} // namespace lowbit
+
+using namespace mlir;
+using namespace lowbit;
+
+namespace {
+
+/// Buffers are aligned to cache lines.
+constexpr int64_t kAlignment = 64;
+
+int64_t alignUp(int64_t bytes) {
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+/// Bytes of the code and scale parts of a quantized [rows, channels] tensor.
+std::pair<int64_t, int64_t> getQuantizedBytes(QuantizedTensorType type,
+                                              int64_t rows) {
+  BlockLayoutAttr layout = type.getLayout();
+  return {alignUp(rows * layout.getPackedRowBytes()),
+          alignUp(rows * layout.getScalesPerRow() * 4)};
+}
+
+/// Bytes of one side (keys or values) of a KV cache in the state buffer.
+int64_t getKVRegionBytes(KVCacheType type) {
+  int64_t length = type.getMaxLength(), channels = type.getChannels();
+  int64_t bytes = alignUp(length * getKVRowBytes(type.getBits(), channels));
+  if (type.getBits() <= 8)
+    bytes += alignUp(length * (channels / type.getGroupSize()) * 4);
+  return bytes;
+}
+
+/// A weight as the graph reads it: a checkpoint tensor, possibly with its
+/// channels or rows permuted at compile time.
+struct WeightSource {
+  WeightOp weight;
+  /// The permutations applied to it, the first one applied first.
+  SmallVector<PermuteChannelsOp> permutations;
+};
+
+/// The weight `value` stands for, or nothing when it is computed at run
+/// time.
+std::optional<WeightSource> getWeightSource(Value value) {
+  WeightSource source;
+  while (auto permute = value.getDefiningOp<PermuteChannelsOp>()) {
+    source.permutations.insert(source.permutations.begin(), permute);
+    value = permute.getInput();
+  }
+  source.weight = value.getDefiningOp<WeightOp>();
+  if (!source.weight)
+    return std::nullopt;
+  return source;
+}
+
+/// The weight buffer: every stored form of every weight, placed once and
+/// shared by all entry points.
+class WeightPlan {
+public:
+  explicit WeightPlan(MLIRContext *context) : builder(context) {}
+
+  /// The byte offset of `source` stored as `form` ("f32", "transposed" or
+  /// "packed"); `quantize` describes the packed form.
+  int64_t place(WeightSource source, StringRef form, QuantizeOp quantize = {}) {
+    WeightOp weight = source.weight;
+    std::string key = (weight.getName() + "/" + form).str();
+    {
+      llvm::raw_string_ostream os(key);
+      for (PermuteChannelsOp permute : source.permutations)
+        permute->getAttrDictionary().print(os);
+      if (quantize) {
+        os << "/" << quantize.getResult().getType();
+        quantize->getAttrDictionary().print(os);
+      }
+    }
+    auto [it, inserted] = offsets.try_emplace(key, size);
+    if (!inserted)
+      return it->second;
+    int64_t bytes;
+    SmallVector<NamedAttribute> entry = {
+        builder.getNamedAttr("name", weight.getNameAttr()),
+        builder.getNamedAttr("offset", builder.getI64IntegerAttr(size)),
+        builder.getNamedAttr("form", builder.getStringAttr(form))};
+    if (!source.permutations.empty()) {
+      SmallVector<Attribute> permutations;
+      SmallVector<int64_t> axes;
+      for (PermuteChannelsOp permute : source.permutations) {
+        permutations.push_back(permute.getPermutationAttr());
+        axes.push_back(permute.getPermutedAxis());
+      }
+      entry.push_back(builder.getNamedAttr(
+          "permutations", builder.getArrayAttr(permutations)));
+      entry.push_back(
+          builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(axes)));
+    }
+    if (quantize) {
+      QuantizedTensorType type = quantize.getResult().getType();
+      auto [codes, scales] = getQuantizedBytes(type, type.getShape()[0]);
+      bytes = codes + scales;
+      entry.push_back(builder.getNamedAttr("type", TypeAttr::get(type)));
+      if (quantize.getClipSearch())
+        entry.push_back(
+            builder.getNamedAttr("clip_search", builder.getUnitAttr()));
+      if (auto importance = quantize.getChannelImportanceAttr())
+        entry.push_back(
+            builder.getNamedAttr("channel_importance", importance));
+    } else {
+      auto type = cast<RankedTensorType>(weight.getType());
+      bytes = alignUp(type.getNumElements() * 4);
+      entry.push_back(builder.getNamedAttr("type", TypeAttr::get(type)));
+    }
+    entries.push_back(builder.getDictionaryAttr(entry));
+    size += bytes;
+    return it->second;
+  }
+
+  Builder builder;
+  llvm::StringMap<int64_t> offsets;
+  SmallVector<Attribute> entries;
+  int64_t size = 0;
+};
+
+/// Where a graph value lives in the lowered function: `data` (an f32
+/// tensor, the codes of a quantized tensor or a KV cache's key region) and
+/// `extra` (the scales of a quantized tensor, a KV cache's value region).
+struct Lowered {
+  Value data, extra;
+};
+
+/// Lowers one graph entry point.
+class EntryPointLowering {
+public:
+  EntryPointLowering(func::FuncOp graph, CPUKernelBuilder &kernels,
+                     WeightPlan &weights)
+      : graph(graph), kernels(kernels), weights(weights) {}
+
+  /// Emits @lowbit_<name>; returns the scratch bytes per token it needs and
+  /// the KV cache types of its arguments.
+  LogicalResult lower(int64_t &scratchBytesPerToken,
+                      SmallVector<KVCacheType> &caches);
+
+private:
+  LogicalResult lowerOp(Operation *op, OpBuilder &b);
+  /// A scratch (or, for the returned logits, output) view of `rows` x
+  /// `channels` elements of `element` for `value`, `extraBytes` per token
+  /// after it.
+  Value allocate(OpBuilder &b, Value value, Type element, int64_t channels,
+                 int64_t extraBytes = 0, Value *extraStart = nullptr);
+  Value weightView(OpBuilder &b, Value weight, StringRef form);
+  /// Frees the scratch of values whose last use is `op`.
+  void release(Operation *op);
+
+  func::FuncOp graph;
+  CPUKernelBuilder &kernels;
+  WeightPlan &weights;
+  Location loc = graph.getLoc();
+
+  Value weightBuffer, stateBuffer, scratchBuffer, tokens, positions, start,
+      logitsBuffer, numTokens;
+  DenseMap<Value, Lowered> lowered;
+  /// Per-token scratch offsets of live values and their sizes.
+  DenseMap<Value, std::pair<int64_t, int64_t>> liveScratch;
+  DenseMap<Value, Operation *> lastUse;
+  int64_t peakBytesPerToken = 0;
+};
+} // namespace
+
+Value EntryPointLowering::allocate(OpBuilder &b, Value value, Type element,
+                                   int64_t channels, int64_t extraBytes,
+                                   Value *extraStart) {
+  auto type = MemRefType::get({ShapedType::kDynamic, channels}, element);
+  if (llvm::any_of(value.getUsers(),
+                   [](Operation *user) { return isa<func::ReturnOp>(user); }))
+    return memref::ViewOp::create(b, loc, type, logitsBuffer,
+                                  arith::ConstantIndexOp::create(b, loc, 0),
+                                  numTokens);
+  int64_t dataBytes = alignUp(channels * element.getIntOrFloatBitWidth() / 8);
+  int64_t bytes = dataBytes + alignUp(extraBytes);
+  // First fit among the gaps between live values.
+  SmallVector<std::pair<int64_t, int64_t>> used;
+  for (auto &entry : liveScratch)
+    used.push_back(entry.second);
+  llvm::sort(used);
+  int64_t offset = 0;
+  for (auto [begin, size] : used) {
+    if (offset + bytes <= begin)
+      break;
+    offset = std::max(offset, begin + size);
+  }
+  liveScratch[value] = {offset, bytes};
+  peakBytesPerToken = std::max(peakBytesPerToken, offset + bytes);
+  auto shift = [&](int64_t perToken) {
+    return arith::MulIOp::create(
+        b, loc, numTokens, arith::ConstantIndexOp::create(b, loc, perToken));
+  };
+  if (extraStart)
+    *extraStart = shift(offset + dataBytes);
+  return memref::ViewOp::create(b, loc, type, scratchBuffer, shift(offset),
+                                numTokens);
+}
+
+void EntryPointLowering::release(Operation *op) {
+  for (Value operand : op->getOperands())
+    if (lastUse.lookup(operand) == op)
+      liveScratch.erase(operand);
+}
+
+Value EntryPointLowering::weightView(OpBuilder &b, Value weight,
+                                     StringRef form) {
+  WeightSource source = *getWeightSource(weight);
+  auto type = cast<RankedTensorType>(source.weight.getType());
+  SmallVector<int64_t> shape(type.getShape());
+  if (form == "transposed")
+    std::swap(shape[0], shape[1]);
+  int64_t offset = weights.place(source, form);
+  return memref::ViewOp::create(
+      b, loc, MemRefType::get(shape, b.getF32Type()), weightBuffer,
+      arith::ConstantIndexOp::create(b, loc, offset), ValueRange());
+}
+
+LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
+  auto call = [&](func::FuncOp kernel, ValueRange operands) {
+    func::CallOp::create(b, loc, kernel, operands);
+  };
+  auto channelsOf = [](Value value) {
+    return cast<ShapedType>(value.getType()).getShape().back();
+  };
+  auto isWeight = [](Value value) {
+    return getWeightSource(value).has_value();
+  };
+  auto requireWeight = [&](Value value, StringRef what) -> LogicalResult {
+    if (isWeight(value))
+      return success();
+    return op->emitOpError() << "lowbit-convert-to-cpu needs the " << what
+                             << " to be a lowbit.weight (possibly permuted)";
+  };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      // Weights are placed when a user says in which form it reads them.
+      .Case([&](WeightOp) { return success(); })
+      .Case([&](PermuteChannelsOp permute) -> LogicalResult {
+        if (isWeight(permute.getResult()))
+          return success();
+        auto type = cast<ShapedType>(permute.getType());
+        if (type.getRank() != 2 || permute.getPermutedAxis() != 1)
+          return permute.emitOpError()
+                 << "lowbit-convert-to-cpu permutes activations only along "
+                    "their channels";
+        int64_t channels = type.getDimSize(1);
+        Value out = allocate(b, permute.getResult(), b.getF32Type(), channels);
+        call(kernels.getPermute(channels, permute.getPermutation()),
+             {lowered[permute.getInput()].data, out});
+        lowered[permute.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](EmbeddingOp embedding) -> LogicalResult {
+        if (failed(requireWeight(embedding.getTable(), "embedding table")))
+          return failure();
+        auto table = cast<RankedTensorType>(embedding.getTable().getType());
+        Value out = allocate(b, embedding.getResult(), b.getF32Type(),
+                             table.getDimSize(1));
+        call(kernels.getEmbedding(table.getDimSize(0), table.getDimSize(1)),
+             {weightView(b, embedding.getTable(), "f32"), tokens, out});
+        lowered[embedding.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](RMSNormOp norm) -> LogicalResult {
+        if (failed(requireWeight(norm.getWeight(), "norm weight")))
+          return failure();
+        int64_t channels = channelsOf(norm.getInput());
+        Value out = allocate(b, norm.getResult(), b.getF32Type(), channels);
+        call(kernels.getRMSNorm(
+                 channels, norm.getEpsilon().convertToFloat(),
+                 norm.getOutputPermutation().value_or(ArrayRef<int64_t>())),
+             {lowered[norm.getInput()].data,
+              weightView(b, norm.getWeight(), "f32"), out});
+        lowered[norm.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](LinearOp linear) -> LogicalResult {
+        if (failed(requireWeight(linear.getWeight(), "linear weight")))
+          return failure();
+        auto weight = cast<RankedTensorType>(linear.getWeight().getType());
+        Value out = allocate(b, linear.getResult(), b.getF32Type(),
+                             weight.getDimSize(0));
+        call(kernels.getLinear(weight.getDimSize(1), weight.getDimSize(0)),
+             {lowered[linear.getInput()].data,
+              weightView(b, linear.getWeight(), "transposed"), out});
+        lowered[linear.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](RotaryOp rotary) -> LogicalResult {
+        Value factors = rotary.getFrequencyFactors();
+        if (factors && failed(requireWeight(factors, "frequency factors")))
+          return failure();
+        int64_t channels = channelsOf(rotary.getInput());
+        Value out = allocate(b, rotary.getResult(), b.getF32Type(), channels);
+        SmallVector<Value> operands = {lowered[rotary.getInput()].data,
+                                       positions, out};
+        if (factors)
+          operands.push_back(weightView(b, factors, "f32"));
+        call(kernels.getRotary(channels, rotary.getHeadDimAttr().getInt(),
+                               rotary.getTheta().convertToFloat(),
+                               static_cast<bool>(factors)),
+             operands);
+        lowered[rotary.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](SwiGLUOp swiglu) {
+        int64_t channels = channelsOf(swiglu.getGate());
+        Value out = allocate(b, swiglu.getResult(), b.getF32Type(), channels);
+        call(kernels.getSwiGLU(channels), {lowered[swiglu.getGate()].data,
+                                           lowered[swiglu.getUp()].data, out});
+        lowered[swiglu.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](arith::AddFOp addf) -> LogicalResult {
+        if (!isa<RankedTensorType>(addf.getType()) ||
+            cast<ShapedType>(addf.getType()).getRank() != 2)
+          return addf.emitOpError()
+                 << "lowbit-convert-to-cpu lowers only additions of "
+                    "[tokens, channels] tensors";
+        int64_t channels = channelsOf(addf.getResult());
+        Value out = allocate(b, addf.getResult(), b.getF32Type(), channels);
+        call(kernels.getAdd(channels), {lowered[addf.getLhs()].data,
+                                        lowered[addf.getRhs()].data, out});
+        lowered[addf.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](QuantizeOp quantize) -> LogicalResult {
+        QuantizedTensorType type = quantize.getResult().getType();
+        if (std::optional<WeightSource> source =
+                getWeightSource(quantize.getInput())) {
+          int64_t offset = weights.place(*source, "packed", quantize);
+          int64_t rows = type.getShape()[0];
+          BlockLayoutAttr layout = type.getLayout();
+          int64_t codeBytes = getQuantizedBytes(type, rows).first;
+          lowered[quantize.getResult()] = {
+              memref::ViewOp::create(
+                  b, loc,
+                  MemRefType::get({rows, layout.getPackedRowBytes()},
+                                  b.getI8Type()),
+                  weightBuffer, arith::ConstantIndexOp::create(b, loc, offset),
+                  ValueRange()),
+              memref::ViewOp::create(
+                  b, loc,
+                  MemRefType::get({rows, layout.getScalesPerRow()},
+                                  b.getF32Type()),
+                  weightBuffer,
+                  arith::ConstantIndexOp::create(b, loc, offset + codeBytes),
+                  ValueRange())};
+          return success();
+        }
+        if (quantize.getClipSearch())
+          return quantize.emitOpError()
+                 << "lowbit-convert-to-cpu does not search clipped scales of "
+                    "activations at run time";
+        BlockLayoutAttr layout = type.getLayout();
+        Value scalesStart;
+        Value codes = allocate(b, quantize.getResult(), b.getI8Type(),
+                               layout.getNumChannels(),
+                               layout.getScalesPerRow() * 4, &scalesStart);
+        Value scales = memref::ViewOp::create(
+            b, loc,
+            MemRefType::get({ShapedType::kDynamic, layout.getScalesPerRow()},
+                            b.getF32Type()),
+            scratchBuffer, scalesStart, numTokens);
+        call(kernels.getQuantize(type),
+             {lowered[quantize.getInput()].data, codes, scales});
+        lowered[quantize.getResult()] = {codes, scales};
+        return success();
+      })
+      .Case([&](MatmulOp matmul) -> LogicalResult {
+        if (!matmul.getWeight().getDefiningOp<QuantizeOp>() ||
+            !isWeight(matmul.getWeight().getDefiningOp<QuantizeOp>().getInput()))
+          return matmul.emitOpError()
+                 << "lowbit-convert-to-cpu needs the weight operand to be a "
+                    "quantized lowbit.weight";
+        QuantizedTensorType weight = matmul.getWeight().getType();
+        auto resultType = cast<RankedTensorType>(matmul.getType());
+        Value out = allocate(b, matmul.getResult(), b.getF32Type(),
+                             weight.getShape()[0]);
+        Lowered act = lowered[matmul.getAct()];
+        Lowered packed = lowered[matmul.getWeight()];
+        call(kernels.getMatmul(matmul.getAct().getType(), weight,
+                               cast<FloatType>(resultType.getElementType())),
+             {act.data, act.extra, packed.data, packed.extra, out});
+        lowered[matmul.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](KVAppendOp append) {
+        Lowered cache = lowered[append.getCache()];
+        call(kernels.getKVAppend(append.getCache().getType()),
+             {lowered[append.getKeys()].data, lowered[append.getValues()].data,
+              cache.data, cache.extra, start});
+        lowered[append.getResult()] = cache;
+        return success();
+      })
+      .Case([&](KVAttentionOp attention) {
+        int64_t channels = channelsOf(attention.getQuery());
+        Value out =
+            allocate(b, attention.getResult(), b.getF32Type(), channels);
+        Lowered cache = lowered[attention.getCache()];
+        call(kernels.getKVAttention(attention.getCache().getType(), channels,
+                                    attention.getNumHeadsAttr().getInt()),
+             {lowered[attention.getQuery()].data, cache.data, cache.extra,
+              start, out});
+        lowered[attention.getResult()] = {out, {}};
+        return success();
+      })
+      .Case([&](func::ReturnOp) { return success(); })
+      .Default([&](Operation *op) {
+        return op->emitOpError()
+               << "lowbit-convert-to-cpu cannot lower this operation yet";
+      });
+}
+
+LogicalResult
+EntryPointLowering::lower(int64_t &scratchBytesPerToken,
+                          SmallVector<KVCacheType> &caches) {
+  FunctionType type = graph.getFunctionType();
+  auto isTokenVector = [](Type type) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    return tensor && tensor.getRank() == 1 &&
+           tensor.getElementType().isInteger(32);
+  };
+  if (type.getNumInputs() < 3 || !isTokenVector(type.getInput(0)) ||
+      !isTokenVector(type.getInput(1)) || !type.getInput(2).isIndex() ||
+      type.getNumResults() < 1)
+    return graph.emitOpError()
+           << "is not a graph entry point (tokens, positions, start, KV "
+              "caches -> logits, KV caches)";
+  auto logitsType = dyn_cast<RankedTensorType>(type.getResult(0));
+  if (!logitsType || logitsType.getRank() != 2 ||
+      !logitsType.getElementType().isF32())
+    return graph.emitOpError() << "must return f32 logits [tokens, vocab]";
+  for (Type input : type.getInputs().drop_front(3)) {
+    auto cache = dyn_cast<KVCacheType>(input);
+    if (!cache)
+      return graph.emitOpError()
+             << "arguments after the start position must be KV caches";
+    caches.push_back(cache);
+  }
+
+  for (Operation &op : graph.getBody().front())
+    for (Value operand : op.getOperands())
+      lastUse[operand] = &op;
+
+  OpBuilder b(graph);
+  MLIRContext *context = graph.getContext();
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  auto i32s = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
+  auto entry = func::FuncOp::create(
+      b, loc, ("lowbit_" + graph.getName()).str(),
+      b.getFunctionType({bytes, bytes, bytes, i32s, i32s, b.getIndexType(),
+                         bytes},
+                        {}));
+  entry->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
+  Block *body = entry.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  weightBuffer = body->getArgument(0);
+  stateBuffer = body->getArgument(1);
+  scratchBuffer = body->getArgument(2);
+  tokens = body->getArgument(3);
+  positions = body->getArgument(4);
+  start = body->getArgument(5);
+  logitsBuffer = body->getArgument(6);
+  numTokens = memref::DimOp::create(b, loc, tokens, 0);
+
+  int64_t stateOffset = 0;
+  for (auto [index, cache] : llvm::enumerate(caches)) {
+    int64_t regionBytes = getKVRegionBytes(cache);
+    auto region = [&](int64_t offset) -> Value {
+      return memref::ViewOp::create(
+          b, loc, bytes, stateBuffer,
+          arith::ConstantIndexOp::create(b, loc, offset),
+          ValueRange{arith::ConstantIndexOp::create(b, loc, regionBytes)});
+    };
+    lowered[graph.getArgument(3 + index)] = {region(stateOffset),
+                                             region(stateOffset + regionBytes)};
+    stateOffset += 2 * regionBytes;
+  }
+
+  for (Operation &op : graph.getBody().front()) {
+    if (failed(lowerOp(&op, b)))
+      return failure();
+    release(&op);
+  }
+  func::ReturnOp::create(b, loc);
+  scratchBytesPerToken = peakBytesPerToken;
+  return success();
+}
+
+namespace {
+struct ConvertLowBitToCPUPass
+    : lowbit::impl::ConvertLowBitToCPUBase<ConvertLowBitToCPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (!module.getOps<RankGroupOp>().empty()) {
+      module.emitError() << "lowbit-convert-to-cpu does not lower "
+                            "tensor-parallel modules (lowbit.rank_group)";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> graphs;
+    for (auto function : module.getOps<func::FuncOp>())
+      if (!function.isDeclaration() && !function.isPrivate())
+        graphs.push_back(function);
+    if (graphs.empty()) {
+      module.emitError() << "lowbit-convert-to-cpu found no graph entry point";
+      return signalPassFailure();
+    }
+
+    CPUKernelBuilder kernels(module);
+    WeightPlan weights(&getContext());
+    int64_t scratchBytesPerToken = 0;
+    std::optional<SmallVector<KVCacheType>> sharedCaches;
+    for (func::FuncOp graph : graphs) {
+      EntryPointLowering lowering(graph, kernels, weights);
+      int64_t bytesPerToken = 0;
+      SmallVector<KVCacheType> caches;
+      if (failed(lowering.lower(bytesPerToken, caches)))
+        return signalPassFailure();
+      if (sharedCaches && *sharedCaches != caches) {
+        graph.emitOpError() << "takes other KV caches than the entry points "
+                               "before it; they must share one state";
+        return signalPassFailure();
+      }
+      sharedCaches = caches;
+      scratchBytesPerToken = std::max(scratchBytesPerToken, bytesPerToken);
+    }
+    for (func::FuncOp graph : graphs)
+      graph.erase();
+
+    int64_t stateBytes = 0;
+    for (KVCacheType cache : *sharedCaches)
+      stateBytes += 2 * getKVRegionBytes(cache);
+    Builder b(&getContext());
+    module->setAttr("lowbit.cpu.weights", b.getArrayAttr(weights.entries));
+    module->setAttr("lowbit.cpu.weight_bytes",
+                    b.getI64IntegerAttr(weights.size));
+    module->setAttr("lowbit.cpu.state_bytes", b.getI64IntegerAttr(stateBytes));
+    module->setAttr("lowbit.cpu.scratch_bytes_per_token",
+                    b.getI64IntegerAttr(scratchBytesPerToken));
+  }
+};
+} // namespace

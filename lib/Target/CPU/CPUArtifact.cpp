@@ -1,0 +1,343 @@
+//===- CPUArtifact.cpp - compile a quantized module for a CPU -------------===//
+//
+// Lowering, LLVM code generation in process (O3 for the chosen CPU), a link
+// step through the system's compiler driver (the shared object the runtime
+// loads), and the weight buffer: each entry of `lowbit.cpu.weights` is read
+// from the checkpoint and stored the way the generated kernels read it,
+// quantized with QuantizedArithmetic.h so that codes and scales equal the
+// reference executor's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Target/CPU/CPUArtifact.h"
+#include "lowbit/Conversion/Passes.h"
+#include "lowbit/Reference/QuantizedArithmetic.h"
+#include "lowbit/Runtime/Artifact.h"
+
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace lowbit;
+using llvm::createStringError;
+using llvm::inconvertibleErrorCode;
+
+void lowbit::registerCPUArtifactDependencies(DialectRegistry &registry) {
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+}
+
+namespace {
+/// The CPU features the runtime checks before loading code, in LLVM's names.
+constexpr const char *kCheckedX86Features[] = {
+    "sse4.1", "sse4.2",   "avx",      "avx2",       "fma",    "f16c",
+    "bmi2",   "avx512f",  "avx512bw", "avx512vl",   "avx512vnni", "avxvnni"};
+constexpr const char *kCheckedAArch64Features[] = {"dotprod", "i8mm"};
+
+/// A target machine for `options`, and the features it enables that the
+/// runtime checks.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+createTargetMachine(const CPUTargetOptions &options, std::string &cpu,
+                    std::string &checkedFeatures) {
+  llvm::InitializeAllTargetInfos();
+  llvm::InitializeAllTargets();
+  llvm::InitializeAllTargetMCs();
+  llvm::InitializeAllAsmPrinters();
+  if (options.architecture != "x86_64" && options.architecture != "aarch64")
+    return createStringError(inconvertibleErrorCode(),
+                             "unknown CPU target '%s' (known: x86_64, aarch64)",
+                             options.architecture.c_str());
+  llvm::Triple triple(options.architecture + "-unknown-linux-gnu");
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return createStringError(inconvertibleErrorCode(), error);
+  cpu = options.cpu;
+  std::string features;
+  if (cpu.empty())
+    cpu = options.architecture == "x86_64" ? "x86-64-v3" : "neoverse-n2";
+  if (cpu == "native") {
+    if (options.architecture != llvm::Triple(llvm::sys::getProcessTriple())
+                                    .getArchName())
+      return createStringError(inconvertibleErrorCode(),
+                               "--cpu=native needs the host architecture");
+    cpu = llvm::sys::getHostCPUName().str();
+    for (auto &feature : llvm::sys::getHostCPUFeatures())
+      features += (features.empty() ? "" : ",") +
+                  std::string(feature.second ? "+" : "-") +
+                  feature.first().str();
+  }
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    return createStringError(inconvertibleErrorCode(),
+                             "LLVM cannot generate code for cpu '%s'",
+                             cpu.c_str());
+  const llvm::MCSubtargetInfo *subtarget = machine->getMCSubtargetInfo();
+  if (!subtarget->isCPUStringValid(cpu))
+    return createStringError(inconvertibleErrorCode(),
+                             "'%s' is not a %s CPU LLVM knows", cpu.c_str(),
+                             options.architecture.c_str());
+  llvm::ArrayRef<const char *> checked = options.architecture == "x86_64"
+                                             ? llvm::ArrayRef(kCheckedX86Features)
+                                             : llvm::ArrayRef(kCheckedAArch64Features);
+  for (const char *feature : checked)
+    if (subtarget->checkFeatures(std::string("+") + feature))
+      checkedFeatures += (checkedFeatures.empty() ? "" : ",") +
+                         std::string(feature);
+  return machine;
+}
+
+/// Optimizes `module` at O3 for `machine` and returns the object file.
+std::string emitObject(llvm::Module &module, llvm::TargetMachine &machine) {
+  module.setDataLayout(machine.createDataLayout());
+  module.setTargetTriple(machine.getTargetTriple());
+
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager cgscc;
+  llvm::ModuleAnalysisManager modules;
+  llvm::PassBuilder builder(&machine);
+  builder.registerModuleAnalyses(modules);
+  builder.registerCGSCCAnalyses(cgscc);
+  builder.registerFunctionAnalyses(functions);
+  builder.registerLoopAnalyses(loops);
+  builder.crossRegisterProxies(loops, functions, cgscc, modules);
+  builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3)
+      .run(module, modules);
+
+  llvm::SmallString<0> object;
+  llvm::raw_svector_ostream stream(object);
+  llvm::legacy::PassManager codegen;
+  machine.addPassesToEmitFile(codegen, stream, nullptr,
+                              llvm::CodeGenFileType::ObjectFile);
+  codegen.run(module);
+  return std::string(object.str());
+}
+
+/// Links `object` into a shared object with the system's compiler driver.
+llvm::Expected<std::string> linkSharedObject(const std::string &object,
+                                             const CPUTargetOptions &options) {
+  std::string driver = options.linker;
+  if (driver.empty())
+    driver = options.architecture ==
+                     llvm::Triple(llvm::sys::getProcessTriple()).getArchName()
+                 ? "cc"
+                 : options.architecture + "-linux-gnu-gcc";
+  llvm::ErrorOr<std::string> program = llvm::sys::findProgramByName(driver);
+  if (!program)
+    return createStringError(inconvertibleErrorCode(),
+                             "cannot find the linker driver '%s' (install "
+                             "gcc, or gcc-aarch64-linux-gnu to cross-compile; "
+                             "or pass --linker)",
+                             driver.c_str());
+  llvm::SmallString<128> objectPath, libraryPath, logPath;
+  if (std::error_code error = llvm::sys::fs::createTemporaryFile(
+          "lowbit-model", "o", objectPath))
+    return llvm::errorCodeToError(error);
+  if (std::error_code error = llvm::sys::fs::createTemporaryFile(
+          "lowbit-model", "so", libraryPath))
+    return llvm::errorCodeToError(error);
+  if (std::error_code error = llvm::sys::fs::createTemporaryFile(
+          "lowbit-link", "log", logPath))
+    return llvm::errorCodeToError(error);
+  auto removeFiles = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(objectPath);
+    llvm::sys::fs::remove(libraryPath);
+    llvm::sys::fs::remove(logPath);
+  });
+  {
+    std::error_code error;
+    llvm::raw_fd_ostream file(objectPath, error);
+    if (error)
+      return llvm::errorCodeToError(error);
+    file << object;
+  }
+  llvm::SmallVector<llvm::StringRef> arguments = {
+      *program, "-shared", "-o", libraryPath, objectPath, "-lm"};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath.str(),
+                                                logPath.str()};
+  std::string message;
+  int status = llvm::sys::ExecuteAndWait(*program, arguments, std::nullopt,
+                                         redirects, 0, 0, &message);
+  if (status != 0) {
+    auto log = llvm::MemoryBuffer::getFile(logPath);
+    return createStringError(
+        inconvertibleErrorCode(), "linking the model with '%s' failed: %s%s",
+        program->c_str(), message.c_str(),
+        log ? (*log)->getBuffer().str().c_str() : "");
+  }
+  auto library = llvm::MemoryBuffer::getFile(libraryPath);
+  if (!library)
+    return llvm::errorCodeToError(library.getError());
+  return (*library)->getBuffer().str();
+}
+
+/// Appends `values` as raw bytes.
+template <typename T>
+void appendBytes(std::string &out, llvm::ArrayRef<T> values) {
+  out.append(reinterpret_cast<const char *>(values.data()),
+             values.size() * sizeof(T));
+}
+
+/// `values` of a rank-1 or rank-2 `shape` with `permutation` applied along
+/// `axis` (lowbit.permute_channels).
+std::vector<float> permute(const std::vector<float> &values,
+                           ArrayRef<int64_t> shape,
+                           ArrayRef<int64_t> permutation, int64_t axis) {
+  int64_t rows = shape.size() == 1 ? 1 : shape[0];
+  int64_t columns = shape.back();
+  bool alongColumns = axis == static_cast<int64_t>(shape.size()) - 1;
+  std::vector<float> result(values.size());
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t column = 0; column < columns; ++column)
+      result[row * columns + column] =
+          alongColumns ? values[row * columns + permutation[column]]
+                       : values[permutation[row] * columns + column];
+  return result;
+}
+
+/// The weight buffer `lowbit.cpu.weights` describes, from `checkpoint`.
+llvm::Expected<std::string> packWeights(ModuleOp module,
+                                        const Checkpoint &checkpoint) {
+  auto entries = module->getAttrOfType<ArrayAttr>("lowbit.cpu.weights");
+  auto total = module->getAttrOfType<IntegerAttr>("lowbit.cpu.weight_bytes");
+  if (!entries || !total)
+    return createStringError(inconvertibleErrorCode(),
+                             "the module has no weight plan (run "
+                             "lowbit-convert-to-cpu)");
+  std::string buffer(static_cast<size_t>(total.getInt()), '\0');
+  for (auto entry : entries.getAsRange<DictionaryAttr>()) {
+    StringRef name = entry.getAs<StringAttr>("name").getValue();
+    int64_t offset = entry.getAs<IntegerAttr>("offset").getInt();
+    StringRef form = entry.getAs<StringAttr>("form").getValue();
+    Type type = entry.getAs<TypeAttr>("type").getValue();
+    auto permutations = entry.getAs<ArrayAttr>("permutations");
+    auto axes = entry.getAs<DenseI64ArrayAttr>("axes");
+    auto read = [&](ArrayRef<int64_t> shape)
+        -> llvm::Expected<std::vector<float>> {
+      llvm::Expected<std::vector<float>> values =
+          checkpoint.readFloat(name, shape);
+      if (!values || !permutations)
+        return values;
+      for (auto [permutation, axis] :
+           llvm::zip(permutations.getAsRange<DenseI64ArrayAttr>(),
+                     axes.asArrayRef()))
+        *values = permute(*values, shape, permutation.asArrayRef(), axis);
+      return values;
+    };
+    std::string bytes;
+    if (auto quantized = dyn_cast<QuantizedTensorType>(type)) {
+      SmallVector<int64_t, 2> shape(quantized.getShape());
+      llvm::Expected<std::vector<float>> values = read(shape);
+      if (!values)
+        return values.takeError();
+      ScaleChoice choice;
+      choice.clipSearch = static_cast<bool>(entry.get("clip_search"));
+      if (auto importance =
+              entry.getAs<DenseF32ArrayAttr>("channel_importance"))
+        choice.channelImportance = importance.asArrayRef();
+      QuantizedTensor packed = quantize(Tensor{shape, std::move(*values)},
+                                        quantized, choice);
+      std::vector<uint8_t> codes = packCodes(packed);
+      appendBytes(bytes, llvm::ArrayRef<uint8_t>(codes));
+      bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
+      appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
+    } else {
+      auto tensor = cast<RankedTensorType>(type);
+      llvm::Expected<std::vector<float>> values = read(tensor.getShape());
+      if (!values)
+        return values.takeError();
+      if (form == "transposed") {
+        int64_t rows = tensor.getDimSize(0), columns = tensor.getDimSize(1);
+        std::vector<float> transposed(values->size());
+        for (int64_t row = 0; row < rows; ++row)
+          for (int64_t column = 0; column < columns; ++column)
+            transposed[column * rows + row] = (*values)[row * columns + column];
+        *values = std::move(transposed);
+      }
+      appendBytes(bytes, llvm::ArrayRef<float>(*values));
+    }
+    if (offset + static_cast<int64_t>(bytes.size()) > total.getInt())
+      return createStringError(inconvertibleErrorCode(),
+                               "weight '%s' does not fit the weight plan",
+                               name.str().c_str());
+    std::copy(bytes.begin(), bytes.end(), buffer.begin() + offset);
+  }
+  return buffer;
+}
+} // namespace
+
+llvm::Expected<std::string>
+lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
+                           const std::string &tokenizer,
+                           const CPUTargetOptions &options,
+                           std::map<std::string, std::string> metadata) {
+  std::string cpu, checkedFeatures;
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
+      createTargetMachine(options, cpu, checkedFeatures);
+  if (!machine)
+    return machine.takeError();
+
+  PassManager pm(module.getContext());
+  pm.addPass(createConvertLowBitToCPU());
+  buildCPULoweringPipeline(pm);
+  if (failed(pm.run(module)))
+    return createStringError(inconvertibleErrorCode(),
+                             "lowering the model for the CPU failed");
+  llvm::Expected<std::string> weights = packWeights(module, checkpoint);
+  if (!weights)
+    return weights.takeError();
+  auto integerAttr = [&](StringRef name) {
+    return std::to_string(module->getAttrOfType<IntegerAttr>(name).getInt());
+  };
+  metadata["format"] = "lowbit-cpu";
+  metadata["target"] = options.architecture;
+  metadata["cpu"] = cpu;
+  metadata["cpu_features"] = checkedFeatures;
+  metadata["weight_bytes"] = integerAttr("lowbit.cpu.weight_bytes");
+  metadata["state_bytes"] = integerAttr("lowbit.cpu.state_bytes");
+  metadata["scratch_bytes_per_token"] =
+      integerAttr("lowbit.cpu.scratch_bytes_per_token");
+  metadata["vocab_size"] = std::to_string(checkpoint.config.vocabSize);
+  metadata["context_length"] = std::to_string(checkpoint.config.contextLength);
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, "lowbit_model");
+  if (!llvmModule)
+    return createStringError(inconvertibleErrorCode(),
+                             "translating the model to LLVM IR failed");
+  std::string object = emitObject(*llvmModule, **machine);
+  llvm::Expected<std::string> library = linkSharedObject(object, options);
+  if (!library)
+    return library.takeError();
+
+  runtime::ArtifactWriter writer;
+  writer.addMetadata(metadata);
+  writer.addSection(runtime::kCodeSection, *library);
+  writer.addSection(runtime::kWeightsSection, *weights);
+  writer.addSection(runtime::kTokenizerSection, tokenizer);
+  return writer.finish();
+}

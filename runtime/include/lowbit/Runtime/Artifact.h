@@ -1,0 +1,78 @@
+//===- Artifact.h - the lowbit model artifact (.lbm) ------------*- C++ -*-===//
+//
+// One file holds a compiled model: metadata, the compiled code, the packed
+// weights and the tokenizer, as named sections behind a header and a
+// section table with checksums (docs/artifact.md gives the bytes). The
+// compiler writes it, the runtime reads it; neither side needs LLVM or MLIR
+// for this.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_RUNTIME_ARTIFACT_H
+#define LOWBIT_RUNTIME_ARTIFACT_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lowbit::runtime {
+
+/// The format version this runtime reads and writes.
+constexpr uint32_t kArtifactVersion = 1;
+
+/// Section names.
+constexpr std::string_view kMetadataSection = "metadata";
+constexpr std::string_view kCodeSection = "code";
+constexpr std::string_view kWeightsSection = "weights";
+constexpr std::string_view kTokenizerSection = "tokenizer";
+
+/// FNV-1a, 64 bits: the checksum of every section and of the table.
+uint64_t fnv1a64(const void *data, size_t size);
+
+/// Builds an artifact in memory.
+class ArtifactWriter {
+public:
+  /// Adds a section; names are at most 15 bytes and unique.
+  void addSection(std::string_view name, std::string_view contents);
+  /// Adds the metadata section from key/value pairs.
+  void addMetadata(const std::map<std::string, std::string> &metadata);
+  /// The bytes of the artifact.
+  std::string finish() const;
+
+private:
+  std::vector<std::pair<std::string, std::string>> sections;
+};
+
+/// A verified artifact held in memory, sections aligned to 64 bytes.
+class Artifact {
+public:
+  /// Reads and verifies `path`; on failure returns null and sets `error`
+  /// to a message naming the file and the problem.
+  static std::unique_ptr<Artifact> open(const std::string &path,
+                                        std::string &error);
+
+  /// The section `name`, or an empty view when there is none.
+  std::string_view section(std::string_view name) const;
+  bool hasSection(std::string_view name) const;
+  /// Metadata value of `key`, or empty.
+  std::string metadata(const std::string &key) const;
+  /// Metadata value of `key` as an integer; false when missing or not one.
+  bool metadataInteger(const std::string &key, int64_t &value) const;
+  const std::string &getPath() const { return path; }
+
+private:
+  Artifact() = default;
+
+  std::string path;
+  std::unique_ptr<char, void (*)(void *)> bytes{nullptr, nullptr};
+  size_t size = 0;
+  std::map<std::string, std::string_view, std::less<>> sections;
+  std::map<std::string, std::string> metadataValues;
+};
+
+} // namespace lowbit::runtime
+
+#endif // LOWBIT_RUNTIME_ARTIFACT_H
