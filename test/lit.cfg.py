@@ -3,6 +3,7 @@
 
 import glob
 import os
+import platform
 import shutil
 
 import lit.formats
@@ -36,6 +37,9 @@ llvm_config.add_tool_substitutions(
     ],
     [config.lowbit_tools_dir],
 )
+
+# Compiled CPU models run where they were compiled for.
+config.available_features.add("host-" + platform.machine())
 
 # The Python package exists where pybind11 was found at configure time.
 if glob.glob(os.path.join(config.lowbit_obj_root, "python", "lowbit", "_lowbit*.so")):

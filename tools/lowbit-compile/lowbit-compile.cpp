@@ -175,6 +175,9 @@ int main(int argc, char **argv) {
 
   if (target == "x86_64" || target == "aarch64")
     return compileForCPU(context);
+  if (!llvm::StringRef(target).starts_with("sm_"))
+    return fail("unknown target '" + target +
+                "' (known: x86_64, aarch64, sm_80, sm_89, sm_90)");
   if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty())
     return fail("--scheme, --calibration and --cpu are for CPU targets; for "
                 "GPUs pass a quantized module (lowbit-opt --lowbit-w4a8)");

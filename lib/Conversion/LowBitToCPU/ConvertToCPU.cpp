@@ -238,7 +238,14 @@ Value EntryPointLowering::weightView(OpBuilder &b, Value weight,
 }
 
 LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
+  // Operands the kernels read must have been computed by earlier kernels;
+  // a weight or a value of an unsupported producer has no buffer.
+  bool missingOperand = false;
   auto call = [&](func::FuncOp kernel, ValueRange operands) {
+    if (llvm::any_of(operands, [](Value operand) { return !operand; })) {
+      missingOperand = true;
+      return;
+    }
     func::CallOp::create(b, loc, kernel, operands);
   };
   auto channelsOf = [](Value value) {
@@ -253,7 +260,7 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
     return op->emitOpError() << "lowbit-convert-to-cpu needs the " << what
                              << " to be a lowbit.weight (possibly permuted)";
   };
-  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+  LogicalResult lowering = llvm::TypeSwitch<Operation *, LogicalResult>(op)
       // Weights are placed when a user says in which form it reads them.
       .Case([&](WeightOp) { return success(); })
       .Case([&](PermuteChannelsOp permute) -> LogicalResult {
@@ -431,6 +438,11 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
         return op->emitOpError()
                << "lowbit-convert-to-cpu cannot lower this operation yet";
       });
+  if (succeeded(lowering) && missingOperand)
+    return op->emitOpError()
+           << "lowbit-convert-to-cpu needs the activation operands of this "
+              "operation to be computed at run time";
+  return lowering;
 }
 
 LogicalResult
