@@ -15,6 +15,26 @@
 
 using namespace lowbit;
 
+/// result[..., i, ...] = input[..., permutation[i], ...] along `axis` of a
+/// rank-1 or rank-2 tensor.
+Tensor lowbit::permuteAlong(const Tensor &input,
+                           llvm::ArrayRef<int64_t> permutation, int64_t axis) {
+  Tensor result = input;
+  int64_t rows = input.shape.size() == 1 ? 1 : input.dim(0);
+  int64_t columns = input.shape.back();
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t column = 0; column < columns; ++column) {
+      int64_t sourceRow = row, sourceColumn = column;
+      if (axis == static_cast<int64_t>(input.shape.size()) - 1)
+        sourceColumn = permutation[column];
+      else
+        sourceRow = permutation[row];
+      result.data[row * columns + column] =
+          input.data[sourceRow * columns + sourceColumn];
+    }
+  return result;
+}
+
 /// `value` rounded to the nearest value of `semantics`, ties to even.
 static float roundTo(float value, const llvm::fltSemantics &semantics) {
   llvm::APFloat rounded(value);

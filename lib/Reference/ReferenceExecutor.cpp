@@ -86,26 +86,6 @@ static Tensor rmsNorm(const Tensor &input, const Tensor &weight,
   return result;
 }
 
-/// result[..., i, ...] = input[..., permutation[i], ...] along `axis` of a
-/// rank-1 or rank-2 tensor.
-static Tensor permute(const Tensor &input, llvm::ArrayRef<int64_t> permutation,
-                      int64_t axis) {
-  Tensor result = input;
-  int64_t rows = input.shape.size() == 1 ? 1 : input.dim(0);
-  int64_t columns = input.shape.back();
-  for (int64_t row = 0; row < rows; ++row)
-    for (int64_t column = 0; column < columns; ++column) {
-      int64_t sourceRow = row, sourceColumn = column;
-      if (axis == static_cast<int64_t>(input.shape.size()) - 1)
-        sourceColumn = permutation[column];
-      else
-        sourceRow = permutation[row];
-      result.data[row * columns + column] =
-          input.data[sourceRow * columns + sourceColumn];
-    }
-  return result;
-}
-
 /// The `part`-th of `parts` equal slices of `input` along `axis`.
 static Tensor sliceAlong(const Tensor &input, int64_t axis, int64_t part,
                          int64_t parts) {
@@ -299,7 +279,7 @@ void ReferenceExecutor::Frame::defineReshaped(
 
 llvm::Error ReferenceExecutor::Frame::permuteChannels(PermuteChannelsOp op) {
   defineReshaped(op, op.getInput(), op.getResult(), [&](const Tensor &input) {
-    return permute(input, op.getPermutation(), op.getPermutedAxis());
+    return permuteAlong(input, op.getPermutation(), op.getPermutedAxis());
   });
   return llvm::Error::success();
 }

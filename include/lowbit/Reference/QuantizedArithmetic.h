@@ -29,6 +29,11 @@ struct Tensor {
   int64_t dim(unsigned index) const { return shape[index]; }
 };
 
+/// result[..., i, ...] = input[..., permutation[i], ...] along `axis` of a
+/// rank-1 or rank-2 tensor (lowbit.permute_channels).
+Tensor permuteAlong(const Tensor &input, llvm::ArrayRef<int64_t> permutation,
+                    int64_t axis);
+
 /// A [rows, channels] tensor in the storage a !lowbit.qtensor describes:
 /// signed codes in stored (permuted) channel order and one scale per row and
 /// scale group, already rounded to the scale type.

@@ -201,23 +201,6 @@ void appendBytes(std::string &out, llvm::ArrayRef<T> values) {
              values.size() * sizeof(T));
 }
 
-/// `values` of a rank-1 or rank-2 `shape` with `permutation` applied along
-/// `axis` (lowbit.permute_channels).
-std::vector<float> permute(const std::vector<float> &values,
-                           ArrayRef<int64_t> shape,
-                           ArrayRef<int64_t> permutation, int64_t axis) {
-  int64_t rows = shape.size() == 1 ? 1 : shape[0];
-  int64_t columns = shape.back();
-  bool alongColumns = axis == static_cast<int64_t>(shape.size()) - 1;
-  std::vector<float> result(values.size());
-  for (int64_t row = 0; row < rows; ++row)
-    for (int64_t column = 0; column < columns; ++column)
-      result[row * columns + column] =
-          alongColumns ? values[row * columns + permutation[column]]
-                       : values[permutation[row] * columns + column];
-  return result;
-}
-
 /// The weight buffer `lowbit.cpu.weights` describes, from `checkpoint`.
 llvm::Expected<std::string> packWeights(ModuleOp module,
                                         const Checkpoint &checkpoint) {
@@ -244,7 +227,10 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
       for (auto [permutation, axis] :
            llvm::zip(permutations.getAsRange<DenseI64ArrayAttr>(),
                      axes.asArrayRef()))
-        *values = permute(*values, shape, permutation.asArrayRef(), axis);
+        *values = permuteAlong(Tensor{llvm::SmallVector<int64_t, 2>(shape),
+                                      std::move(*values)},
+                               permutation.asArrayRef(), axis)
+                      .data;
       return values;
     };
     std::string bytes;
