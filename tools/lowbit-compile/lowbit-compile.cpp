@@ -61,6 +61,11 @@ static cl::opt<std::string> cpu(
 static cl::opt<std::string> linker(
     "linker", cl::desc("CPU: compiler driver that links the code (default "
                        "cc, or aarch64-linux-gnu-gcc when cross-compiling)"));
+static cl::opt<std::string> emit(
+    "emit",
+    cl::desc("CPU: what to write: 'artifact' (default) or 'asm', the "
+             "generated assembly"),
+    cl::init("artifact"));
 static cl::opt<int64_t> maxDecodeRows(
     "max-decode-rows",
     cl::desc("most tokens one decode thread block computes (a power of two)"),
@@ -98,8 +103,22 @@ serializeCheckpointTokenizer(const lowbit::Checkpoint &checkpoint) {
   return lowbit::serializeSentencePieceTokenizer((*contents)->getBuffer());
 }
 
+/// Writes `contents` to -o.
+static int writeOutput(llvm::StringRef contents) {
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  output->os() << contents;
+  output->keep();
+  return 0;
+}
+
 /// Compiles the checkpoint or module at --input for a CPU into an artifact.
 static int compileForCPU(MLIRContext &context) {
+  if (emit != "artifact" && emit != "asm")
+    return fail("unknown --emit '" + emit + "' (known: artifact, asm)");
   OwningOpRef<ModuleOp> module;
   std::string checkpointPath = inputPath;
   if (llvm::StringRef(inputPath).ends_with(".mlir")) {
@@ -107,6 +126,17 @@ static int compileForCPU(MLIRContext &context) {
     if (!module)
       return fail("cannot parse " + inputPath);
     auto named = (*module)->getAttrOfType<StringAttr>("lowbit.checkpoint");
+    if (emit == "asm" && scheme.empty()) {
+      // Assembly needs no weights: the module alone is compiled.
+      lowbit::CPUTargetOptions options;
+      options.architecture = target;
+      options.cpu = cpu;
+      llvm::Expected<std::string> assembly =
+          lowbit::compileCPUAssembly(*module, options);
+      if (!assembly)
+        return fail(inputPath + ": " + llvm::toString(assembly.takeError()));
+      return writeOutput(*assembly);
+    }
     if (!named)
       return fail(inputPath + " does not name its checkpoint "
                               "(lowbit.checkpoint attribute)");
@@ -141,20 +171,16 @@ static int compileForCPU(MLIRContext &context) {
   options.architecture = target;
   options.cpu = cpu;
   options.linker = linker;
-  llvm::Expected<std::string> artifact = lowbit::compileCPUArtifact(
-      *module, **checkpoint, *tokenizer, options,
-      {{"scheme", scheme.empty() ? "fp32" : std::string(scheme)},
-       {"checkpoint", checkpointPath}});
+  llvm::Expected<std::string> artifact =
+      emit == "asm"
+          ? lowbit::compileCPUAssembly(*module, options)
+          : lowbit::compileCPUArtifact(
+                *module, **checkpoint, *tokenizer, options,
+                {{"scheme", scheme.empty() ? "fp32" : std::string(scheme)},
+                 {"checkpoint", checkpointPath}});
   if (!artifact)
     return fail(inputPath + ": " + llvm::toString(artifact.takeError()));
-  std::string error;
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      openOutputFile(outputPath, &error);
-  if (!output)
-    return fail(error);
-  output->os() << *artifact;
-  output->keep();
-  return 0;
+  return writeOutput(*artifact);
 }
 
 int main(int argc, char **argv) {
@@ -178,9 +204,11 @@ int main(int argc, char **argv) {
   if (!llvm::StringRef(target).starts_with("sm_"))
     return fail("unknown target '" + target +
                 "' (known: x86_64, aarch64, sm_80, sm_89, sm_90)");
-  if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty())
-    return fail("--scheme, --calibration and --cpu are for CPU targets; for "
-                "GPUs pass a quantized module (lowbit-opt --lowbit-w4a8)");
+  if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty() ||
+      emit != "artifact")
+    return fail("--scheme, --calibration, --cpu and --emit are for CPU "
+                "targets; for GPUs pass a quantized module (lowbit-opt "
+                "--lowbit-w4a8)");
 
   std::string error;
   std::unique_ptr<llvm::MemoryBuffer> input =

@@ -100,14 +100,29 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     - The module records `lowbit.cpu.weight_bytes`, `lowbit.cpu.state_bytes`
       and `lowbit.cpu.scratch_bytes_per_token`.
 
+    The `isa` option picks the instructions of the quantized matmul:
+    `generic` (vector dialect ops that every target lowers; AVX2 on
+    x86-64-v3), `neon-dotprod` (AArch64 `arm_neon.intr.sdot`) or
+    `neon-i8mm` (`arm_neon.intr.smmla` for pairs of token rows, `sdot` for
+    decode). The NEON kernels read weights in the row-pair layout (weight
+    form `packed-row-pairs`, see docs/cpu.md) and need blocks and scale
+    groups of multiples of 32 channels; a module with other layouts is
+    lowered with `generic`, and the pass warns.
+
     The kernels repeat the reference executor's arithmetic, floating-point
     summation order included, so the compiled model gives its numbers.
     Tensor-parallel modules, `lowbit.dequantize` (W4A16),
     `lowbit.permute_channels` and activation clip search are not lowered
     yet; they are errors naming the op.
   }];
+  let options = [
+    Option<"isa", "isa", "std::string", /*default=*/"\"generic\"",
+           "Instructions of the quantized matmul: generic, neon-dotprod or "
+           "neon-i8mm">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::arm_neon::ArmNeonDialect",
     "::mlir::func::FuncDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",

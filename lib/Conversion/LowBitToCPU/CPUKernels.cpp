@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CPUKernels.h"
+#include "CPUEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -16,6 +17,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
@@ -23,192 +25,28 @@
 
 using namespace mlir;
 using namespace lowbit;
+using namespace lowbit::cpu;
 
 int64_t lowbit::getKVRowBytes(int64_t bits, int64_t channels) {
   return bits * channels / 8;
 }
 
-namespace {
-/// An ImplicitLocOpBuilder with the constants, loops and scalar rules the
-/// kernels share.
-class Emitter : public ImplicitLocOpBuilder {
-public:
-  Emitter(OpBuilder &builder, Location loc)
-      : ImplicitLocOpBuilder(loc, builder) {}
-
-  Value index(int64_t value) { return arith::ConstantIndexOp::create(*this, value); }
-  Value f32(float value) {
-    return arith::ConstantFloatOp::create(*this, getF32Type(),
-                                          llvm::APFloat(value));
-  }
-  Value i32(int64_t value) {
-    return arith::ConstantIntOp::create(*this, getI32Type(), value);
-  }
-  Value i8(int64_t value) {
-    return arith::ConstantIntOp::create(*this, getI8Type(), value);
-  }
-  Value add(Value lhs, Value rhs) { return arith::AddIOp::create(*this, lhs, rhs); }
-  Value mul(Value lhs, Value rhs) { return arith::MulIOp::create(*this, lhs, rhs); }
-  Value addf(Value lhs, Value rhs) { return arith::AddFOp::create(*this, lhs, rhs); }
-  Value mulf(Value lhs, Value rhs) { return arith::MulFOp::create(*this, lhs, rhs); }
-  Value divf(Value lhs, Value rhs) { return arith::DivFOp::create(*this, lhs, rhs); }
-  Value rows(Value memref) { return memref::DimOp::create(*this, memref, 0); }
-  Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(*this, memref, indices);
-  }
-  void store(Value value, Value memref, ValueRange indices) {
-    memref::StoreOp::create(*this, value, memref, indices);
-  }
-  /// `value` as an index (from i32).
-  Value toIndex(Value value) {
-    return arith::IndexCastOp::create(*this, getIndexType(), value);
-  }
-  Value toF32(Value value) {
-    if (value.getType().isF32())
-      return value;
-    if (value.getType().isInteger())
-      return arith::SIToFPOp::create(*this, getF32Type(), value);
-    return arith::ExtFOp::create(*this, getF32Type(), value);
-  }
-  /// std::max(current, candidate): `current < candidate ? candidate :
-  /// current`.
-  Value maxOf(Value current, Value candidate) {
-    Value less = arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT,
-                                       current, candidate);
-    return arith::SelectOp::create(*this, less, candidate, current);
-  }
-  /// `value` (f32) rounded to the nearest `type` value, ties to even.
-  Value roundTo(Value value, FloatType type) {
-    if (type.isF32())
-      return value;
-    Value narrow = arith::TruncFOp::create(*this, type, value);
-    return arith::ExtFOp::create(*this, getF32Type(), narrow);
-  }
-
-  /// A loop over [lower, upper) by `step` whose body gets the induction
-  /// variable and the carried values and returns the next ones.
-  scf::ForOp loop(
-      Value lower, Value upper, int64_t step, ValueRange carried,
-      llvm::function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)>
-          body) {
-    return scf::ForOp::create(
-        *this, lower, upper, index(step), carried,
-        [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
-          Emitter inner(nested, loc);
-          SmallVector<Value> next = body(inner, iv, args);
-          scf::YieldOp::create(nested, loc, next);
-        });
-  }
-  /// loop() with no carried values.
-  void loop(Value lower, Value upper, int64_t step,
-            llvm::function_ref<void(Emitter &, Value)> body) {
-    scf::ForOp::create(
-        *this, lower, upper, index(step), ValueRange(),
-        [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
-          Emitter inner(nested, loc);
-          body(inner, iv);
-          scf::YieldOp::create(nested, loc);
-        });
-  }
-  void loop(int64_t lower, int64_t upper, int64_t step,
-            llvm::function_ref<void(Emitter &, Value)> body) {
-    loop(index(lower), index(upper), step, body);
-  }
-
-  /// The code of `value` at `scale` as QuantizedArithmetic's codeOf:
-  /// round-to-even(value / scale) clamped to [-limit, limit], 0 for a zero
-  /// scale; as i8.
-  Value codeOf(Value value, Value scale, int32_t limit) {
-    Value positive = arith::CmpFOp::create(*this, arith::CmpFPredicate::OGT,
-                                           scale, f32(0.0f));
-    Value rounded = math::RoundEvenOp::create(*this, divf(value, scale));
-    Value code = arith::SelectOp::create(*this, positive, rounded, f32(0.0f));
-    Value low = f32(-static_cast<float>(limit));
-    Value high = f32(static_cast<float>(limit));
-    // std::clamp(code, low, high).
-    Value belowLow =
-        arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT, code, low);
-    Value aboveHigh =
-        arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT, high, code);
-    code = arith::SelectOp::create(
-        *this, belowLow, low,
-        arith::SelectOp::create(*this, aboveHigh, high, code));
-    return arith::FPToSIOp::create(*this, getI8Type(), code);
-  }
-
-  /// The absmax scale of the values `valueAt` gives for channels [first,
-  /// last), divided by `limit` and rounded to `scaleType`, as
-  /// QuantizedArithmetic's quantizeGroup computes it.
-  Value groupScale(Value first, Value last,
-                   llvm::function_ref<Value(Emitter &, Value)> valueAt,
-                   int32_t limit, FloatType scaleType) {
-    Value absmax =
-        loop(first, last, 1, {f32(0.0f)},
-             [&](Emitter &e, Value c, ValueRange current) -> SmallVector<Value> {
-               return {e.maxOf(current[0],
-                               math::AbsFOp::create(e, valueAt(e, c)))};
-             })
-            .getResult(0);
-    return roundTo(divf(absmax, f32(static_cast<float>(limit))), scaleType);
-  }
-
-  /// The signed 4-bit field of `byte` (i8) in the low nibble when `high` is
-  /// false, the high nibble otherwise.
-  Value nibble(Value byte, Value high) {
-    Value four = i8(4);
-    Value low = arith::ShRSIOp::create(
-        *this, arith::ShLIOp::create(*this, byte, four), four);
-    Value top = arith::ShRSIOp::create(*this, byte, four);
-    return arith::SelectOp::create(*this, high, top, low);
-  }
-};
-
-MemRefType rowsOf(int64_t channels, Type element) {
-  return MemRefType::get({ShapedType::kDynamic, channels}, element);
+std::optional<CPUMatmulISA> lowbit::parseCPUMatmulISA(StringRef name) {
+  return llvm::StringSwitch<std::optional<CPUMatmulISA>>(name)
+      .Case("generic", CPUMatmulISA::Generic)
+      .Case("neon-dotprod", CPUMatmulISA::NeonDot)
+      .Case("neon-i8mm", CPUMatmulISA::NeonMatrix)
+      .Default(std::nullopt);
 }
 
-/// Runs of consecutive blocks that share a bit width: (first channel, end
-/// channel, bits), so that kernels unroll over few runs, not many blocks.
-SmallVector<std::tuple<int64_t, int64_t, int64_t>>
-getBitRuns(BlockLayoutAttr layout) {
-  SmallVector<std::tuple<int64_t, int64_t, int64_t>> runs;
-  int64_t blockSize = layout.getBlockSize();
-  for (auto [block, bits] : llvm::enumerate(layout.getBlockBits())) {
-    int64_t begin = static_cast<int64_t>(block) * blockSize;
-    if (!runs.empty() && std::get<2>(runs.back()) == bits)
-      std::get<1>(runs.back()) = begin + blockSize;
-    else
-      runs.push_back({begin, begin + blockSize, bits});
-  }
-  return runs;
+bool lowbit::fitsNeonMatmul(BlockLayoutAttr layout) {
+  return layout.getBlockSize() % 32 == 0 &&
+         layout.getScaleGroupChannels() % 32 == 0;
 }
 
-/// The type's name as MLIR prints it, for kernel symbols.
-std::string getTypeName(Type type) {
-  std::string name;
-  llvm::raw_string_ostream os(name);
-  type.print(os);
-  return name;
+int64_t lowbit::getRowPairBytes(BlockLayoutAttr layout) {
+  return 2 * layout.getPackedRowBytes();
 }
-
-/// Largest code of a symmetric `bits`-bit integer.
-int32_t largestCode(int64_t bits) { return (1 << (bits - 1)) - 1; }
-
-/// The widest of 32, 16, ..., 2 channels that divides `channels`.
-int64_t getVectorChannels(int64_t channels) {
-  int64_t width = 32;
-  while (width > 2 && channels % width != 0)
-    width /= 2;
-  return width;
-}
-
-/// Suffix naming a permutation in kernel symbols: a hash of its entries.
-std::string permutationSuffix(ArrayRef<int64_t> permutation) {
-  if (permutation.empty())
-    return "";
-  return llvm::formatv("_p{0:x}", llvm::hash_combine_range(permutation)).str();
-}
-} // namespace
 
 func::FuncOp CPUKernelBuilder::getOrCreate(
     StringRef name, TypeRange argumentTypes,
@@ -374,13 +212,14 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
   std::string bitsName;
   for (int64_t bits : layout.getBlockBits())
     bitsName += std::to_string(bits);
+  bool pairRows = isa == CPUMatmulISA::NeonMatrix;
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_quantize_{0}_b{1}_g{2}_{3}_{4}{5}", channels,
+      llvm::formatv("lowbit_cpu_quantize_{0}_b{1}_g{2}_{3}_{4}{5}{6}", channels,
                     layout.getBlockSize(), group,
                     bitsName.size() > 24
                         ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
                         : bitsName,
-                    getTypeName(scaleType), suffix)
+                    getTypeName(scaleType), suffix, pairRows ? "_pairs" : "")
           .str(),
       {rowsOf(channels, f32), rowsOf(channels, b.getI8Type()),
        rowsOf(groups, f32)},
@@ -394,7 +233,32 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
         auto sourceOf = [&](Emitter &e, Value c) {
           return table ? e.toIndex(e.load(table, c)) : c;
         };
-        e.loop(e.index(0), e.rows(input), 1, [&](Emitter &e, Value t) {
+        Value numRows = e.rows(input);
+        // Rows below `pairedRows` come in pairs (smmla operands).
+        Value pairedRows = arith::SubIOp::create(
+            e, numRows, arith::RemUIOp::create(e, numRows, e.index(2)));
+        auto storeCode = [&](Emitter &e, Value code, Value t, Value c) {
+          if (!pairRows)
+            return e.store(code, codes, {t, c});
+          // Offset in the pair: (c / 8) * 16 + (t % 2) * 8 + c % 8.
+          Value eight = e.index(8), channelCount = e.index(channels);
+          Value odd = arith::RemUIOp::create(e, t, e.index(2));
+          Value inPair = e.add(
+              e.add(e.mul(arith::DivUIOp::create(e, c, eight), e.index(16)),
+                    e.mul(odd, eight)),
+              arith::RemUIOp::create(e, c, eight));
+          Value paired = arith::CmpIOp::create(e, arith::CmpIPredicate::ult, t,
+                                               pairedRows);
+          Value offset = arith::SelectOp::create(
+              e, paired,
+              e.add(e.mul(arith::SubIOp::create(e, t, odd), channelCount),
+                    inPair),
+              e.add(e.mul(t, channelCount), c));
+          e.store(code, codes,
+                  {arith::DivUIOp::create(e, offset, channelCount),
+                   arith::RemUIOp::create(e, offset, channelCount)});
+        };
+        e.loop(e.index(0), numRows, 1, [&](Emitter &e, Value t) {
           for (auto [begin, end, bits] : getBitRuns(layout)) {
             int32_t limit = largestCode(bits);
             e.loop(begin / group, end / group, 1, [&](Emitter &e, Value g) {
@@ -409,7 +273,7 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
               e.store(scale, scales, {t, g});
               e.loop(first, last, 1, [&](Emitter &e, Value c) {
                 Value x = e.load(input, {t, sourceOf(e, c)});
-                e.store(e.codeOf(x, scale, limit), codes, {t, c});
+                storeCode(e, e.codeOf(x, scale, limit), t, c);
               });
             });
           }
@@ -420,6 +284,8 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
 func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
                                          QuantizedTensorType weight,
                                          FloatType resultType) {
+  if (isa != CPUMatmulISA::Generic)
+    return getNeonMatmul(act, weight, resultType);
   Builder b(module.getContext());
   Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
   BlockLayoutAttr actLayout = act.getLayout(), weightLayout = weight.getLayout();

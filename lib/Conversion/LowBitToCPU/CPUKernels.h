@@ -19,17 +19,52 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <optional>
+
 namespace lowbit {
 
 /// Bytes one row of a `bits`-bit KV cache of `channels` channels takes in
 /// its code or value region (4: packed nibbles, 8: bytes, 16: f16, 32: f32).
 int64_t getKVRowBytes(int64_t bits, int64_t channels);
 
+/// The instructions the quantized matmul kernels compute dot products with.
+enum class CPUMatmulISA {
+  /// Vector dialect ops that every target lowers (AVX2 on x86-64-v3).
+  Generic,
+  /// AArch64 NEON `sdot` (FEAT_DotProd) for every tile of tokens.
+  NeonDot,
+  /// AArch64 NEON `smmla` (FEAT_I8MM) for pairs of token rows, `sdot` for
+  /// a lone row (decode).
+  NeonMatrix,
+};
+
+/// The ISA named "generic", "neon-dotprod" or "neon-i8mm".
+std::optional<CPUMatmulISA> parseCPUMatmulISA(llvm::StringRef name);
+
+/// Whether the NEON matmul kernels take operands of `layout`: blocks and
+/// scale groups of multiples of 32 channels.
+bool fitsNeonMatmul(BlockLayoutAttr layout);
+
+/// Bytes of one pair of weight rows in the NEON row-pair layout.
+///
+/// For NEON ISAs, quantized weights are stored as pairs of rows (a zero row
+/// pads an odd count). Every 32-channel chunk of a pair holds four 2x8
+/// tiles T0..T3, tile q being channels 8q..8q+7 of the first row then of the
+/// second: 8-bit blocks store T0..T3 as bytes (64 bytes), 4-bit blocks
+/// store T0 and T1 in the low and high nibbles of 16 bytes, then T2 and T3
+/// (32 bytes). One load and one shift or mask give an `sdot`/`smmla`
+/// operand, and 4-bit tiles come out as 16 x code, exactly.
+int64_t getRowPairBytes(BlockLayoutAttr layout);
+
 /// Creates the kernels of a module on demand, one per distinct
 /// specialisation, at the end of the module.
 class CPUKernelBuilder {
 public:
-  explicit CPUKernelBuilder(mlir::ModuleOp module) : module(module) {}
+  CPUKernelBuilder(mlir::ModuleOp module, CPUMatmulISA isa)
+      : module(module), isa(isa) {}
+
+  /// Whether quantized weights are stored in the row-pair layout.
+  bool storesWeightRowPairs() const { return isa != CPUMatmulISA::Generic; }
 
   /// out[t, :] = table[tokens[t], :].
   /// (table: VxD f32, tokens: ?xi32, out: ?xD f32)
@@ -50,14 +85,17 @@ public:
   mlir::func::FuncOp getLinear(int64_t inChannels, int64_t outChannels);
 
   /// Quantizes activation rows as `type` says: permuted channels, one
-  /// absmax scale per group rounded to the scale type, codes as bytes.
+  /// absmax scale per group rounded to the scale type, codes as bytes. For
+  /// `smmla` the codes of token rows 2i and 2i+1 are interleaved in chunks
+  /// of 8 channels (a lone last row stays as it is).
   /// (input: ?xC f32, codes: ?xC i8, scales: ?xG f32)
   mlir::func::FuncOp getQuantize(QuantizedTensorType type);
 
   /// The mixed-precision matmul of quantized activations (byte codes) and
   /// packed weights: INT32 sums per scale segment, scaled in f32.
-  /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: NxR i8,
-  ///  weightScales: NxGw f32, out: ?xN f32)
+  /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: NxR i8 or, in the
+  ///  row-pair layout, ceil(N/2) x getRowPairBytes i8, weightScales: NxGw
+  ///  f32, out: ?xN f32)
   mlir::func::FuncOp getMatmul(QuantizedTensorType act,
                                QuantizedTensorType weight,
                                mlir::FloatType resultType);
@@ -88,6 +126,12 @@ public:
                                     int64_t numHeads);
 
 private:
+  /// getMatmul for the NEON ISAs: tiles of 4 outputs (two row pairs) by 4
+  /// tokens (`sdot` on replicated activation chunks, or `smmla` on two
+  /// pairs of token rows), 32 channels per step.
+  mlir::func::FuncOp getNeonMatmul(QuantizedTensorType act,
+                                   QuantizedTensorType weight,
+                                   mlir::FloatType resultType);
   /// out = combine(lhs, rhs) elementwise, named lowbit_cpu_<name>_<C>.
   mlir::func::FuncOp getElementwise(
       llvm::StringRef name, int64_t channels,
@@ -107,6 +151,7 @@ private:
                             llvm::ArrayRef<int64_t> values);
 
   mlir::ModuleOp module;
+  CPUMatmulISA isa;
 };
 
 } // namespace lowbit

@@ -33,12 +33,15 @@ int64_t alignUp(int64_t bytes) {
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-/// Bytes of the code and scale parts of a quantized [rows, channels] tensor.
+/// Bytes of the code and scale parts of a quantized [rows, channels] tensor,
+/// its codes stored by rows or, with `rowPairs`, by pairs of rows.
 std::pair<int64_t, int64_t> getQuantizedBytes(QuantizedTensorType type,
-                                              int64_t rows) {
+                                              int64_t rows,
+                                              bool rowPairs = false) {
   BlockLayoutAttr layout = type.getLayout();
-  return {alignUp(rows * layout.getPackedRowBytes()),
-          alignUp(rows * layout.getScalesPerRow() * 4)};
+  int64_t codeBytes = rowPairs ? (rows + 1) / 2 * getRowPairBytes(layout)
+                               : rows * layout.getPackedRowBytes();
+  return {alignUp(codeBytes), alignUp(rows * layout.getScalesPerRow() * 4)};
 }
 
 /// Bytes of one side (keys or values) of a KV cache in the state buffer.
@@ -78,8 +81,9 @@ class WeightPlan {
 public:
   explicit WeightPlan(MLIRContext *context) : builder(context) {}
 
-  /// The byte offset of `source` stored as `form` ("f32", "transposed" or
-  /// "packed"); `quantize` describes the packed form.
+  /// The byte offset of `source` stored as `form` ("f32", "transposed",
+  /// "packed" or "packed-row-pairs"); `quantize` describes the packed
+  /// forms.
   int64_t place(WeightSource source, StringRef form, QuantizeOp quantize = {}) {
     WeightOp weight = source.weight;
     std::string key = (weight.getName() + "/" + form).str();
@@ -114,7 +118,8 @@ public:
     }
     if (quantize) {
       QuantizedTensorType type = quantize.getResult().getType();
-      auto [codes, scales] = getQuantizedBytes(type, type.getShape()[0]);
+      auto [codes, scales] = getQuantizedBytes(type, type.getShape()[0],
+                                               form == "packed-row-pairs");
       bytes = codes + scales;
       entry.push_back(builder.getNamedAttr("type", TypeAttr::get(type)));
       if (quantize.getClipSearch())
@@ -356,15 +361,20 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
         QuantizedTensorType type = quantize.getResult().getType();
         if (std::optional<WeightSource> source =
                 getWeightSource(quantize.getInput())) {
-          int64_t offset = weights.place(*source, "packed", quantize);
+          bool rowPairs = kernels.storesWeightRowPairs();
+          int64_t offset = weights.place(
+              *source, rowPairs ? "packed-row-pairs" : "packed", quantize);
           int64_t rows = type.getShape()[0];
           BlockLayoutAttr layout = type.getLayout();
-          int64_t codeBytes = getQuantizedBytes(type, rows).first;
+          int64_t codeBytes = getQuantizedBytes(type, rows, rowPairs).first;
+          SmallVector<int64_t, 2> codeShape =
+              rowPairs ? SmallVector<int64_t, 2>{(rows + 1) / 2,
+                                                 getRowPairBytes(layout)}
+                       : SmallVector<int64_t, 2>{rows,
+                                                 layout.getPackedRowBytes()};
           lowered[quantize.getResult()] = {
               memref::ViewOp::create(
-                  b, loc,
-                  MemRefType::get({rows, layout.getPackedRowBytes()},
-                                  b.getI8Type()),
+                  b, loc, MemRefType::get(codeShape, b.getI8Type()),
                   weightBuffer, arith::ConstantIndexOp::create(b, loc, offset),
                   ValueRange()),
               memref::ViewOp::create(
@@ -524,6 +534,8 @@ EntryPointLowering::lower(int64_t &scratchBytesPerToken,
 namespace {
 struct ConvertLowBitToCPUPass
     : lowbit::impl::ConvertLowBitToCPUBase<ConvertLowBitToCPUPass> {
+  using ConvertLowBitToCPUBase::ConvertLowBitToCPUBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (!module.getOps<RankGroupOp>().empty()) {
@@ -540,7 +552,27 @@ struct ConvertLowBitToCPUPass
       return signalPassFailure();
     }
 
-    CPUKernelBuilder kernels(module);
+    std::optional<CPUMatmulISA> matmulISA = parseCPUMatmulISA(isa);
+    if (!matmulISA) {
+      module.emitError() << "lowbit-convert-to-cpu: unknown isa '" << isa
+                         << "' (known: generic, neon-dotprod, neon-i8mm)";
+      return signalPassFailure();
+    }
+    if (*matmulISA != CPUMatmulISA::Generic) {
+      WalkResult unfit = module.walk([](MatmulOp matmul) {
+        if (fitsNeonMatmul(matmul.getAct().getType().getLayout()) &&
+            fitsNeonMatmul(matmul.getWeight().getType().getLayout()))
+          return WalkResult::advance();
+        matmul.emitWarning()
+            << "has blocks or scale groups that are not multiples of 32 "
+               "channels; the NEON matmul cannot take them, so the module "
+               "uses the generic matmul";
+        return WalkResult::interrupt();
+      });
+      if (unfit.wasInterrupted())
+        matmulISA = CPUMatmulISA::Generic;
+    }
+    CPUKernelBuilder kernels(module, *matmulISA);
     WeightPlan weights(&getContext());
     int64_t scratchBytesPerToken = 0;
     std::optional<SmallVector<KVCacheType>> sharedCaches;

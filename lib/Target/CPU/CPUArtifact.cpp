@@ -21,6 +21,7 @@
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/ArmNeon/ArmNeonToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -43,6 +44,7 @@ using llvm::createStringError;
 using llvm::inconvertibleErrorCode;
 
 void lowbit::registerCPUArtifactDependencies(DialectRegistry &registry) {
+  registerArmNeonDialectTranslation(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
 }
@@ -109,8 +111,26 @@ createTargetMachine(const CPUTargetOptions &options, std::string &cpu,
   return machine;
 }
 
-/// Optimizes `module` at O3 for `machine` and returns the object file.
-std::string emitObject(llvm::Module &module, llvm::TargetMachine &machine) {
+/// The matmul instructions of lowbit-convert-to-cpu for code with
+/// `checkedFeatures` on `architecture`.
+std::string getMatmulISA(const std::string &architecture,
+                         llvm::StringRef checkedFeatures) {
+  if (architecture != "aarch64")
+    return "generic";
+  llvm::SmallVector<llvm::StringRef> features;
+  checkedFeatures.split(features, ',');
+  if (llvm::is_contained(features, "i8mm") &&
+      llvm::is_contained(features, "dotprod"))
+    return "neon-i8mm";
+  if (llvm::is_contained(features, "dotprod"))
+    return "neon-dotprod";
+  return "generic";
+}
+
+/// Optimizes `module` at O3 for `machine` and returns the object file or
+/// the assembly.
+std::string emitCode(llvm::Module &module, llvm::TargetMachine &machine,
+                     llvm::CodeGenFileType fileType) {
   module.setDataLayout(machine.createDataLayout());
   module.setTargetTriple(machine.getTargetTriple());
 
@@ -130,8 +150,7 @@ std::string emitObject(llvm::Module &module, llvm::TargetMachine &machine) {
   llvm::SmallString<0> object;
   llvm::raw_svector_ostream stream(object);
   llvm::legacy::PassManager codegen;
-  machine.addPassesToEmitFile(codegen, stream, nullptr,
-                              llvm::CodeGenFileType::ObjectFile);
+  machine.addPassesToEmitFile(codegen, stream, nullptr, fileType);
   codegen.run(module);
   return std::string(object.str());
 }
@@ -201,6 +220,49 @@ void appendBytes(std::string &out, llvm::ArrayRef<T> values) {
              values.size() * sizeof(T));
 }
 
+/// The codes of `input` in the NEON row-pair layout (getRowPairBytes in
+/// lib/Conversion/LowBitToCPU/CPUKernels.h): per pair of rows and 32-channel
+/// chunk, the 2x8 tiles T0..T3 (channels 8q..8q+7 of the first row, then of
+/// the second) as bytes for 8-bit blocks; T0|T1 and T2|T3 as low|high
+/// nibbles for 4-bit blocks.
+std::vector<uint8_t> packRowPairs(const QuantizedTensor &input) {
+  BlockLayoutAttr layout = input.layout;
+  int64_t pairBytes = 2 * layout.getPackedRowBytes();
+  int64_t pairs = (input.rows + 1) / 2, channels = input.channels;
+  std::vector<uint8_t> packed(pairs * pairBytes, 0);
+  auto codeAt = [&](int64_t row, int64_t channel) -> uint8_t {
+    return row < input.rows
+               ? static_cast<uint8_t>(input.codes[row * channels + channel])
+               : 0;
+  };
+  for (int64_t pair = 0; pair < pairs; ++pair) {
+    int64_t blockByte = 0;
+    for (auto [block, bits] : llvm::enumerate(layout.getBlockBits())) {
+      int64_t begin = static_cast<int64_t>(block) * layout.getBlockSize();
+      for (int64_t chunk = begin; chunk < begin + layout.getBlockSize();
+           chunk += 32) {
+        uint8_t *out = packed.data() + pair * pairBytes + 2 * blockByte +
+                       (chunk - begin) * bits / 4;
+        for (int64_t half = 0; half < 2; ++half)
+          for (int64_t i = 0; i < 8; ++i) {
+            int64_t row = 2 * pair + half;
+            if (bits == 8) {
+              for (int64_t tile = 0; tile < 4; ++tile)
+                out[16 * tile + 8 * half + i] = codeAt(row, chunk + 8 * tile + i);
+              continue;
+            }
+            for (int64_t tile = 0; tile < 4; tile += 2)
+              out[8 * tile + 8 * half + i] = static_cast<uint8_t>(
+                  (codeAt(row, chunk + 8 * tile + i) & 0xF) |
+                  (codeAt(row, chunk + 8 * (tile + 1) + i) << 4));
+          }
+      }
+      blockByte += layout.getBlockSize() * bits / 8;
+    }
+  }
+  return packed;
+}
+
 /// The weight buffer `lowbit.cpu.weights` describes, from `checkpoint`.
 llvm::Expected<std::string> packWeights(ModuleOp module,
                                         const Checkpoint &checkpoint) {
@@ -246,7 +308,8 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
         choice.channelImportance = importance.asArrayRef();
       QuantizedTensor packed = quantize(Tensor{shape, std::move(*values)},
                                         quantized, choice);
-      std::vector<uint8_t> codes = packCodes(packed);
+      std::vector<uint8_t> codes =
+          form == "packed-row-pairs" ? packRowPairs(packed) : packCodes(packed);
       appendBytes(bytes, llvm::ArrayRef<uint8_t>(codes));
       bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
       appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
@@ -275,23 +338,60 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
 }
 } // namespace
 
+namespace {
+/// A module lowered for the CPU: its LLVM IR and the target machine.
+struct LoweredModule {
+  std::unique_ptr<llvm::TargetMachine> machine;
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  std::string cpu, checkedFeatures;
+};
+
+/// Lowers `module` in place for `options` and translates it to LLVM IR.
+llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
+                                          const CPUTargetOptions &options) {
+  LoweredModule lowered;
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
+      createTargetMachine(options, lowered.cpu, lowered.checkedFeatures);
+  if (!machine)
+    return machine.takeError();
+  lowered.machine = std::move(*machine);
+
+  PassManager pm(module.getContext());
+  ConvertLowBitToCPUOptions conversion;
+  conversion.isa = getMatmulISA(options.architecture, lowered.checkedFeatures);
+  pm.addPass(createConvertLowBitToCPU(conversion));
+  buildCPULoweringPipeline(pm);
+  if (failed(pm.run(module)))
+    return createStringError(inconvertibleErrorCode(),
+                             "lowering the model for the CPU failed");
+  lowered.context = std::make_unique<llvm::LLVMContext>();
+  lowered.module =
+      translateModuleToLLVMIR(module, *lowered.context, "lowbit_model");
+  if (!lowered.module)
+    return createStringError(inconvertibleErrorCode(),
+                             "translating the model to LLVM IR failed");
+  return lowered;
+}
+} // namespace
+
+llvm::Expected<std::string>
+lowbit::compileCPUAssembly(ModuleOp module, const CPUTargetOptions &options) {
+  llvm::Expected<LoweredModule> lowered = lowerForCPU(module, options);
+  if (!lowered)
+    return lowered.takeError();
+  return emitCode(*lowered->module, *lowered->machine,
+                  llvm::CodeGenFileType::AssemblyFile);
+}
+
 llvm::Expected<std::string>
 lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
                            const std::string &tokenizer,
                            const CPUTargetOptions &options,
                            std::map<std::string, std::string> metadata) {
-  std::string cpu, checkedFeatures;
-  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
-      createTargetMachine(options, cpu, checkedFeatures);
-  if (!machine)
-    return machine.takeError();
-
-  PassManager pm(module.getContext());
-  pm.addPass(createConvertLowBitToCPU());
-  buildCPULoweringPipeline(pm);
-  if (failed(pm.run(module)))
-    return createStringError(inconvertibleErrorCode(),
-                             "lowering the model for the CPU failed");
+  llvm::Expected<LoweredModule> lowered = lowerForCPU(module, options);
+  if (!lowered)
+    return lowered.takeError();
   llvm::Expected<std::string> weights = packWeights(module, checkpoint);
   if (!weights)
     return weights.takeError();
@@ -300,8 +400,10 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   };
   metadata["format"] = "lowbit-cpu";
   metadata["target"] = options.architecture;
-  metadata["cpu"] = cpu;
-  metadata["cpu_features"] = checkedFeatures;
+  metadata["cpu"] = lowered->cpu;
+  metadata["cpu_features"] = lowered->checkedFeatures;
+  metadata["matmul_isa"] =
+      getMatmulISA(options.architecture, lowered->checkedFeatures);
   metadata["weight_bytes"] = integerAttr("lowbit.cpu.weight_bytes");
   metadata["state_bytes"] = integerAttr("lowbit.cpu.state_bytes");
   metadata["scratch_bytes_per_token"] =
@@ -309,13 +411,8 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   metadata["vocab_size"] = std::to_string(checkpoint.config.vocabSize);
   metadata["context_length"] = std::to_string(checkpoint.config.contextLength);
 
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(module, llvmContext, "lowbit_model");
-  if (!llvmModule)
-    return createStringError(inconvertibleErrorCode(),
-                             "translating the model to LLVM IR failed");
-  std::string object = emitObject(*llvmModule, **machine);
+  std::string object = emitCode(*lowered->module, *lowered->machine,
+                                llvm::CodeGenFileType::ObjectFile);
   llvm::Expected<std::string> library = linkSharedObject(object, options);
   if (!library)
     return library.takeError();

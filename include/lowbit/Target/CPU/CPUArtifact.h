@@ -47,6 +47,11 @@ compileCPUArtifact(mlir::ModuleOp module, const Checkpoint &checkpoint,
                    const CPUTargetOptions &options,
                    std::map<std::string, std::string> metadata);
 
+/// Compiles `module` like compileCPUArtifact but returns the target
+/// assembly of its code (no weights are needed).
+llvm::Expected<std::string> compileCPUAssembly(mlir::ModuleOp module,
+                                               const CPUTargetOptions &options);
+
 } // namespace lowbit
 
 #endif // LOWBIT_TARGET_CPU_CPUARTIFACT_H

@@ -1,0 +1,82 @@
+/*===-- lowbit-c/Runtime.h - C API of the lowbit runtime ----------*- C -*-===*\
+|*                                                                            *|
+|* Runs a model artifact compiled by `lowbit-compile --target=x86_64|aarch64` *|
+|* on this CPU: open the artifact, feed token ids, read logits, sample. The   *|
+|* library is MLIR-free (link with -llowbit-runtime or lowbit::runtime).     *|
+|*                                                                            *|
+|* Handles are opaque; every handle a function returns is owned by the       *|
+|* caller and released with the matching Destroy function. Functions that    *|
+|* can fail return 0 on success and a non-zero value on failure, with the    *|
+|* reason in lowbitModelGetError.                                             *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef LOWBIT_C_RUNTIME_H
+#define LOWBIT_C_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A compiled model loaded for this CPU, with its KV cache.
+typedef struct lowbitModelImpl *lowbitModel;
+
+/// A token sampler (temperature, top-k, top-p, seeded).
+typedef struct lowbitSamplerImpl *lowbitSampler;
+
+/// Opens the artifact at `path`: checks its format, integrity, architecture
+/// and the CPU features its code needs, and loads the code and weights.
+/// Returns NULL on failure and, when `error` is not NULL, writes the reason
+/// (NUL-terminated, truncated to `errorSize` bytes) to it.
+lowbitModel lowbitModelOpen(const char *path, char *error, size_t errorSize);
+
+/// Releases `model` (NULL is allowed).
+void lowbitModelDestroy(lowbitModel model);
+
+/// The number of logits per token.
+int64_t lowbitModelGetVocabSize(lowbitModel model);
+
+/// The largest number of positions the KV cache holds.
+int64_t lowbitModelGetContextLength(lowbitModel model);
+
+/// The artifact's metadata entry `key` (e.g. "scheme", "target", "cpu"),
+/// or NULL when there is none. Valid until the model is destroyed.
+const char *lowbitModelGetMetadata(lowbitModel model, const char *key);
+
+/// Runs the compiled prefill on `count` tokens at positions start..
+/// start+count-1, appending them to the KV cache, and writes count x
+/// vocabulary-size logits (row-major) to `logits`.
+int lowbitModelPrefill(lowbitModel model, const int32_t *tokens,
+                       int64_t count, int64_t start, float *logits);
+
+/// Runs the compiled decode step on one token at `position` and writes
+/// vocabulary-size logits.
+int lowbitModelDecode(lowbitModel model, int32_t token, int64_t position,
+                      float *logits);
+
+/// Forgets the KV cache, to start a new sequence.
+void lowbitModelReset(lowbitModel model);
+
+/// Why the last failing call on `model` failed ("" when none did).
+const char *lowbitModelGetError(lowbitModel model);
+
+/// A sampler: `temperature` 0 picks the most likely token; `topK` 0 keeps
+/// every token; `topP` in (0, 1]. Returns NULL for invalid options.
+lowbitSampler lowbitSamplerCreate(float temperature, int32_t topK, float topP,
+                                  uint64_t seed);
+
+/// Releases `sampler` (NULL is allowed).
+void lowbitSamplerDestroy(lowbitSampler sampler);
+
+/// The next token for `logits[0..vocabSize)`.
+int32_t lowbitSamplerSample(lowbitSampler sampler, const float *logits,
+                            int64_t vocabSize);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOWBIT_C_RUNTIME_H */
