@@ -44,8 +44,28 @@ bool lowbit::fitsNeonMatmul(BlockLayoutAttr layout) {
          layout.getScaleGroupChannels() % 32 == 0;
 }
 
-int64_t lowbit::getRowPairBytes(BlockLayoutAttr layout) {
-  return 2 * layout.getPackedRowBytes();
+int64_t lowbit::getWeightTileRows(CPUMatmulISA isa) {
+  switch (isa) {
+  case CPUMatmulISA::Generic:
+    return 1;
+  case CPUMatmulISA::NeonDot:
+    return 4;
+  case CPUMatmulISA::NeonMatrix:
+    return 2;
+  }
+  llvm_unreachable("unknown CPU matmul ISA");
+}
+
+StringRef lowbit::getWeightForm(CPUMatmulISA isa) {
+  switch (isa) {
+  case CPUMatmulISA::Generic:
+    return "packed";
+  case CPUMatmulISA::NeonDot:
+    return "packed-row-quads";
+  case CPUMatmulISA::NeonMatrix:
+    return "packed-row-pairs";
+  }
+  llvm_unreachable("unknown CPU matmul ISA");
 }
 
 func::FuncOp CPUKernelBuilder::getOrCreate(

@@ -45,16 +45,24 @@ std::optional<CPUMatmulISA> parseCPUMatmulISA(llvm::StringRef name);
 /// scale groups of multiples of 32 channels.
 bool fitsNeonMatmul(BlockLayoutAttr layout);
 
-/// Bytes of one pair of weight rows in the NEON row-pair layout.
+/// Rows per tile of stored weights for the matmul of `isa`: 1 for Generic
+/// (packed rows, docs/quantization.md), 4 for NeonDot and 2 for NeonMatrix.
 ///
-/// For NEON ISAs, quantized weights are stored as pairs of rows (a zero row
-/// pads an odd count). Every 32-channel chunk of a pair holds four 2x8
-/// tiles T0..T3, tile q being channels 8q..8q+7 of the first row then of the
-/// second: 8-bit blocks store T0..T3 as bytes (64 bytes), 4-bit blocks
-/// store T0 and T1 in the low and high nibbles of 16 bytes, then T2 and T3
-/// (32 bytes). One load and one shift or mask give an `sdot`/`smmla`
-/// operand, and 4-bit tiles come out as 16 x code, exactly.
-int64_t getRowPairBytes(BlockLayoutAttr layout);
+/// The NEON layouts store weights in tiles of T rows (zero rows pad the
+/// last). Every 32-channel chunk of a tile holds 2T sub-tiles S_0..S_{2T-1}
+/// of 16 codes: S_j is channels j*W..j*W+W-1 (W = 16/T) of the first row,
+/// then of the second, and so on. 8-bit blocks store S_j as 16 bytes at
+/// 16j; 4-bit blocks store S_2i and S_2i+1 as the low and high nibbles of
+/// the 16 bytes at 16i. One load and one shift or mask give an `sdot` or
+/// `smmla` operand (4-bit sub-tiles come out as 16 x code, exactly): for
+/// T = 4 a 4x4 sub-tile is dotted with 4 activation codes by indexed `sdot`,
+/// for T = 2 a 2x8 sub-tile is a `smmla` operand. Scales are stored per tile
+/// and group, the T rows' scales side by side (0 for padding rows).
+int64_t getWeightTileRows(CPUMatmulISA isa);
+
+/// The stored form of quantized weights for `isa`: "packed",
+/// "packed-row-quads" or "packed-row-pairs".
+llvm::StringRef getWeightForm(CPUMatmulISA isa);
 
 /// Creates the kernels of a module on demand, one per distinct
 /// specialisation, at the end of the module.
@@ -63,8 +71,8 @@ public:
   CPUKernelBuilder(mlir::ModuleOp module, CPUMatmulISA isa)
       : module(module), isa(isa) {}
 
-  /// Whether quantized weights are stored in the row-pair layout.
-  bool storesWeightRowPairs() const { return isa != CPUMatmulISA::Generic; }
+  /// The ISA of the matmul kernels.
+  CPUMatmulISA getISA() const { return isa; }
 
   /// out[t, :] = table[tokens[t], :].
   /// (table: VxD f32, tokens: ?xi32, out: ?xD f32)
@@ -93,9 +101,9 @@ public:
 
   /// The mixed-precision matmul of quantized activations (byte codes) and
   /// packed weights: INT32 sums per scale segment, scaled in f32.
-  /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: NxR i8 or, in the
-  ///  row-pair layout, ceil(N/2) x getRowPairBytes i8, weightScales: NxGw
-  ///  f32, out: ?xN f32)
+  /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: ceil(N/T) x TR i8
+  ///  and weightScales: ceil(N/T) x TGw f32 for T = getWeightTileRows and R
+  ///  packed bytes per row, out: ?xN f32)
   mlir::func::FuncOp getMatmul(QuantizedTensorType act,
                                QuantizedTensorType weight,
                                mlir::FloatType resultType);
@@ -126,9 +134,9 @@ public:
                                     int64_t numHeads);
 
 private:
-  /// getMatmul for the NEON ISAs: tiles of 4 outputs (two row pairs) by 4
-  /// tokens (`sdot` on replicated activation chunks, or `smmla` on two
-  /// pairs of token rows), 32 channels per step.
+  /// getMatmul for the NEON ISAs: 4 outputs by 4 tokens per tile (indexed
+  /// `sdot` on row quads, or `smmla` on two pairs of token rows and two of
+  /// weight rows), 32 channels per step.
   mlir::func::FuncOp getNeonMatmul(QuantizedTensorType act,
                                    QuantizedTensorType weight,
                                    mlir::FloatType resultType);

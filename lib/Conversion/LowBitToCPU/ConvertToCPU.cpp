@@ -33,15 +33,15 @@ int64_t alignUp(int64_t bytes) {
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-/// Bytes of the code and scale parts of a quantized [rows, channels] tensor,
-/// its codes stored by rows or, with `rowPairs`, by pairs of rows.
+/// Bytes of the code and scale parts of a quantized [rows, channels] tensor
+/// stored in tiles of `tileRows` rows (getWeightTileRows).
 std::pair<int64_t, int64_t> getQuantizedBytes(QuantizedTensorType type,
                                               int64_t rows,
-                                              bool rowPairs = false) {
+                                              int64_t tileRows = 1) {
   BlockLayoutAttr layout = type.getLayout();
-  int64_t codeBytes = rowPairs ? (rows + 1) / 2 * getRowPairBytes(layout)
-                               : rows * layout.getPackedRowBytes();
-  return {alignUp(codeBytes), alignUp(rows * layout.getScalesPerRow() * 4)};
+  int64_t paddedRows = (rows + tileRows - 1) / tileRows * tileRows;
+  return {alignUp(paddedRows * layout.getPackedRowBytes()),
+          alignUp(paddedRows * layout.getScalesPerRow() * 4)};
 }
 
 /// Bytes of one side (keys or values) of a KV cache in the state buffer.
@@ -81,10 +81,11 @@ class WeightPlan {
 public:
   explicit WeightPlan(MLIRContext *context) : builder(context) {}
 
-  /// The byte offset of `source` stored as `form` ("f32", "transposed",
-  /// "packed" or "packed-row-pairs"); `quantize` describes the packed
-  /// forms.
-  int64_t place(WeightSource source, StringRef form, QuantizeOp quantize = {}) {
+  /// The byte offset of `source` stored as `form` ("f32", "transposed" or a
+  /// packed form of getWeightForm in tiles of `tileRows` rows); `quantize`
+  /// describes the packed forms.
+  int64_t place(WeightSource source, StringRef form, QuantizeOp quantize = {},
+                int64_t tileRows = 1) {
     WeightOp weight = source.weight;
     std::string key = (weight.getName() + "/" + form).str();
     {
@@ -118,8 +119,8 @@ public:
     }
     if (quantize) {
       QuantizedTensorType type = quantize.getResult().getType();
-      auto [codes, scales] = getQuantizedBytes(type, type.getShape()[0],
-                                               form == "packed-row-pairs");
+      auto [codes, scales] =
+          getQuantizedBytes(type, type.getShape()[0], tileRows);
       bytes = codes + scales;
       entry.push_back(builder.getNamedAttr("type", TypeAttr::get(type)));
       if (quantize.getClipSearch())
@@ -361,25 +362,24 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
         QuantizedTensorType type = quantize.getResult().getType();
         if (std::optional<WeightSource> source =
                 getWeightSource(quantize.getInput())) {
-          bool rowPairs = kernels.storesWeightRowPairs();
+          int64_t tileRows = getWeightTileRows(kernels.getISA());
           int64_t offset = weights.place(
-              *source, rowPairs ? "packed-row-pairs" : "packed", quantize);
+              *source, getWeightForm(kernels.getISA()), quantize, tileRows);
           int64_t rows = type.getShape()[0];
           BlockLayoutAttr layout = type.getLayout();
-          int64_t codeBytes = getQuantizedBytes(type, rows, rowPairs).first;
-          SmallVector<int64_t, 2> codeShape =
-              rowPairs ? SmallVector<int64_t, 2>{(rows + 1) / 2,
-                                                 getRowPairBytes(layout)}
-                       : SmallVector<int64_t, 2>{rows,
-                                                 layout.getPackedRowBytes()};
+          int64_t codeBytes = getQuantizedBytes(type, rows, tileRows).first;
           lowered[quantize.getResult()] = {
               memref::ViewOp::create(
-                  b, loc, MemRefType::get(codeShape, b.getI8Type()),
+                  b, loc,
+                  MemRefType::get({(rows + tileRows - 1) / tileRows,
+                                   tileRows * layout.getPackedRowBytes()},
+                                  b.getI8Type()),
                   weightBuffer, arith::ConstantIndexOp::create(b, loc, offset),
                   ValueRange()),
               memref::ViewOp::create(
                   b, loc,
-                  MemRefType::get({rows, layout.getScalesPerRow()},
+                  MemRefType::get({(rows + tileRows - 1) / tileRows,
+                                   tileRows * layout.getScalesPerRow()},
                                   b.getF32Type()),
                   weightBuffer,
                   arith::ConstantIndexOp::create(b, loc, offset + codeBytes),

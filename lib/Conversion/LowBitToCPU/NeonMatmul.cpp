@@ -2,17 +2,21 @@
 //
 // The matmul kernel for AArch64 with FEAT_DotProd (`sdot`) and FEAT_I8MM
 // (`smmla`), in the style of Agile-Quant and KleidiAI: weights stay packed
-// in memory in the row-pair layout (getRowPairBytes), and one shift or mask
-// turns 16 packed bytes into a 2x8 operand tile of 16 x code, so a 4-bit
+// in memory in tiles of rows (getWeightTileRows), and one shift or mask
+// turns 16 packed bytes into an operand sub-tile of 16 x code, so a 4-bit
 // weight costs no more unpacking than that. The INT32 sum of a scale segment
 // is shifted back by 4, exactly, before it is scaled, and every output sums
 // its segments in the reference executor's order.
 //
-// Tiles: 4 outputs (two row pairs) by 4 tokens. With `sdot` each token's
-// 8-channel chunk is replicated into both halves of a register and dotted
-// with a 2x8 weight tile (two outputs per instruction); with `smmla` two
-// interleaved token rows (getQuantize lays them out so) multiply a 2x8
-// weight tile into a 2x2 block of outputs. Decode (one token) uses `sdot`.
+// Each tile computes 8 outputs for up to 4 tokens (sdot) or 4 outputs for
+// up to 8 tokens (smmla), 32 channels per step:
+// - neon-dotprod: weights in row quads; a 4x4 sub-tile (4 outputs x 4
+//   channels) is dotted with 4 codes of a token by indexed `sdot`, so
+//   activations are loaded 16 at a time and never rearranged.
+// - neon-i8mm: weights in row pairs; two interleaved token rows (getQuantize
+//   lays them out so) times a 2x8 sub-tile by `smmla` give a 2x2 block of
+//   outputs. A lone token row (decode) replicates 8 codes into both halves
+//   of a register and uses `sdot`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,60 +31,66 @@ using namespace lowbit;
 using namespace lowbit::cpu;
 
 namespace {
-/// Outputs of a tile come in this many row pairs.
-constexpr int64_t kTilePairs = 2;
+/// Outputs of one tile: two row quads for `sdot`, two row pairs for
+/// `smmla`.
+int64_t getTileOutputs(CPUMatmulISA isa) {
+  return isa == CPUMatmulISA::NeonDot ? 8 : 4;
+}
 /// Channels one step of the inner loop covers.
 constexpr int64_t kStepChannels = 32;
 
 /// Emits the tiles of one NEON matmul kernel.
 class NeonMatmulEmitter {
 public:
-  NeonMatmulEmitter(Emitter &e, QuantizedTensorType act,
+  NeonMatmulEmitter(Emitter &e, CPUMatmulISA isa, QuantizedTensorType act,
                     QuantizedTensorType weight, FloatType resultType,
                     ValueRange args)
-      : act(act), weight(weight), resultType(resultType),
-        actScales(args[1]), weightScales(args[3]), out(args[4]) {
+      : isa(isa), weight(weight), resultType(resultType), actScales(args[1]),
+        weightScales(args[3]), out(args[4]) {
     channels = weight.getLayout().getNumChannels();
     outputs = weight.getShape()[0];
     actGroup = act.getLayout().getScaleGroupChannels();
     weightGroup = weight.getLayout().getScaleGroupChannels();
     segment = std::gcd(actGroup, weightGroup);
-    pairBytes = getRowPairBytes(weight.getLayout());
+    tileRows = getWeightTileRows(isa);
+    tileBytes = tileRows * weight.getLayout().getPackedRowBytes();
     actCodes = collapse(e, args[0]);
     weightCodes = collapse(e, args[2]);
   }
 
-  /// Tiles of `pairs` row pairs from pair `firstPair`, over all tokens;
-  /// `padded`: the last row of the last pair is padding.
-  void emitPairTile(Emitter &e, Value firstPair, int64_t pairs, bool padded,
-                    bool matrix) {
+  /// The tiles of outputs firstTile * T.. (`valid` of them, at most
+  /// getTileOutputs), over all tokens.
+  void emitOutputTile(Emitter &e, Value firstTile, int64_t valid) {
     Value numRows = e.rows(out);
     Value two = e.index(2), four = e.index(4);
-    if (!matrix) {
+    if (isa == CPUMatmulISA::NeonDot) {
       Value quads = arith::SubIOp::create(
           e, numRows, arith::RemUIOp::create(e, numRows, four));
       e.loop(e.index(0), quads, 4, [&](Emitter &e, Value m) {
-        emitDotTile(e, m, 4, firstPair, pairs, padded);
+        emitQuadDotTile(e, m, 4, firstTile, valid);
       });
       e.loop(quads, numRows, 1, [&](Emitter &e, Value m) {
-        emitDotTile(e, m, 1, firstPair, pairs, padded);
+        emitQuadDotTile(e, m, 1, firstTile, valid);
       });
       return;
     }
     Value paired = arith::SubIOp::create(
         e, numRows, arith::RemUIOp::create(e, numRows, two));
-    Value quads = arith::SubIOp::create(
-        e, paired, arith::RemUIOp::create(e, paired, four));
-    e.loop(e.index(0), quads, 4, [&](Emitter &e, Value m) {
-      emitMatrixTile(e, m, 2, firstPair, pairs, padded);
+    Value octets = arith::SubIOp::create(
+        e, paired, arith::RemUIOp::create(e, paired, e.index(8)));
+    e.loop(e.index(0), octets, 8, [&](Emitter &e, Value m) {
+      emitMatrixTile(e, m, 4, firstTile, valid);
     });
-    e.loop(quads, paired, 2, [&](Emitter &e, Value m) {
-      emitMatrixTile(e, m, 1, firstPair, pairs, padded);
+    e.loop(octets, paired, 2, [&](Emitter &e, Value m) {
+      emitMatrixTile(e, m, 1, firstTile, valid);
     });
     e.loop(paired, numRows, 1, [&](Emitter &e, Value m) {
-      emitDotTile(e, m, 1, firstPair, pairs, padded);
+      emitPairDotTile(e, m, firstTile, valid);
     });
   }
+
+  /// Weight tiles per output tile.
+  int64_t tilesPerOutputTile() const { return getTileOutputs(isa) / tileRows; }
 
 private:
   /// `memref` (2-D, contiguous) as 1-D bytes.
@@ -88,48 +98,70 @@ private:
     return memref::CollapseShapeOp::create(
         e, memref, ArrayRef<ReassociationIndices>{{0, 1}});
   }
-  VectorType bytes(Emitter &e, int64_t count) {
+  static VectorType bytes(Emitter &e, int64_t count) {
     return VectorType::get({count}, e.getI8Type());
   }
-  VectorType sums(Emitter &e) { return VectorType::get({4}, e.getI32Type()); }
-  VectorType floats(Emitter &e) { return VectorType::get({4}, e.getF32Type()); }
-  Value splat(Emitter &e, VectorType type, Attribute value) {
-    return arith::ConstantOp::create(
-        e, type, DenseElementsAttr::get(type, value));
+  static VectorType sums(Emitter &e) {
+    return VectorType::get({4}, e.getI32Type());
+  }
+  static VectorType floats(Emitter &e) {
+    return VectorType::get({4}, e.getF32Type());
+  }
+  static Value splat(Emitter &e, VectorType type, Attribute value) {
+    return arith::ConstantOp::create(e, type,
+                                     DenseElementsAttr::get(type, value));
   }
 
-  /// The four 2x8 weight tiles of pair `pair` at channel `k` of a run of
-  /// `bits`-bit blocks that starts at channel `runBegin` and byte
-  /// `runByte` of a row.
-  SmallVector<Value, 4> loadWeightTiles(Emitter &e, Value pair, Value k,
+  /// The 2T sub-tiles of weight tile `tile` at channel `k` of a run of
+  /// `bits`-bit blocks that starts at channel `runBegin` and byte `runByte`
+  /// of a row.
+  SmallVector<Value, 8> loadWeightTiles(Emitter &e, Value tile, Value k,
                                         int64_t runBegin, int64_t runByte,
                                         int64_t bits) {
-    Value offset =
-        e.add(e.add(e.mul(pair, e.index(pairBytes)), e.index(2 * runByte)),
-              arith::DivUIOp::create(
-                  e, e.mul(arith::SubIOp::create(e, k, e.index(runBegin)),
-                           e.index(bits)),
-                  e.index(4)));
+    Value offset = e.add(
+        e.add(e.mul(tile, e.index(tileBytes)), e.index(tileRows * runByte)),
+        arith::DivUIOp::create(
+            e,
+            e.mul(arith::SubIOp::create(e, k, e.index(runBegin)),
+                  e.index(tileRows * bits)),
+            e.index(8)));
     auto load = [&](int64_t byte) -> Value {
       return vector::LoadOp::create(e, bytes(e, 16), weightCodes,
                                     ValueRange{e.add(offset, e.index(byte))});
     };
-    if (bits == 8)
-      return {load(0), load(16), load(32), load(48)};
+    SmallVector<Value, 8> tiles;
+    if (bits == 8) {
+      for (int64_t j = 0; j < 2 * tileRows; ++j)
+        tiles.push_back(load(16 * j));
+      return tiles;
+    }
     VectorType type = bytes(e, 16);
     Value four = splat(e, type, e.getI8IntegerAttr(4));
     Value highMask = splat(e, type, e.getI8IntegerAttr(-16));
-    SmallVector<Value, 4> tiles;
-    for (int64_t half : {0, 16}) {
-      Value packed = load(half);
+    for (int64_t i = 0; i < tileRows; ++i) {
+      Value packed = load(16 * i);
       tiles.push_back(arith::ShLIOp::create(e, packed, four));
       tiles.push_back(arith::AndIOp::create(e, packed, highMask));
     }
     return tiles;
   }
 
-  /// The 8 activation codes at `offset`, in both halves of a register:
-  /// one 64-bit load and broadcast (`ld1r`).
+  /// The 16 activation codes at `offset`.
+  Value loadCodes(Emitter &e, Value offset) {
+    return vector::LoadOp::create(e, bytes(e, 16), actCodes,
+                                  ValueRange{offset});
+  }
+
+  /// Group `lane` (4 codes) of `codes` in every group of a register, the
+  /// operand of an indexed `sdot`.
+  static Value broadcastGroup(Emitter &e, Value codes, int64_t lane) {
+    Value words = vector::BitCastOp::create(e, sums(e), codes);
+    Value broadcast = vector::ShuffleOp::create(
+        e, words, words, ArrayRef<int64_t>{lane, lane, lane, lane});
+    return vector::BitCastOp::create(e, bytes(e, 16), broadcast);
+  }
+
+  /// The 8 activation codes at `offset`, in both halves of a register.
   Value loadReplicated(Emitter &e, Value offset) {
     Value chunk =
         vector::LoadOp::create(e, bytes(e, 8), actCodes, ValueRange{offset});
@@ -142,47 +174,31 @@ private:
     return vector::BitCastOp::create(e, bytes(e, 16), both);
   }
 
-  /// The f32 weight scales of the given outputs for the segment at
-  /// `first`, as a vector.
-  Value loadWeightScales(Emitter &e, ArrayRef<Value> rows, Value first) {
-    Value group = arith::DivUIOp::create(e, first, e.index(weightGroup));
-    SmallVector<Value, 4> scales;
-    for (Value row : rows)
-      scales.push_back(e.load(weightScales, {row, group}));
-    return vector::FromElementsOp::create(e, floats(e), scales);
+  /// The index of output `output` of the output tile from `firstTile`.
+  Value outputIndex(Emitter &e, Value firstTile, int64_t output) {
+    return e.add(e.mul(firstTile, e.index(tileRows)), e.index(output));
   }
 
-  /// The weight row of output `lane` of a tile of `pairs` row pairs from
-  /// `firstPair`; the padding row reads as the row before it.
-  Value outputRow(Emitter &e, Value firstPair, int64_t lane, bool padded,
-                  int64_t pairs) {
-    int64_t pair = lane / 2, half = lane % 2;
-    if (padded && pair == pairs - 1)
-      half = 0;
-    return e.add(e.mul(e.add(firstPair, e.index(pair)), e.index(2)),
-                 e.index(half));
+  /// The scales of the rows of weight tile `tile` for the segment at
+  /// `first`: 4 for a quad; for a pair, the 2 repeated (2p, 2p+1, 2p,
+  /// 2p+1).
+  Value loadWeightScales(Emitter &e, Value tile, Value first) {
+    Value column = e.mul(arith::DivUIOp::create(e, first, e.index(weightGroup)),
+                         e.index(tileRows));
+    if (tileRows == 4)
+      return vector::LoadOp::create(e, floats(e), weightScales,
+                                    ValueRange{tile, column});
+    Value pair = vector::LoadOp::create(
+        e, VectorType::get({2}, e.getF32Type()), weightScales,
+        ValueRange{tile, column});
+    return vector::ShuffleOp::create(e, pair, pair,
+                                     ArrayRef<int64_t>{0, 1, 0, 1});
   }
 
-  /// Iterates the scale segments of every run: `body` gets the run and
-  /// the segment's first channel and returns the next carried sums.
-  SmallVector<Value> forEachSegment(
-      Emitter &e, SmallVector<Value> carried,
-      llvm::function_ref<SmallVector<Value>(Emitter &, int64_t, int64_t,
-                                            int64_t, Value, ValueRange)>
-          body) {
-    int64_t runByte = 0;
-    for (auto [begin, end, bits] : getBitRuns(weight.getLayout())) {
-      int64_t runBegin = begin, runBits = bits, runFirstByte = runByte;
-      carried = llvm::to_vector_of<Value>(
-          e.loop(e.index(begin), e.index(end), segment, carried,
-                 [&](Emitter &e, Value first, ValueRange sums) {
-                   return body(e, runBegin, runFirstByte, runBits, first,
-                               sums);
-                 })
-              .getResults());
-      runByte += (end - begin) * bits / 8;
-    }
-    return carried;
+  /// The activation scale of token row `row` for the segment at `first`.
+  Value loadActScale(Emitter &e, Value row, Value first) {
+    return e.load(actScales,
+                  {row, arith::DivUIOp::create(e, first, e.index(actGroup))});
   }
 
   /// The INT32 sums `acc` of a segment of `bits`-bit weights as f32.
@@ -193,158 +209,227 @@ private:
     return arith::SIToFPOp::create(e, floats(e), acc);
   }
 
-  /// Tokens m.. m+rows-1 (plain rows) times `pairs` row pairs, with `sdot`:
-  /// accumulator lanes are (output 2p, 2p, 2p+1, 2p+1), two halves of each
-  /// output's 8-channel dot products.
-  void emitDotTile(Emitter &e, Value m, int64_t rows, Value firstPair,
-                   int64_t pairs, bool padded) {
-    SmallVector<Value> zero(rows, splat(e, floats(e), e.getF32FloatAttr(0)));
-    SmallVector<Value> totals = forEachSegment(
-        e, zero,
-        [&](Emitter &e, int64_t runBegin, int64_t runByte, int64_t bits,
-            Value first, ValueRange current) -> SmallVector<Value> {
-          SmallVector<Value> accs(rows * pairs,
-                                  splat(e, sums(e), e.getI32IntegerAttr(0)));
-          accs = llvm::to_vector_of<Value>(
-              e.loop(first, e.add(first, e.index(segment)), kStepChannels,
-                     accs,
-                     [&](Emitter &e, Value k, ValueRange acc) {
-                       SmallVector<SmallVector<Value, 4>> tiles;
-                       for (int64_t p = 0; p < pairs; ++p)
-                         tiles.push_back(loadWeightTiles(
-                             e, e.add(firstPair, e.index(p)), k, runBegin,
-                             runByte, bits));
-                       SmallVector<Value> next(acc);
-                       for (int64_t r = 0; r < rows; ++r) {
-                         Value base = e.add(
-                             e.mul(e.add(m, e.index(r)), e.index(channels)), k);
-                         for (int64_t q = 0; q < 4; ++q) {
-                           Value chunk =
-                               loadReplicated(e, e.add(base, e.index(8 * q)));
-                           for (int64_t p = 0; p < pairs; ++p)
-                             next[r * pairs + p] = arm_neon::SdotOp::create(
-                                 e, sums(e), next[r * pairs + p], tiles[p][q],
-                                 chunk);
-                         }
-                       }
-                       return next;
-                     })
-                  .getResults());
-          SmallVector<Value, 4> rowsOfLanes;
-          for (int64_t lane = 0; lane < 4; ++lane)
-            rowsOfLanes.push_back(
-                outputRow(e, firstPair, lane % (2 * pairs), padded, pairs));
-          Value weightScale = loadWeightScales(e, rowsOfLanes, first);
-          SmallVector<Value> next;
-          for (int64_t r = 0; r < rows; ++r) {
-            // Lane pairs add up to outputs: (2p, 2p+1, 2p+2, 2p+3).
-            Value lhs = accs[r * pairs];
-            Value rhs = pairs > 1 ? accs[r * pairs + 1] : lhs;
-            Value even = vector::ShuffleOp::create(e, lhs, rhs,
-                                                   ArrayRef<int64_t>{0, 2, 4, 6});
-            Value odd = vector::ShuffleOp::create(e, lhs, rhs,
-                                                  ArrayRef<int64_t>{1, 3, 5, 7});
-            Value dots = segmentSums(e, e.add(even, odd), bits);
-            Value actScale = vector::BroadcastOp::create(
-                e, floats(e),
-                e.load(actScales,
-                       {e.add(m, e.index(r)),
-                        arith::DivUIOp::create(e, first, e.index(actGroup))}));
-            next.push_back(e.addf(current[r],
-                                  e.mulf(e.mulf(dots, actScale), weightScale)));
-          }
-          return next;
-        });
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t lane = 0; lane < 2 * pairs; ++lane) {
-        if (padded && lane == 2 * pairs - 1)
-          continue;
-        Value value = vector::ExtractOp::create(e, totals[r], lane);
-        Value column = e.add(e.mul(firstPair, e.index(2)), e.index(lane));
-        e.store(e.roundTo(value, resultType), out,
-                {e.add(m, e.index(r)), column});
-      }
+  /// Runs the steps of every scale segment with `accumulators` INT32
+  /// vectors: `step` updates them for the 32 channels at `k`; `finish` adds
+  /// a segment's sums to the f32 totals (one vector per accumulator).
+  /// Returns the totals.
+  SmallVector<Value> accumulate(
+      Emitter &e, int64_t accumulators,
+      llvm::function_ref<void(Emitter &, Value k, int64_t runBegin,
+                              int64_t runByte, int64_t bits,
+                              SmallVector<Value> &acc)>
+          step,
+      llvm::function_ref<SmallVector<Value>(Emitter &, Value first,
+                                            int64_t bits, ValueRange acc,
+                                            ValueRange totals)>
+          finish,
+      int64_t totalsCount) {
+    SmallVector<Value> totals(totalsCount,
+                              splat(e, floats(e), e.getF32FloatAttr(0)));
+    int64_t runByte = 0;
+    for (auto [begin, end, bits] : getBitRuns(weight.getLayout())) {
+      int64_t runBegin = begin, runBits = bits, runFirstByte = runByte;
+      totals = llvm::to_vector_of<Value>(
+          e.loop(e.index(begin), e.index(end), segment, totals,
+                 [&](Emitter &e, Value first, ValueRange current) {
+                   SmallVector<Value> zero(
+                       accumulators, splat(e, sums(e), e.getI32IntegerAttr(0)));
+                   ValueRange acc =
+                       e.loop(first, e.add(first, e.index(segment)),
+                              kStepChannels, zero,
+                              [&](Emitter &e, Value k, ValueRange acc) {
+                                SmallVector<Value> next(acc);
+                                step(e, k, runBegin, runFirstByte, runBits,
+                                     next);
+                                return next;
+                              })
+                           .getResults();
+                   return finish(e, first, runBits, acc, current);
+                 })
+              .getResults());
+      runByte += (end - begin) * bits / 8;
+    }
+    return totals;
   }
 
-  /// Token row pairs m.., `rowPairs` of them (interleaved by getQuantize),
-  /// times `pairs` row pairs of weights, with `smmla`: accumulator lanes
-  /// are (token 2i, output 2p), (2i, 2p+1), (2i+1, 2p), (2i+1, 2p+1).
-  void emitMatrixTile(Emitter &e, Value m, int64_t rowPairs, Value firstPair,
-                      int64_t pairs, bool padded) {
-    int64_t blocks = rowPairs * pairs;
-    SmallVector<Value> zero(blocks, splat(e, floats(e), e.getF32FloatAttr(0)));
-    SmallVector<Value> totals = forEachSegment(
-        e, zero,
-        [&](Emitter &e, int64_t runBegin, int64_t runByte, int64_t bits,
-            Value first, ValueRange current) -> SmallVector<Value> {
-          SmallVector<Value> accs(blocks,
-                                  splat(e, sums(e), e.getI32IntegerAttr(0)));
-          accs = llvm::to_vector_of<Value>(
-              e.loop(first, e.add(first, e.index(segment)), kStepChannels,
-                     accs,
-                     [&](Emitter &e, Value k, ValueRange acc) {
-                       SmallVector<SmallVector<Value, 4>> tiles;
-                       for (int64_t p = 0; p < pairs; ++p)
-                         tiles.push_back(loadWeightTiles(
-                             e, e.add(firstPair, e.index(p)), k, runBegin,
-                             runByte, bits));
-                       SmallVector<Value> next(acc);
-                       for (int64_t i = 0; i < rowPairs; ++i) {
-                         // Chunk c / 8 of a row pair lies at 16 * (c / 8).
-                         Value base = e.add(
-                             e.mul(e.add(m, e.index(2 * i)), e.index(channels)),
-                             e.mul(k, e.index(2)));
-                         for (int64_t q = 0; q < 4; ++q) {
-                           Value tokens = vector::LoadOp::create(
-                               e, bytes(e, 16), actCodes,
-                               ValueRange{e.add(base, e.index(16 * q))});
-                           for (int64_t p = 0; p < pairs; ++p)
-                             next[i * pairs + p] = arm_neon::SmmlaOp::create(
-                                 e, sums(e), next[i * pairs + p], tokens,
-                                 tiles[p][q]);
-                         }
-                       }
-                       return next;
-                     })
-                  .getResults());
-          Value group = arith::DivUIOp::create(e, first, e.index(actGroup));
+  /// Stores `value` (f32) at (`row`, `column`) rounded to the result type.
+  void storeOutput(Emitter &e, Value value, Value row, Value column) {
+    e.store(e.roundTo(value, resultType), out, {row, column});
+  }
+
+  /// neon-dotprod: tokens m..m+rows-1 (plain rows) times the row quads of
+  /// an output tile. Accumulator lanes are a quad's 4 outputs.
+  void emitQuadDotTile(Emitter &e, Value m, int64_t rows, Value firstTile,
+                       int64_t valid) {
+    int64_t quads = (valid + 3) / 4;
+    SmallVector<Value> totals = accumulate(
+        e, rows * quads,
+        [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
+            int64_t bits, SmallVector<Value> &acc) {
+          SmallVector<SmallVector<Value, 8>> tiles;
+          for (int64_t q = 0; q < quads; ++q)
+            tiles.push_back(loadWeightTiles(e, e.add(firstTile, e.index(q)), k,
+                                            runBegin, runByte, bits));
+          for (int64_t r = 0; r < rows; ++r) {
+            Value base =
+                e.add(e.mul(e.add(m, e.index(r)), e.index(channels)), k);
+            for (int64_t half = 0; half < 2; ++half) {
+              Value codes = loadCodes(e, e.add(base, e.index(16 * half)));
+              for (int64_t lane = 0; lane < 4; ++lane) {
+                Value group = broadcastGroup(e, codes, lane);
+                for (int64_t q = 0; q < quads; ++q)
+                  acc[r * quads + q] = arm_neon::SdotOp::create(
+                      e, sums(e), acc[r * quads + q],
+                      tiles[q][4 * half + lane], group);
+              }
+            }
+          }
+        },
+        [&](Emitter &e, Value first, int64_t bits, ValueRange acc,
+            ValueRange current) {
+          SmallVector<Value> weightScales;
+          for (int64_t q = 0; q < quads; ++q)
+            weightScales.push_back(
+                loadWeightScales(e, e.add(firstTile, e.index(q)), first));
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < rows; ++r) {
+            Value actScale = vector::BroadcastOp::create(
+                e, floats(e), loadActScale(e, e.add(m, e.index(r)), first));
+            for (int64_t q = 0; q < quads; ++q)
+              next.push_back(e.addf(
+                  current[r * quads + q],
+                  e.mulf(e.mulf(segmentSums(e, acc[r * quads + q], bits),
+                                actScale),
+                         weightScales[q])));
+          }
+          return next;
+        },
+        rows * quads);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t output = 0; output < valid; ++output)
+        storeOutput(e,
+                    vector::ExtractOp::create(e, totals[r * quads + output / 4],
+                                              output % 4),
+                    e.add(m, e.index(r)),
+                    outputIndex(e, firstTile, output));
+  }
+
+  /// neon-i8mm, a lone token row m times the row pairs of an output tile:
+  /// 8 codes replicated into both halves of a register are dotted with a
+  /// 2x8 sub-tile; accumulator lanes are (output 2p, 2p, 2p+1, 2p+1).
+  void emitPairDotTile(Emitter &e, Value m, Value firstTile, int64_t valid) {
+    int64_t pairs = (valid + 1) / 2;
+    SmallVector<Value> totals = accumulate(
+        e, pairs,
+        [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
+            int64_t bits, SmallVector<Value> &acc) {
+          Value base = e.add(e.mul(m, e.index(channels)), k);
+          for (int64_t p = 0; p < pairs; ++p) {
+            SmallVector<Value, 8> tiles =
+                loadWeightTiles(e, e.add(firstTile, e.index(p)), k, runBegin,
+                                runByte, bits);
+            for (int64_t q = 0; q < 4; ++q)
+              acc[p] = arm_neon::SdotOp::create(
+                  e, sums(e), acc[p], tiles[q],
+                  loadReplicated(e, e.add(base, e.index(8 * q))));
+          }
+        },
+        [&](Emitter &e, Value first, int64_t bits, ValueRange acc,
+            ValueRange current) -> SmallVector<Value> {
+          // Lane pairs add up to outputs: (2p, 2p+1, 2p+2, 2p+3).
+          Value lhs = acc[0], rhs = pairs > 1 ? acc[1] : acc[0];
+          Value even = vector::ShuffleOp::create(e, lhs, rhs,
+                                                 ArrayRef<int64_t>{0, 2, 4, 6});
+          Value odd = vector::ShuffleOp::create(e, lhs, rhs,
+                                                ArrayRef<int64_t>{1, 3, 5, 7});
+          // Scales of outputs (2p, 2p+1, 2p+2, 2p+3).
+          Value left = loadWeightScales(e, firstTile, first);
+          Value right =
+              pairs > 1
+                  ? loadWeightScales(e, e.add(firstTile, e.index(1)), first)
+                  : left;
+          Value weightScale = vector::ShuffleOp::create(
+              e, left, right, ArrayRef<int64_t>{0, 1, 4, 5});
+          Value actScale = vector::BroadcastOp::create(
+              e, floats(e), loadActScale(e, m, first));
+          return {e.addf(current[0],
+                         e.mulf(e.mulf(segmentSums(e, e.add(even, odd), bits),
+                                       actScale),
+                                weightScale))};
+        },
+        1);
+    for (int64_t lane = 0; lane < valid; ++lane)
+      storeOutput(e, vector::ExtractOp::create(e, totals[0], lane), m,
+                  outputIndex(e, firstTile, lane));
+  }
+
+  /// neon-i8mm: token row pairs m.., `rowPairs` of them (interleaved by
+  /// getQuantize), times the row pairs of an output tile, with `smmla`:
+  /// accumulator lanes are (token 2i, output 2p), (2i, 2p+1), (2i+1, 2p),
+  /// (2i+1, 2p+1).
+  void emitMatrixTile(Emitter &e, Value m, int64_t rowPairs, Value firstTile,
+                      int64_t valid) {
+    int64_t pairs = (valid + 1) / 2;
+    SmallVector<Value> totals = accumulate(
+        e, rowPairs * pairs,
+        [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
+            int64_t bits, SmallVector<Value> &acc) {
+          SmallVector<SmallVector<Value, 8>> tiles;
+          for (int64_t p = 0; p < pairs; ++p)
+            tiles.push_back(loadWeightTiles(e, e.add(firstTile, e.index(p)), k,
+                                            runBegin, runByte, bits));
+          for (int64_t i = 0; i < rowPairs; ++i) {
+            // Chunk c / 8 of a token row pair lies at 16 * (c / 8).
+            Value base =
+                e.add(e.mul(e.add(m, e.index(2 * i)), e.index(channels)),
+                      e.mul(k, e.index(2)));
+            for (int64_t q = 0; q < 4; ++q) {
+              Value tokens = loadCodes(e, e.add(base, e.index(16 * q)));
+              for (int64_t p = 0; p < pairs; ++p)
+                acc[i * pairs + p] = arm_neon::SmmlaOp::create(
+                    e, sums(e), acc[i * pairs + p], tokens, tiles[p][q]);
+            }
+          }
+        },
+        [&](Emitter &e, Value first, int64_t bits, ValueRange acc,
+            ValueRange current) {
           SmallVector<Value> next;
           for (int64_t i = 0; i < rowPairs; ++i) {
-            Value top = e.load(actScales, {e.add(m, e.index(2 * i)), group});
-            Value bottom =
-                e.load(actScales, {e.add(m, e.index(2 * i + 1)), group});
+            Value top = loadActScale(e, e.add(m, e.index(2 * i)), first);
+            Value bottom = loadActScale(e, e.add(m, e.index(2 * i + 1)), first);
             Value actScale = vector::FromElementsOp::create(
                 e, floats(e), ValueRange{top, top, bottom, bottom});
             for (int64_t p = 0; p < pairs; ++p) {
-              Value row0 = outputRow(e, firstPair, 2 * p, padded, pairs);
-              Value row1 = outputRow(e, firstPair, 2 * p + 1, padded, pairs);
               Value weightScale =
-                  loadWeightScales(e, {row0, row1, row0, row1}, first);
-              Value dots = segmentSums(e, accs[i * pairs + p], bits);
-              next.push_back(
-                  e.addf(current[i * pairs + p],
-                         e.mulf(e.mulf(dots, actScale), weightScale)));
+                  loadWeightScales(e, e.add(firstTile, e.index(p)), first);
+              next.push_back(e.addf(
+                  current[i * pairs + p],
+                  e.mulf(e.mulf(segmentSums(e, acc[i * pairs + p], bits),
+                                actScale),
+                         weightScale)));
             }
           }
           return next;
-        });
+        },
+        rowPairs * pairs);
     for (int64_t i = 0; i < rowPairs; ++i)
       for (int64_t p = 0; p < pairs; ++p)
         for (int64_t lane = 0; lane < 4; ++lane) {
-          if (padded && p == pairs - 1 && lane % 2 == 1)
+          int64_t output = 2 * p + lane % 2;
+          if (output >= valid)
             continue;
-          Value value = vector::ExtractOp::create(e, totals[i * pairs + p], lane);
-          Value row = e.add(m, e.index(2 * i + lane / 2));
-          Value column = e.add(e.mul(e.add(firstPair, e.index(p)), e.index(2)),
-                               e.index(lane % 2));
-          e.store(e.roundTo(value, resultType), out, {row, column});
+          storeOutput(e, vector::ExtractOp::create(e, totals[i * pairs + p], lane),
+                      e.add(m, e.index(2 * i + lane / 2)),
+                      outputIndex(e, firstTile, output));
         }
   }
 
-  QuantizedTensorType act, weight;
+  CPUMatmulISA isa;
+  QuantizedTensorType weight;
   FloatType resultType;
   Value actCodes, actScales, weightCodes, weightScales, out;
-  int64_t channels, outputs, actGroup, weightGroup, segment, pairBytes;
+  int64_t channels, outputs, actGroup, weightGroup, segment, tileRows,
+      tileBytes;
 };
 } // namespace
 
@@ -356,10 +441,10 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
   BlockLayoutAttr actLayout = act.getLayout(), weightLayout = weight.getLayout();
   int64_t channels = weightLayout.getNumChannels();
   int64_t outputs = weight.getShape()[0];
+  int64_t tileRows = getWeightTileRows(isa);
   std::string bitsName;
   for (int64_t bits : weightLayout.getBlockBits())
     bitsName += std::to_string(bits);
-  bool matrix = isa == CPUMatmulISA::NeonMatrix;
   return getOrCreate(
       llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}_{7}",
                     outputs, channels, weightLayout.getBlockSize(),
@@ -368,26 +453,29 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
                     bitsName.size() > 24
                         ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
                         : bitsName,
-                    getTypeName(resultType), matrix ? "smmla" : "sdot")
+                    getTypeName(resultType),
+                    isa == CPUMatmulISA::NeonMatrix ? "smmla" : "sdot")
           .str(),
       {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
-       MemRefType::get({(outputs + 1) / 2, getRowPairBytes(weightLayout)}, i8),
-       MemRefType::get({outputs, weightLayout.getScalesPerRow()}, f32),
+       MemRefType::get({(outputs + tileRows - 1) / tileRows,
+                        tileRows * weightLayout.getPackedRowBytes()},
+                       i8),
+       MemRefType::get({(outputs + tileRows - 1) / tileRows,
+                        tileRows * weightLayout.getScalesPerRow()},
+                       f32),
        rowsOf(outputs, f32)},
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        NeonMatmulEmitter tiles(e, act, weight, resultType, args);
-        // Output pairs outside, tokens inside: a tile of packed weight rows
-        // is read from memory once and reused from cache for every token.
-        int64_t fullPairs = outputs / 2;
-        int64_t tiled = fullPairs - fullPairs % kTilePairs;
-        e.loop(0, tiled, kTilePairs, [&](Emitter &e, Value pair) {
-          tiles.emitPairTile(e, pair, kTilePairs, /*padded=*/false, matrix);
+        NeonMatmulEmitter tiles(e, isa, act, weight, resultType, args);
+        // Outputs outside, tokens inside: a tile of packed weight rows is
+        // read from memory once and reused from cache for every token.
+        int64_t step = tiles.tilesPerOutputTile();
+        int64_t tileOutputs = getTileOutputs(isa);
+        int64_t full = outputs / tileOutputs;
+        e.loop(0, full * step, step, [&](Emitter &e, Value tile) {
+          tiles.emitOutputTile(e, tile, tileOutputs);
         });
-        if (fullPairs > tiled)
-          tiles.emitPairTile(e, e.index(tiled), fullPairs - tiled,
-                             /*padded=*/false, matrix);
-        if (outputs % 2)
-          tiles.emitPairTile(e, e.index(fullPairs), 1, /*padded=*/true, matrix);
+        if (outputs % tileOutputs)
+          tiles.emitOutputTile(e, e.index(full * step), outputs % tileOutputs);
       });
 }

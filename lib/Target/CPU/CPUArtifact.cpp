@@ -220,41 +220,44 @@ void appendBytes(std::string &out, llvm::ArrayRef<T> values) {
              values.size() * sizeof(T));
 }
 
-/// The codes of `input` in the NEON row-pair layout (getRowPairBytes in
-/// lib/Conversion/LowBitToCPU/CPUKernels.h): per pair of rows and 32-channel
-/// chunk, the 2x8 tiles T0..T3 (channels 8q..8q+7 of the first row, then of
-/// the second) as bytes for 8-bit blocks; T0|T1 and T2|T3 as low|high
-/// nibbles for 4-bit blocks.
-std::vector<uint8_t> packRowPairs(const QuantizedTensor &input) {
+/// The codes of `input` in the NEON layout of tiles of `tileRows` rows
+/// (getWeightTileRows in lib/Conversion/LowBitToCPU/CPUKernels.h): per tile
+/// and 32-channel chunk, 2T sub-tiles of 16 codes, S_j holding channels
+/// j*W..j*W+W-1 (W = 16/T) of each row in turn; bytes for 8-bit blocks,
+/// S_2i|S_2i+1 as low|high nibbles for 4-bit blocks.
+std::vector<uint8_t> packRowTiles(const QuantizedTensor &input,
+                                  int64_t tileRows) {
   BlockLayoutAttr layout = input.layout;
-  int64_t pairBytes = 2 * layout.getPackedRowBytes();
-  int64_t pairs = (input.rows + 1) / 2, channels = input.channels;
-  std::vector<uint8_t> packed(pairs * pairBytes, 0);
+  int64_t tileBytes = tileRows * layout.getPackedRowBytes();
+  int64_t tiles = (input.rows + tileRows - 1) / tileRows;
+  int64_t width = 16 / tileRows, channels = input.channels;
+  std::vector<uint8_t> packed(tiles * tileBytes, 0);
   auto codeAt = [&](int64_t row, int64_t channel) -> uint8_t {
     return row < input.rows
                ? static_cast<uint8_t>(input.codes[row * channels + channel])
                : 0;
   };
-  for (int64_t pair = 0; pair < pairs; ++pair) {
+  for (int64_t tile = 0; tile < tiles; ++tile) {
     int64_t blockByte = 0;
     for (auto [block, bits] : llvm::enumerate(layout.getBlockBits())) {
       int64_t begin = static_cast<int64_t>(block) * layout.getBlockSize();
       for (int64_t chunk = begin; chunk < begin + layout.getBlockSize();
            chunk += 32) {
-        uint8_t *out = packed.data() + pair * pairBytes + 2 * blockByte +
-                       (chunk - begin) * bits / 4;
-        for (int64_t half = 0; half < 2; ++half)
-          for (int64_t i = 0; i < 8; ++i) {
-            int64_t row = 2 * pair + half;
-            if (bits == 8) {
-              for (int64_t tile = 0; tile < 4; ++tile)
-                out[16 * tile + 8 * half + i] = codeAt(row, chunk + 8 * tile + i);
-              continue;
+        uint8_t *out = packed.data() + tile * tileBytes +
+                       tileRows * blockByte +
+                       (chunk - begin) * tileRows * bits / 8;
+        for (int64_t row = 0; row < tileRows; ++row)
+          for (int64_t i = 0; i < width; ++i) {
+            int64_t code = tile * tileRows + row;
+            int64_t byte = row * width + i;
+            for (int64_t sub = 0; sub < 2 * tileRows; ++sub) {
+              uint8_t value = codeAt(code, chunk + sub * width + i);
+              if (bits == 8)
+                out[16 * sub + byte] = value;
+              else
+                out[16 * (sub / 2) + byte] |=
+                    sub % 2 ? static_cast<uint8_t>(value << 4) : (value & 0xF);
             }
-            for (int64_t tile = 0; tile < 4; tile += 2)
-              out[8 * tile + 8 * half + i] = static_cast<uint8_t>(
-                  (codeAt(row, chunk + 8 * tile + i) & 0xF) |
-                  (codeAt(row, chunk + 8 * (tile + 1) + i) << 4));
           }
       }
       blockByte += layout.getBlockSize() * bits / 8;
@@ -308,11 +311,27 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
         choice.channelImportance = importance.asArrayRef();
       QuantizedTensor packed = quantize(Tensor{shape, std::move(*values)},
                                         quantized, choice);
-      std::vector<uint8_t> codes =
-          form == "packed-row-pairs" ? packRowPairs(packed) : packCodes(packed);
+      int64_t tileRows = form == "packed-row-quads"   ? 4
+                         : form == "packed-row-pairs" ? 2
+                                                      : 1;
+      std::vector<uint8_t> codes = tileRows == 1
+                                       ? packCodes(packed)
+                                       : packRowTiles(packed, tileRows);
       appendBytes(bytes, llvm::ArrayRef<uint8_t>(codes));
       bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
-      appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
+      if (tileRows == 1) {
+        appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
+      } else {
+        // Per tile and group, the scales of the tile's rows side by side.
+        int64_t groups = packed.layout.getScalesPerRow();
+        int64_t tiles = (packed.rows + tileRows - 1) / tileRows;
+        std::vector<float> tiled(tiles * tileRows * groups, 0.0f);
+        for (int64_t row = 0; row < packed.rows; ++row)
+          for (int64_t group = 0; group < groups; ++group)
+            tiled[((row / tileRows) * groups + group) * tileRows +
+                  row % tileRows] = packed.scales[row * groups + group];
+        appendBytes(bytes, llvm::ArrayRef<float>(tiled));
+      }
     } else {
       auto tensor = cast<RankedTensorType>(type);
       llvm::Expected<std::vector<float>> values = read(tensor.getShape());
