@@ -33,6 +33,7 @@ llvm_config.add_tool_substitutions(
             "lowbit-import",
             "lowbit-opt",
             "lowbit-run",
+            "lowbit-generate-tokens",
         ]
     ],
     [config.lowbit_tools_dir],
@@ -55,3 +56,14 @@ ptxas = shutil.which("ptxas") or shutil.which("ptxas", path="/usr/local/cuda/bin
 if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+
+# AArch64 code runs under qemu-aarch64 with the C API example cross-built by
+# g++-aarch64-linux-gnu (runtime/CMakeLists.txt); tests that need both are
+# marked `REQUIRES: qemu-aarch64` and skip where either is absent.
+qemu = shutil.which("qemu-aarch64")
+aarch64_runner = os.path.join(config.lowbit_obj_root, "aarch64", "lowbit-generate-tokens")
+if qemu and os.path.exists(aarch64_runner):
+    config.available_features.add("qemu-aarch64")
+    config.substitutions.append(
+        ("%aarch64-generate-tokens",
+         f"{qemu} -cpu max -L /usr/aarch64-linux-gnu {aarch64_runner}"))

@@ -1,5 +1,6 @@
 // RUN: lowbit-opt %s --lowbit-convert-to-cpu | FileCheck %s
 // RUN: lowbit-opt %s --lowbit-convert-to-cpu --lowbit-lower-cpu-to-llvm | FileCheck %s --check-prefix=LLVM
+// RUN: lowbit-opt %s --lowbit-convert-to-cpu=isa=neon-i8mm 2>&1 | FileCheck %s --check-prefix=FALLBACK
 
 // One decoder step of a tiny quantized model: every graph op becomes a call
 // of a generated kernel on views of the weight, state and scratch buffers.
@@ -42,6 +43,12 @@
 // CHECK: vector.shuffle
 // CHECK: arith.muli {{.*}} : vector<16xi32>
 // CHECK: vector.reduction <add>
+
+// Blocks of 16 channels do not fit the NEON kernels: the module falls back to
+// the generic matmul, with a warning.
+// FALLBACK: warning: has blocks or scale groups that are not multiples of 32 channels; the NEON matmul cannot take them, so the module uses the generic matmul
+// FALLBACK: {form = "packed", name = "blk.0.attn_k.weight"
+// FALLBACK-NOT: arm_neon
 
 // LLVM-LABEL: llvm.func @lowbit_prefill(
 // LLVM: llvm.func @_mlir_ciface_lowbit_prefill(
