@@ -257,26 +257,31 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
         // Rows below `pairedRows` come in pairs (smmla operands).
         Value pairedRows = arith::SubIOp::create(
             e, numRows, arith::RemUIOp::create(e, numRows, e.index(2)));
-        auto storeCode = [&](Emitter &e, Value code, Value t, Value c) {
+        // Stores `value` at (t, c) of `target` (`width` columns); in pair
+        // layout, rows 2i and 2i+1 interleave in chunks of `chunk` columns.
+        auto storePaired = [&](Emitter &e, Value value, Value target,
+                               int64_t width, int64_t chunk, Value t,
+                               Value c) {
           if (!pairRows)
-            return e.store(code, codes, {t, c});
-          // Offset in the pair: (c / 8) * 16 + (t % 2) * 8 + c % 8.
-          Value eight = e.index(8), channelCount = e.index(channels);
+            return e.store(value, target, {t, c});
+          // Offset in the pair: (c / chunk) * 2 chunk + (t % 2) * chunk +
+          // c % chunk.
+          Value size = e.index(chunk), columns = e.index(width);
           Value odd = arith::RemUIOp::create(e, t, e.index(2));
           Value inPair = e.add(
-              e.add(e.mul(arith::DivUIOp::create(e, c, eight), e.index(16)),
-                    e.mul(odd, eight)),
-              arith::RemUIOp::create(e, c, eight));
+              e.add(e.mul(arith::DivUIOp::create(e, c, size),
+                          e.index(2 * chunk)),
+                    e.mul(odd, size)),
+              arith::RemUIOp::create(e, c, size));
           Value paired = arith::CmpIOp::create(e, arith::CmpIPredicate::ult, t,
                                                pairedRows);
           Value offset = arith::SelectOp::create(
               e, paired,
-              e.add(e.mul(arith::SubIOp::create(e, t, odd), channelCount),
-                    inPair),
-              e.add(e.mul(t, channelCount), c));
-          e.store(code, codes,
-                  {arith::DivUIOp::create(e, offset, channelCount),
-                   arith::RemUIOp::create(e, offset, channelCount)});
+              e.add(e.mul(arith::SubIOp::create(e, t, odd), columns), inPair),
+              e.add(e.mul(t, columns), c));
+          e.store(value, target,
+                  {arith::DivUIOp::create(e, offset, columns),
+                   arith::RemUIOp::create(e, offset, columns)});
         };
         e.loop(e.index(0), numRows, 1, [&](Emitter &e, Value t) {
           for (auto [begin, end, bits] : getBitRuns(layout)) {
@@ -290,10 +295,11 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
                     return e.load(input, {t, sourceOf(e, c)});
                   },
                   limit, scaleType);
-              e.store(scale, scales, {t, g});
+              storePaired(e, scale, scales, groups, 1, t, g);
               e.loop(first, last, 1, [&](Emitter &e, Value c) {
                 Value x = e.load(input, {t, sourceOf(e, c)});
-                storeCode(e, e.codeOf(x, scale, limit), t, c);
+                storePaired(e, e.codeOf(x, scale, limit), codes, channels, 8,
+                            t, c);
               });
             });
           }
@@ -303,9 +309,11 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
 
 func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
                                          QuantizedTensorType weight,
-                                         FloatType resultType) {
+                                         FloatType resultType,
+                                         bool prescaled) {
   if (isa != CPUMatmulISA::Generic)
-    return getNeonMatmul(act, weight, resultType);
+    return getNeonMatmul(act, weight, resultType, prescaled);
+  assert(!prescaled && "prescaled weight scales are for the NEON kernels");
   Builder b(module.getContext());
   Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
   BlockLayoutAttr actLayout = act.getLayout(), weightLayout = weight.getLayout();

@@ -94,8 +94,8 @@ public:
 
   /// Quantizes activation rows as `type` says: permuted channels, one
   /// absmax scale per group rounded to the scale type, codes as bytes. For
-  /// `smmla` the codes of token rows 2i and 2i+1 are interleaved in chunks
-  /// of 8 channels (a lone last row stays as it is).
+  /// `smmla` token rows 2i and 2i+1 are interleaved: codes in chunks of 8
+  /// channels, scales one by one (a lone last row stays as it is).
   /// (input: ?xC f32, codes: ?xC i8, scales: ?xG f32)
   mlir::func::FuncOp getQuantize(QuantizedTensorType type);
 
@@ -104,9 +104,11 @@ public:
   /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: ceil(N/T) x TR i8
   ///  and weightScales: ceil(N/T) x TGw f32 for T = getWeightTileRows and R
   ///  packed bytes per row, out: ?xN f32)
+  /// With `prescaled`, the scales of 4-bit weight groups are stored divided
+  /// by 16 (NEON kernels only).
   mlir::func::FuncOp getMatmul(QuantizedTensorType act,
                                QuantizedTensorType weight,
-                               mlir::FloatType resultType);
+                               mlir::FloatType resultType, bool prescaled);
 
   /// Rotary embedding of channel pairs per head, in place into `out`.
   /// (input: ?xC f32, positions: ?xi32, out: ?xC f32, factors: H/2 f32 when
@@ -134,12 +136,12 @@ public:
                                     int64_t numHeads);
 
 private:
-  /// getMatmul for the NEON ISAs: 4 outputs by 4 tokens per tile (indexed
-  /// `sdot` on row quads, or `smmla` on two pairs of token rows and two of
-  /// weight rows), 32 channels per step.
+  /// getMatmul for the NEON ISAs: tiles of 8 outputs (two row quads) by 6
+  /// tokens with indexed `sdot`, or of 4 outputs (two row pairs) by 16
+  /// tokens with `smmla`, 32 channels per step.
   mlir::func::FuncOp getNeonMatmul(QuantizedTensorType act,
                                    QuantizedTensorType weight,
-                                   mlir::FloatType resultType);
+                                   mlir::FloatType resultType, bool prescaled);
   /// out = combine(lhs, rhs) elementwise, named lowbit_cpu_<name>_<C>.
   mlir::func::FuncOp getElementwise(
       llvm::StringRef name, int64_t channels,

@@ -75,6 +75,22 @@ std::optional<WeightSource> getWeightSource(Value value) {
   return source;
 }
 
+/// Whether the NEON kernels read the scales of the 4-bit groups of weight
+/// `quantize` divided by 16. Their 4-bit sums are 16 x the dot product, and
+/// with f16 scales on both sides (normal numbers far from the f32 limits)
+/// (16 d * a) * (w / 16) rounds exactly as (d * a) * w: scaling by 16 is
+/// exact, so no shift back is needed.
+bool hasPrescaledScales(QuantizeOp quantize, CPUMatmulISA isa) {
+  QuantizedTensorType type = quantize.getResult().getType();
+  if (isa == CPUMatmulISA::Generic || !type.getScaleType().isF16() ||
+      !llvm::is_contained(type.getLayout().getBlockBits(), 4))
+    return false;
+  return llvm::all_of(quantize->getUsers(), [](Operation *user) {
+    auto matmul = dyn_cast<MatmulOp>(user);
+    return matmul && matmul.getAct().getType().getScaleType().isF16();
+  });
+}
+
 /// The weight buffer: every stored form of every weight, placed once and
 /// shared by all entry points.
 class WeightPlan {
@@ -85,7 +101,7 @@ public:
   /// packed form of getWeightForm in tiles of `tileRows` rows); `quantize`
   /// describes the packed forms.
   int64_t place(WeightSource source, StringRef form, QuantizeOp quantize = {},
-                int64_t tileRows = 1) {
+                int64_t tileRows = 1, bool prescaled = false) {
     WeightOp weight = source.weight;
     std::string key = (weight.getName() + "/" + form).str();
     {
@@ -126,6 +142,9 @@ public:
       if (quantize.getClipSearch())
         entry.push_back(
             builder.getNamedAttr("clip_search", builder.getUnitAttr()));
+      if (prescaled)
+        entry.push_back(
+            builder.getNamedAttr("prescaled", builder.getUnitAttr()));
       if (auto importance = quantize.getChannelImportanceAttr())
         entry.push_back(
             builder.getNamedAttr("channel_importance", importance));
@@ -364,7 +383,8 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                 getWeightSource(quantize.getInput())) {
           int64_t tileRows = getWeightTileRows(kernels.getISA());
           int64_t offset = weights.place(
-              *source, getWeightForm(kernels.getISA()), quantize, tileRows);
+              *source, getWeightForm(kernels.getISA()), quantize, tileRows,
+              hasPrescaledScales(quantize, kernels.getISA()));
           int64_t rows = type.getShape()[0];
           BlockLayoutAttr layout = type.getLayout();
           int64_t codeBytes = getQuantizedBytes(type, rows, tileRows).first;
@@ -417,8 +437,11 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                              weight.getShape()[0]);
         Lowered act = lowered[matmul.getAct()];
         Lowered packed = lowered[matmul.getWeight()];
-        call(kernels.getMatmul(matmul.getAct().getType(), weight,
-                               cast<FloatType>(resultType.getElementType())),
+        call(kernels.getMatmul(
+                 matmul.getAct().getType(), weight,
+                 cast<FloatType>(resultType.getElementType()),
+                 hasPrescaledScales(matmul.getWeight().getDefiningOp<QuantizeOp>(),
+                                    kernels.getISA())),
              {act.data, act.extra, packed.data, packed.extra, out});
         lowered[matmul.getResult()] = {out, {}};
         return success();

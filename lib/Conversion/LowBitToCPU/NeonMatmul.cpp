@@ -8,8 +8,8 @@
 // is shifted back by 4, exactly, before it is scaled, and every output sums
 // its segments in the reference executor's order.
 //
-// Each tile computes 8 outputs for up to 4 tokens (sdot) or 4 outputs for
-// up to 8 tokens (smmla), 32 channels per step:
+// Each tile computes 8 outputs for up to 6 tokens (sdot) or 4 outputs for
+// up to 16 tokens (smmla), 32 channels per step:
 // - neon-dotprod: weights in row quads; a 4x4 sub-tile (4 outputs x 4
 //   channels) is dotted with 4 codes of a token by indexed `sdot`, so
 //   activations are loaded 16 at a time and never rearranged.
@@ -36,6 +36,10 @@ namespace {
 int64_t getTileOutputs(CPUMatmulISA isa) {
   return isa == CPUMatmulISA::NeonDot ? 8 : 4;
 }
+/// Token rows of a full `sdot` tile.
+constexpr int64_t kDotTokens = 6;
+/// Token rows of a full `smmla` tile.
+constexpr int64_t kMatrixTokens = 16;
 /// Channels one step of the inner loop covers.
 constexpr int64_t kStepChannels = 32;
 
@@ -44,8 +48,9 @@ class NeonMatmulEmitter {
 public:
   NeonMatmulEmitter(Emitter &e, CPUMatmulISA isa, QuantizedTensorType act,
                     QuantizedTensorType weight, FloatType resultType,
-                    ValueRange args)
-      : isa(isa), weight(weight), resultType(resultType), actScales(args[1]),
+                    bool prescaled, ValueRange args)
+      : isa(isa), weight(weight), resultType(resultType),
+        prescaled(prescaled), actScales(args[1]),
         weightScales(args[3]), out(args[4]) {
     channels = weight.getLayout().getNumChannels();
     outputs = weight.getShape()[0];
@@ -55,6 +60,8 @@ public:
     tileRows = getWeightTileRows(isa);
     tileBytes = tileRows * weight.getLayout().getPackedRowBytes();
     actCodes = collapse(e, args[0]);
+    actScaleWords = collapse(e, args[1]);
+    actGroups = act.getLayout().getScalesPerRow();
     weightCodes = collapse(e, args[2]);
   }
 
@@ -62,26 +69,26 @@ public:
   /// getTileOutputs), over all tokens.
   void emitOutputTile(Emitter &e, Value firstTile, int64_t valid) {
     Value numRows = e.rows(out);
-    Value two = e.index(2), four = e.index(4);
+    Value two = e.index(2);
     if (isa == CPUMatmulISA::NeonDot) {
-      Value quads = arith::SubIOp::create(
-          e, numRows, arith::RemUIOp::create(e, numRows, four));
-      e.loop(e.index(0), quads, 4, [&](Emitter &e, Value m) {
-        emitQuadDotTile(e, m, 4, firstTile, valid);
+      Value full = arith::SubIOp::create(
+          e, numRows, arith::RemUIOp::create(e, numRows, e.index(kDotTokens)));
+      e.loop(e.index(0), full, kDotTokens, [&](Emitter &e, Value m) {
+        emitQuadDotTile(e, m, kDotTokens, firstTile, valid);
       });
-      e.loop(quads, numRows, 1, [&](Emitter &e, Value m) {
+      e.loop(full, numRows, 1, [&](Emitter &e, Value m) {
         emitQuadDotTile(e, m, 1, firstTile, valid);
       });
       return;
     }
     Value paired = arith::SubIOp::create(
         e, numRows, arith::RemUIOp::create(e, numRows, two));
-    Value octets = arith::SubIOp::create(
-        e, paired, arith::RemUIOp::create(e, paired, e.index(8)));
-    e.loop(e.index(0), octets, 8, [&](Emitter &e, Value m) {
-      emitMatrixTile(e, m, 4, firstTile, valid);
+    Value full = arith::SubIOp::create(
+        e, paired, arith::RemUIOp::create(e, paired, e.index(kMatrixTokens)));
+    e.loop(e.index(0), full, kMatrixTokens, [&](Emitter &e, Value m) {
+      emitMatrixTile(e, m, kMatrixTokens / 2, firstTile, valid);
     });
-    e.loop(octets, paired, 2, [&](Emitter &e, Value m) {
+    e.loop(full, paired, 2, [&](Emitter &e, Value m) {
       emitMatrixTile(e, m, 1, firstTile, valid);
     });
     e.loop(paired, numRows, 1, [&](Emitter &e, Value m) {
@@ -201,9 +208,10 @@ private:
                   {row, arith::DivUIOp::create(e, first, e.index(actGroup))});
   }
 
-  /// The INT32 sums `acc` of a segment of `bits`-bit weights as f32.
+  /// The INT32 sums `acc` of a segment of `bits`-bit weights as f32 (16 x
+  /// the dot products for 4-bit weights with prescaled scales).
   Value segmentSums(Emitter &e, Value acc, int64_t bits) {
-    if (bits == 4)
+    if (bits == 4 && !prescaled)
       acc = arith::ShRSIOp::create(e, acc,
                                    splat(e, sums(e), e.getI32IntegerAttr(4)));
     return arith::SIToFPOp::create(e, floats(e), acc);
@@ -394,11 +402,16 @@ private:
         [&](Emitter &e, Value first, int64_t bits, ValueRange acc,
             ValueRange current) {
           SmallVector<Value> next;
+          Value group = arith::DivUIOp::create(e, first, e.index(actGroup));
           for (int64_t i = 0; i < rowPairs; ++i) {
-            Value top = loadActScale(e, e.add(m, e.index(2 * i)), first);
-            Value bottom = loadActScale(e, e.add(m, e.index(2 * i + 1)), first);
-            Value actScale = vector::FromElementsOp::create(
-                e, floats(e), ValueRange{top, top, bottom, bottom});
+            // The scales of a token row pair lie side by side.
+            Value pairScales = vector::LoadOp::create(
+                e, VectorType::get({2}, e.getF32Type()), actScaleWords,
+                ValueRange{e.add(
+                    e.mul(e.add(m, e.index(2 * i)), e.index(actGroups)),
+                    e.mul(group, e.index(2)))});
+            Value actScale = vector::ShuffleOp::create(
+                e, pairScales, pairScales, ArrayRef<int64_t>{0, 0, 1, 1});
             for (int64_t p = 0; p < pairs; ++p) {
               Value weightScale =
                   loadWeightScales(e, e.add(firstTile, e.index(p)), first);
@@ -427,15 +440,17 @@ private:
   CPUMatmulISA isa;
   QuantizedTensorType weight;
   FloatType resultType;
-  Value actCodes, actScales, weightCodes, weightScales, out;
-  int64_t channels, outputs, actGroup, weightGroup, segment, tileRows,
-      tileBytes;
+  bool prescaled;
+  Value actCodes, actScales, actScaleWords, weightCodes, weightScales, out;
+  int64_t channels, outputs, actGroup, actGroups, weightGroup, segment,
+      tileRows, tileBytes;
 };
 } // namespace
 
 func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
                                              QuantizedTensorType weight,
-                                             FloatType resultType) {
+                                             FloatType resultType,
+                                             bool prescaled) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type(), i8 = b.getI8Type();
   BlockLayoutAttr actLayout = act.getLayout(), weightLayout = weight.getLayout();
@@ -446,7 +461,7 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
   for (int64_t bits : weightLayout.getBlockBits())
     bitsName += std::to_string(bits);
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}_{7}",
+      llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}_{7}{8}",
                     outputs, channels, weightLayout.getBlockSize(),
                     actLayout.getScaleGroupChannels(),
                     weightLayout.getScaleGroupChannels(),
@@ -454,7 +469,8 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
                         ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
                         : bitsName,
                     getTypeName(resultType),
-                    isa == CPUMatmulISA::NeonMatrix ? "smmla" : "sdot")
+                    isa == CPUMatmulISA::NeonMatrix ? "smmla" : "sdot",
+                    prescaled ? "_ps" : "")
           .str(),
       {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
        MemRefType::get({(outputs + tileRows - 1) / tileRows,
@@ -466,7 +482,8 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
        rowsOf(outputs, f32)},
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        NeonMatmulEmitter tiles(e, isa, act, weight, resultType, args);
+        NeonMatmulEmitter tiles(e, isa, act, weight, resultType, prescaled,
+                                args);
         // Outputs outside, tokens inside: a tile of packed weight rows is
         // read from memory once and reused from cache for every token.
         int64_t step = tiles.tilesPerOutputTile();

@@ -319,6 +319,16 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
                                        : packRowTiles(packed, tileRows);
       appendBytes(bytes, llvm::ArrayRef<uint8_t>(codes));
       bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
+      if (entry.get("prescaled")) {
+        // The NEON kernels' 4-bit sums are 16 x the dot product.
+        BlockLayoutAttr layout = packed.layout;
+        int64_t groups = layout.getScalesPerRow();
+        for (int64_t row = 0; row < packed.rows; ++row)
+          for (int64_t group = 0; group < groups; ++group)
+            if (layout.getBlockBits()[group * layout.getScaleGroupChannels() /
+                                      layout.getBlockSize()] == 4)
+              packed.scales[row * groups + group] /= 16.0f;
+      }
       if (tileRows == 1) {
         appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
       } else {
