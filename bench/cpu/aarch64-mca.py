@@ -7,10 +7,13 @@ lowbit's w4ax scheme makes them) and each core, compiles a one-matmul
 module with `lowbit-compile --target=aarch64 --cpu=CORE --emit=asm`, finds
 the innermost loops of the matmul kernel that contain sdot/smmla, and runs
 `llvm-mca-22 -mcpu=CORE` on each loop body. MACs per iteration are counted
-from the instructions (16 per sdot, 32 per smmla), so the number is
-cycles per iteration x 1000 / MACs. Loops are named by the tile the
-kernel's structure gives them (tokens per tile from their accumulators):
-prefill tiles take 4 (sdot) or 8 (smmla) tokens, decode takes 1.
+from the instructions (16 per sdot, 32 per smmla, 16 per smmla of a lone
+token row, which discards half its lanes), so the number is cycles per
+iteration x 1000 / MACs. The loops are the kernel's tiles in the order it
+runs them: prefill tiles of 6 (sdot) or 16 and 2 (smmla) tokens, then
+decode's single token. Where the innermost loop is one 32-channel step, the
+second number adds the scaling at the end of each 128-channel segment
+(llvm-mca on the rest of the enclosing loop, once per 4 steps).
 
 usage: bench/cpu/aarch64-mca.py [--lowbit-compile PATH] [--llvm-mca PATH]
 Prints a Markdown table.
@@ -25,7 +28,11 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SHAPES = [(4096, 4096, "q/k/v/o"), (11008, 4096, "gate/up"), (4096, 11008, "down")]
-CORES = [("neoverse-n1", "sdot", 32), ("neoverse-n2", "smmla", 16)]
+# Per core: its matmul instruction, that instruction's limit in cycles per
+# 1K MACs, and the tiles of the kernel in the order the kernel runs them
+# (NeonMatmul.cpp): (tokens, outputs) per tile.
+CORES = [("neoverse-n1", "sdot", 32, [(6, 8), (1, 8)]),
+         ("neoverse-n2", "smmla", 16, [(16, 4), (2, 4), (1, 4)])]
 SEGMENT = 128
 
 
@@ -59,21 +66,13 @@ def inner_loops(assembly):
         yield instructions(lines[begin + 1:end + 1]), rest
 
 
-def describe(body):
-    """MACs per iteration and tokens per tile of a loop body, or None."""
-    sdot = [l for l in body if l.split()[0] == "sdot"]
-    smmla = [l for l in body if l.split()[0] == "smmla"]
-    macs = 16 * len(sdot) + 32 * len(smmla)
-    if not macs:
-        return None
-    accumulators = {l.split()[1].rstrip(",") for l in sdot + smmla}
-    if smmla:
-        tokens = len(accumulators)        # 2 token rows x 2 output pairs each
-    elif any("[" in l for l in sdot):
-        tokens = len(accumulators) // 2   # indexed sdot: 2 row quads per token
-    else:
-        tokens = 1                        # replicated sdot: a lone token row
-    return macs, tokens
+def useful_macs(body, tokens):
+    """MACs per iteration of a loop body that count: 16 per sdot, 32 per
+    smmla on two token rows, 16 per smmla of a lone row (half its lanes are
+    discarded)."""
+    sdot = sum(1 for l in body if l.split()[0] == "sdot")
+    smmla = sum(1 for l in body if l.split()[0] == "smmla")
+    return 16 * sdot + (32 if tokens > 1 else 16) * smmla
 
 
 def mca_cycles(llvm_mca, core, body, work):
@@ -103,19 +102,18 @@ def main():
             with open(module, "w") as file:
                 subprocess.run([sys.executable, os.path.join(HERE, "matmul-module.py"),
                                 str(outputs), str(inputs)], stdout=file, check=True)
-            for core, instruction, limit in CORES:
+            for core, instruction, limit, tiles in CORES:
                 assembly = subprocess.run(
                     [args.lowbit_compile, module, "--target=aarch64", f"--cpu={core}",
                      "--emit=asm", "-o", "-"],
                     capture_output=True, text=True, check=True).stdout
-                for body, rest in inner_loops(assembly):
-                    described = describe(body)
-                    if not described:
-                        continue
-                    macs, tokens = described
+                loops = [(body, rest) for body, rest in inner_loops(assembly)
+                         if any(l.split()[0] in ("sdot", "smmla") for l in body)]
+                if len(loops) != len(tiles):
+                    sys.exit(f"{core}: expected {len(tiles)} matmul loops, found {len(loops)}")
+                for (body, rest), (tokens, tile_outputs) in zip(loops, tiles):
+                    macs = useful_macs(body, tokens)
                     used = "smmla" if any(l.split()[0] == "smmla" for l in body) else "sdot"
-                    indexed = any("[" in l for l in body if l.split()[0] == "sdot")
-                    tile_outputs = 8 if indexed else 4  # getTileOutputs
                     # MACs of one scale segment (128 channels) of the tile.
                     segment_macs = tokens * tile_outputs * SEGMENT
                     cycles = mca_cycles(args.llvm_mca, core, body, work)
@@ -131,7 +129,6 @@ def main():
                     print(f"| {outputs} x {inputs} ({name}) | {core} | {kind} ({used}) | "
                           f"{tokens} x {tile_outputs} | {macs} | {cycles * 1000 / macs:.1f} | "
                           f"{with_scaling * 1000 / segment_macs:.1f} | {limit} ({instruction}) |")
-
 
 if __name__ == "__main__":
     main()

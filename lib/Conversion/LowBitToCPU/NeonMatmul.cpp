@@ -15,8 +15,9 @@
 //   activations are loaded 16 at a time and never rearranged.
 // - neon-i8mm: weights in row pairs; two interleaved token rows (getQuantize
 //   lays them out so) times a 2x8 sub-tile by `smmla` give a 2x2 block of
-//   outputs. A lone token row (decode) replicates 8 codes into both halves
-//   of a register and uses `sdot`.
+//   outputs. A lone token row (decode) takes two of its own 8-channel
+//   chunks as the two rows of the `smmla` operand and keeps the lanes
+//   where chunk and sub-tile match.
 //
 //===----------------------------------------------------------------------===//
 
@@ -168,19 +169,6 @@ private:
     return vector::BitCastOp::create(e, bytes(e, 16), broadcast);
   }
 
-  /// The 8 activation codes at `offset`, in both halves of a register.
-  Value loadReplicated(Emitter &e, Value offset) {
-    Value chunk =
-        vector::LoadOp::create(e, bytes(e, 8), actCodes, ValueRange{offset});
-    Value word = vector::ExtractOp::create(
-        e, vector::BitCastOp::create(e, VectorType::get({1}, e.getI64Type()),
-                                     chunk),
-        0);
-    Value both = vector::BroadcastOp::create(
-        e, VectorType::get({2}, e.getI64Type()), word);
-    return vector::BitCastOp::create(e, bytes(e, 16), both);
-  }
-
   /// The index of output `output` of the output tile from `firstTile`.
   Value outputIndex(Emitter &e, Value firstTile, int64_t output) {
     return e.add(e.mul(firstTile, e.index(tileRows)), e.index(output));
@@ -322,35 +310,43 @@ private:
                     outputIndex(e, firstTile, output));
   }
 
-  /// neon-i8mm, a lone token row m times the row pairs of an output tile:
-  /// 8 codes replicated into both halves of a register are dotted with a
-  /// 2x8 sub-tile; accumulator lanes are (output 2p, 2p, 2p+1, 2p+1).
+  /// neon-i8mm, a lone token row m times the row pairs of an output tile,
+  /// with `smmla` on 16 consecutive codes of the row (two 8-channel chunks
+  /// as the operand's two "rows"): with sub-tiles S0..S3, the products of
+  /// chunk 0 with S0 and of chunk 2 with S2 land in lanes 0, 1 of one
+  /// accumulator, those of chunks 1 and 3 with S1 and S3 in lanes 2, 3 of
+  /// another; the other lanes are discarded.
   void emitPairDotTile(Emitter &e, Value m, Value firstTile, int64_t valid) {
     int64_t pairs = (valid + 1) / 2;
     SmallVector<Value> totals = accumulate(
-        e, pairs,
+        e, 2 * pairs,
         [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
             int64_t bits, SmallVector<Value> &acc) {
           Value base = e.add(e.mul(m, e.index(channels)), k);
+          Value low = loadCodes(e, base);
+          Value high = loadCodes(e, e.add(base, e.index(16)));
           for (int64_t p = 0; p < pairs; ++p) {
             SmallVector<Value, 8> tiles =
                 loadWeightTiles(e, e.add(firstTile, e.index(p)), k, runBegin,
                                 runByte, bits);
-            for (int64_t q = 0; q < 4; ++q)
-              acc[p] = arm_neon::SdotOp::create(
-                  e, sums(e), acc[p], tiles[q],
-                  loadReplicated(e, e.add(base, e.index(8 * q))));
+            Value &even = acc[2 * p], &odd = acc[2 * p + 1];
+            even = arm_neon::SmmlaOp::create(e, sums(e), even, low, tiles[0]);
+            odd = arm_neon::SmmlaOp::create(e, sums(e), odd, low, tiles[1]);
+            even = arm_neon::SmmlaOp::create(e, sums(e), even, high, tiles[2]);
+            odd = arm_neon::SmmlaOp::create(e, sums(e), odd, high, tiles[3]);
           }
         },
         [&](Emitter &e, Value first, int64_t bits, ValueRange acc,
             ValueRange current) -> SmallVector<Value> {
-          // Lane pairs add up to outputs: (2p, 2p+1, 2p+2, 2p+3).
-          Value lhs = acc[0], rhs = pairs > 1 ? acc[1] : acc[0];
-          Value even = vector::ShuffleOp::create(e, lhs, rhs,
-                                                 ArrayRef<int64_t>{0, 2, 4, 6});
-          Value odd = vector::ShuffleOp::create(e, lhs, rhs,
-                                                ArrayRef<int64_t>{1, 3, 5, 7});
-          // Scales of outputs (2p, 2p+1, 2p+2, 2p+3).
+          // Outputs (2p, 2p+1) of each pair, then the pairs side by side.
+          SmallVector<Value, 2> pairSums;
+          for (int64_t p = 0; p < pairs; ++p)
+            pairSums.push_back(e.add(
+                acc[2 * p], vector::ShuffleOp::create(
+                                e, acc[2 * p + 1], acc[2 * p + 1],
+                                ArrayRef<int64_t>{2, 3, 2, 3})));
+          Value dots = vector::ShuffleOp::create(
+              e, pairSums[0], pairSums.back(), ArrayRef<int64_t>{0, 1, 4, 5});
           Value left = loadWeightScales(e, firstTile, first);
           Value right =
               pairs > 1
@@ -361,8 +357,7 @@ private:
           Value actScale = vector::BroadcastOp::create(
               e, floats(e), loadActScale(e, m, first));
           return {e.addf(current[0],
-                         e.mulf(e.mulf(segmentSums(e, e.add(even, odd), bits),
-                                       actScale),
+                         e.mulf(e.mulf(segmentSums(e, dots, bits), actScale),
                                 weightScale))};
         },
         1);

@@ -47,13 +47,13 @@
 // MMLA: call @lowbit_cpu_matmul_6x64_b32_ga32_gw32_84_f32_smmla_ps({{.*}}) : (memref<?x64xi8>, memref<?x2xf32>, memref<3x96xi8>, memref<3x4xf32>, memref<?x6xf32>) -> ()
 // MMLA-LABEL: func.func private @lowbit_cpu_matmul_6x64_b32_ga32_gw32_84_f32_smmla_ps(
 // MMLA: arm_neon.intr.smmla {{.*}} : vector<16xi8> to vector<4xi32>
-// A lone token row (decode) uses sdot on 8 codes in both halves.
-// MMLA: vector.broadcast {{.*}} : i64 to vector<2xi64>
-// MMLA: arm_neon.intr.sdot
+// A lone token row (decode) uses smmla on 16 codes of its own and keeps the
+// lanes where chunks and sub-tiles match.
+// MMLA: vector.shuffle {{.*}} [2, 3, 2, 3] : vector<4xi32>, vector<4xi32>
+// MMLA-NOT: arm_neon.intr.sdot
 
 // LLVM-LABEL: llvm.func @lowbit_cpu_matmul_6x64_b32_ga32_gw32_84_f32_smmla_ps(
 // LLVM: arm_neon.intr.smmla
-// LLVM: arm_neon.intr.sdot
 // LLVM-NOT: memref.
 // LLVM-NOT: vector.load
 
