@@ -7,18 +7,23 @@
 #     [CALIBRATION <file>]         calibration statistics (w4ax schemes)
 #     [TENSOR_PARALLEL <n>]        shard for n ranks before quantizing
 #     [GPU <sm_80|sm_89|sm_90>]    also write the GPU kernels as PTX
+#     [CPU <x86_64|aarch64>]       also write a model artifact for the CPU
+#     [CPU_NAME <llvm cpu>]        the CPU to tune for (lowbit-compile --cpu)
 #     [OUTPUT_DIRECTORY <dir>])    default: the current binary directory
 #
 # adds a target <name> (built by default) that imports the checkpoint, runs
-# the passes and writes <name>.mlir, and with GPU <name>.ptx. The outputs
+# the passes and writes <name>.mlir, with GPU <name>.ptx and with CPU
+# <name>.lbm (the artifact the runtime, lowbit::runtime, runs). The outputs
 # are rebuilt when the checkpoint, the calibration file or the tools change;
-# their paths are the target's LOWBIT_MODULE and LOWBIT_PTX properties.
+# their paths are the target's LOWBIT_MODULE, LOWBIT_PTX and LOWBIT_ARTIFACT
+# properties.
 #
 #===----------------------------------------------------------------------===#
 
 function(lowbit_compile_model name)
   cmake_parse_arguments(PARSE_ARGV 1 ARG ""
-    "CHECKPOINT;SCHEME;CALIBRATION;TENSOR_PARALLEL;GPU;OUTPUT_DIRECTORY" "")
+    "CHECKPOINT;SCHEME;CALIBRATION;TENSOR_PARALLEL;GPU;CPU;CPU_NAME;OUTPUT_DIRECTORY"
+    "")
   if(ARG_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR
       "lowbit_compile_model(${name}): unknown arguments ${ARG_UNPARSED_ARGUMENTS}")
@@ -80,7 +85,22 @@ function(lowbit_compile_model name)
       VERBATIM)
     list(APPEND outputs ${ptx})
   endif()
+  set(artifact "")
+  if(ARG_CPU)
+    set(artifact ${ARG_OUTPUT_DIRECTORY}/${name}.lbm)
+    set(cpu_name "")
+    if(ARG_CPU_NAME)
+      set(cpu_name --cpu=${ARG_CPU_NAME})
+    endif()
+    add_custom_command(OUTPUT ${artifact}
+      COMMAND lowbit::lowbit-compile ${module} --target=${ARG_CPU} ${cpu_name}
+              -o ${artifact}
+      DEPENDS ${module} lowbit::lowbit-compile
+      COMMENT "lowbit: compiling ${name} for ${ARG_CPU}"
+      VERBATIM)
+    list(APPEND outputs ${artifact})
+  endif()
   add_custom_target(${name} ALL DEPENDS ${outputs})
   set_target_properties(${name} PROPERTIES
-    LOWBIT_MODULE "${module}" LOWBIT_PTX "${ptx}")
+    LOWBIT_MODULE "${module}" LOWBIT_PTX "${ptx}" LOWBIT_ARTIFACT "${artifact}")
 endfunction()

@@ -43,7 +43,7 @@ foreach(tool ${LOWBIT_TOOLS})
 endforeach()
 
 install(TARGETS LowBitCompiler LowBitRuntime ${LOWBIT_COMPILER_LIBRARIES}
-                ${LOWBIT_TOOLS}
+                ${LOWBIT_TOOLS} lowbit-generate-tokens
   EXPORT lowbitTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -54,6 +54,7 @@ install(EXPORT lowbitTargets NAMESPACE lowbit::
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/lowbit
                   ${PROJECT_SOURCE_DIR}/include/lowbit-c
                   ${PROJECT_SOURCE_DIR}/runtime/include/lowbit
+                  ${PROJECT_SOURCE_DIR}/runtime/include/lowbit-c
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
 install(DIRECTORY ${PROJECT_BINARY_DIR}/include/lowbit

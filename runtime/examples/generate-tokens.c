@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   }
 
   char error[512];
-  lowbitModel model = lowbitModelOpen(argv[1], error, sizeof error);
+  LowbitModel *model = lowbitModelOpen(argv[1], error, sizeof error);
   if (!model) {
     fprintf(stderr, "error: %s\n", error);
     return 1;
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "error: '%s' is not a list of token ids\n", argv[2]);
     return 1;
   }
-  lowbitSampler sampler = lowbitSamplerCreate(temperature, 0, 1.0f, seed);
+  LowbitSampler *sampler = lowbitSamplerCreate(temperature, 0, 1.0f, seed);
   if (!sampler) {
     fprintf(stderr, "error: bad sampling options\n");
     return 1;
@@ -88,31 +88,31 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  int64_t vocab = lowbitModelGetVocabSize(model);
+  int64_t vocab = lowbitModelGetVocabularySize(model);
   float *logits = malloc(sizeof(float) * (size_t)(vocab * count));
-  int status = lowbitModelPrefill(model, prompt, count, 0, logits);
+  bool ok = lowbitModelPrefill(model, prompt, count, 0, logits);
   int64_t position = count;
   const float *last = logits + (count - 1) * vocab;
-  if (!status && logitsFile)
+  if (ok && logitsFile)
     fwrite(logits, sizeof(float), (size_t)(vocab * count), logitsFile);
-  for (long i = 0; !status && i < newTokens; ++i) {
+  for (long i = 0; ok && i < newTokens; ++i) {
     int32_t next = lowbitSamplerSample(sampler, last, vocab);
     printf(i ? " %d" : "%d", next);
     if (i + 1 == newTokens)
       break;
-    status = lowbitModelDecode(model, next, position++, logits);
+    ok = lowbitModelDecode(model, next, position++, logits);
     last = logits;
-    if (!status && logitsFile)
+    if (ok && logitsFile)
       fwrite(logits, sizeof(float), (size_t)vocab, logitsFile);
   }
   printf("\n");
-  if (status)
-    fprintf(stderr, "error: %s\n", lowbitModelGetError(model));
+  if (!ok)
+    fprintf(stderr, "error: %s\n", lowbitModelGetLastError(model));
   if (logitsFile)
     fclose(logitsFile);
   free(logits);
   free(prompt);
   lowbitSamplerDestroy(sampler);
   lowbitModelDestroy(model);
-  return status;
+  return ok ? 0 : 1;
 }

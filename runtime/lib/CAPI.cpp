@@ -17,28 +17,28 @@
 using namespace lowbit;
 using namespace lowbit::runtime;
 
-struct lowbitModelImpl {
+struct LowbitModel {
   std::unique_ptr<HostModel> model;
   std::vector<float> logits;
   std::map<std::string, std::string> metadata;
   std::string error;
 
-  /// Copies the logits of the last run to `out` and returns 0 when it
-  /// `succeeded`; returns 1, the reason kept in `error`, when it failed.
-  int finish(bool succeeded, float *out) {
+  /// Copies the logits of the last run to `out` when it `succeeded`; the
+  /// reason of a failure stays in `error`.
+  bool finish(bool succeeded, float *out) {
     if (!succeeded)
-      return 1;
+      return false;
     error.clear();
     std::copy(logits.begin(), logits.end(), out);
-    return 0;
+    return true;
   }
 };
 
-struct lowbitSamplerImpl {
+struct LowbitSampler {
   Sampler sampler;
 };
 
-lowbitModel lowbitModelOpen(const char *path, char *error, size_t errorSize) {
+LowbitModel *lowbitModelOpen(const char *path, char *error, size_t errorSize) {
   std::string message;
   std::unique_ptr<HostModel> model;
   if (std::unique_ptr<Artifact> artifact = Artifact::open(path, message))
@@ -51,22 +51,22 @@ lowbitModel lowbitModelOpen(const char *path, char *error, size_t errorSize) {
     }
     return nullptr;
   }
-  auto *handle = new lowbitModelImpl();
+  auto *handle = new LowbitModel();
   handle->model = std::move(model);
   return handle;
 }
 
-void lowbitModelDestroy(lowbitModel model) { delete model; }
+void lowbitModelDestroy(LowbitModel *model) { delete model; }
 
-int64_t lowbitModelGetVocabSize(lowbitModel model) {
+int64_t lowbitModelGetVocabularySize(LowbitModel *model) {
   return model->model->vocabSize();
 }
 
-int64_t lowbitModelGetContextLength(lowbitModel model) {
+int64_t lowbitModelGetContextLength(LowbitModel *model) {
   return model->model->contextLength();
 }
 
-const char *lowbitModelGetMetadata(lowbitModel model, const char *key) {
+const char *lowbitModelGetMetadata(LowbitModel *model, const char *key) {
   auto cached = model->metadata.find(key);
   if (cached == model->metadata.end()) {
     std::string value = model->model->getArtifact().metadata(key);
@@ -77,27 +77,27 @@ const char *lowbitModelGetMetadata(lowbitModel model, const char *key) {
   return cached->second.c_str();
 }
 
-int lowbitModelPrefill(lowbitModel model, const int32_t *tokens,
-                       int64_t count, int64_t start, float *logits) {
+bool lowbitModelPrefill(LowbitModel *model, const int32_t *tokens,
+                        int64_t count, int64_t start, float *logits) {
   return model->finish(model->model->run("prefill", tokens, count, start,
                                          model->logits, model->error),
                        logits);
 }
 
-int lowbitModelDecode(lowbitModel model, int32_t token, int64_t position,
-                      float *logits) {
+bool lowbitModelDecode(LowbitModel *model, int32_t token, int64_t position,
+                       float *logits) {
   return model->finish(model->model->run("decode", &token, 1, position,
                                          model->logits, model->error),
                        logits);
 }
 
-void lowbitModelReset(lowbitModel model) { model->model->resetCaches(); }
+void lowbitModelResetCaches(LowbitModel *model) { model->model->resetCaches(); }
 
-const char *lowbitModelGetError(lowbitModel model) {
+const char *lowbitModelGetLastError(LowbitModel *model) {
   return model->error.c_str();
 }
 
-lowbitSampler lowbitSamplerCreate(float temperature, int32_t topK, float topP,
+LowbitSampler *lowbitSamplerCreate(float temperature, int32_t topK, float topP,
                                   uint64_t seed) {
   SamplingOptions options;
   options.temperature = temperature;
@@ -106,12 +106,12 @@ lowbitSampler lowbitSamplerCreate(float temperature, int32_t topK, float topP,
   options.seed = seed;
   if (!options.validate().empty())
     return nullptr;
-  return new lowbitSamplerImpl{Sampler(options)};
+  return new LowbitSampler{Sampler(options)};
 }
 
-void lowbitSamplerDestroy(lowbitSampler sampler) { delete sampler; }
+void lowbitSamplerDestroy(LowbitSampler *sampler) { delete sampler; }
 
-int32_t lowbitSamplerSample(lowbitSampler sampler, const float *logits,
+int32_t lowbitSamplerSample(LowbitSampler *sampler, const float *logits,
                             int64_t vocabSize) {
   return sampler->sampler.sample(logits, static_cast<int32_t>(vocabSize));
 }

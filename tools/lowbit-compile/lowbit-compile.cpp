@@ -176,7 +176,10 @@ static int compileForCPU(MLIRContext &context) {
           ? lowbit::compileCPUAssembly(*module, options)
           : lowbit::compileCPUArtifact(
                 *module, **checkpoint, *tokenizer, options,
-                {{"scheme", scheme.empty() ? "fp32" : std::string(scheme)},
+                // A module comes quantized (or not) as it is.
+                {{"scheme", !scheme.empty() ? std::string(scheme)
+                            : checkpointPath == inputPath ? "fp32"
+                                                          : "as in " + inputPath},
                  {"checkpoint", checkpointPath}});
   if (!artifact)
     return fail(inputPath + ": " + llvm::toString(artifact.takeError()));

@@ -4,16 +4,17 @@
 |* on this CPU: open the artifact, feed token ids, read logits, sample. The   *|
 |* library is MLIR-free (link with -llowbit-runtime or lowbit::runtime).     *|
 |*                                                                            *|
-|* Handles are opaque; every handle a function returns is owned by the       *|
-|* caller and released with the matching Destroy function. Functions that    *|
-|* can fail return 0 on success and a non-zero value on failure, with the    *|
-|* reason in lowbitModelGetError.                                             *|
+|* In the style of lowbit-c/Compiler.h: opaque handles, every handle a       *|
+|* function returns owned by the caller and released by its Destroy          *|
+|* function, failures as false (or NULL) with the reason in                  *|
+|* lowbitModelGetLastError.                                                   *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
 #ifndef LOWBIT_C_RUNTIME_H
 #define LOWBIT_C_RUNTIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,57 +23,57 @@ extern "C" {
 #endif
 
 /// A compiled model loaded for this CPU, with its KV cache.
-typedef struct lowbitModelImpl *lowbitModel;
+typedef struct LowbitModel LowbitModel;
 
 /// A token sampler (temperature, top-k, top-p, seeded).
-typedef struct lowbitSamplerImpl *lowbitSampler;
+typedef struct LowbitSampler LowbitSampler;
 
 /// Opens the artifact at `path`: checks its format, integrity, architecture
 /// and the CPU features its code needs, and loads the code and weights.
 /// Returns NULL on failure and, when `error` is not NULL, writes the reason
 /// (NUL-terminated, truncated to `errorSize` bytes) to it.
-lowbitModel lowbitModelOpen(const char *path, char *error, size_t errorSize);
+LowbitModel *lowbitModelOpen(const char *path, char *error, size_t errorSize);
 
 /// Releases `model` (NULL is allowed).
-void lowbitModelDestroy(lowbitModel model);
+void lowbitModelDestroy(LowbitModel *model);
 
 /// The number of logits per token.
-int64_t lowbitModelGetVocabSize(lowbitModel model);
+int64_t lowbitModelGetVocabularySize(LowbitModel *model);
 
 /// The largest number of positions the KV cache holds.
-int64_t lowbitModelGetContextLength(lowbitModel model);
+int64_t lowbitModelGetContextLength(LowbitModel *model);
 
 /// The artifact's metadata entry `key` (e.g. "scheme", "target", "cpu"),
 /// or NULL when there is none. Valid until the model is destroyed.
-const char *lowbitModelGetMetadata(lowbitModel model, const char *key);
+const char *lowbitModelGetMetadata(LowbitModel *model, const char *key);
 
 /// Runs the compiled prefill on `count` tokens at positions start..
 /// start+count-1, appending them to the KV cache, and writes count x
 /// vocabulary-size logits (row-major) to `logits`.
-int lowbitModelPrefill(lowbitModel model, const int32_t *tokens,
-                       int64_t count, int64_t start, float *logits);
+bool lowbitModelPrefill(LowbitModel *model, const int32_t *tokens,
+                        int64_t count, int64_t start, float *logits);
 
 /// Runs the compiled decode step on one token at `position` and writes
 /// vocabulary-size logits.
-int lowbitModelDecode(lowbitModel model, int32_t token, int64_t position,
-                      float *logits);
+bool lowbitModelDecode(LowbitModel *model, int32_t token, int64_t position,
+                       float *logits);
 
 /// Forgets the KV cache, to start a new sequence.
-void lowbitModelReset(lowbitModel model);
+void lowbitModelResetCaches(LowbitModel *model);
 
-/// Why the last failing call on `model` failed ("" when none did).
-const char *lowbitModelGetError(lowbitModel model);
+/// Why the last failing call on `model` failed ("" after a success).
+const char *lowbitModelGetLastError(LowbitModel *model);
 
 /// A sampler: `temperature` 0 picks the most likely token; `topK` 0 keeps
 /// every token; `topP` in (0, 1]. Returns NULL for invalid options.
-lowbitSampler lowbitSamplerCreate(float temperature, int32_t topK, float topP,
+LowbitSampler *lowbitSamplerCreate(float temperature, int32_t topK, float topP,
                                   uint64_t seed);
 
 /// Releases `sampler` (NULL is allowed).
-void lowbitSamplerDestroy(lowbitSampler sampler);
+void lowbitSamplerDestroy(LowbitSampler *sampler);
 
 /// The next token for `logits[0..vocabSize)`.
-int32_t lowbitSamplerSample(lowbitSampler sampler, const float *logits,
+int32_t lowbitSamplerSample(LowbitSampler *sampler, const float *logits,
                             int64_t vocabSize);
 
 #ifdef __cplusplus
