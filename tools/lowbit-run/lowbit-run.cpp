@@ -44,24 +44,27 @@ static cl::SubCommand perplexityCommand(
 static cl::SubCommand calibrateCommand(
     "calibrate", "Measure the activation statistics of every linear layer "
                  "over sample text and write a calibration file");
+static cl::SubCommand benchCommand(
+    "bench", "Time prefill and decode of a compiled model (--artifact) or "
+             "of the reference executor");
 
 static cl::opt<std::string> modelPath(
     "model",
     cl::desc("Checkpoint to run: a GGUF file, a Hugging Face directory or "
              ".safetensors file, or a llama2.c .bin; default: the embedded "
              "model"),
-    cl::sub(generateCommand),
+    cl::sub(generateCommand), cl::sub(benchCommand),
     cl::sub(perplexityCommand), cl::sub(calibrateCommand));
 static cl::opt<std::string> artifactPath(
     "artifact",
     cl::desc("Model artifact from lowbit-compile --target=x86_64|aarch64 to "
              "run with the runtime instead of the reference executor"),
-    cl::sub(generateCommand), cl::sub(perplexityCommand));
+    cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 static cl::opt<std::string> tokenizerPath(
     "tokenizer",
     cl::desc("SentencePiece .model to tokenize with instead of the "
              "checkpoint's own vocabulary"),
-    cl::sub(generateCommand), cl::sub(perplexityCommand),
+    cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand),
     cl::sub(calibrateCommand));
 
 static cl::opt<std::string> scheme(
@@ -70,24 +73,24 @@ static cl::opt<std::string> scheme(
              "w4a8, w4a4, w4ax, w4ax-kv4, w4a4-kv4, w8a8-kv8, kv4), "
              "optionally with pipeline options, e.g. "
              "'w4ax{block-size=32 clip-search=true}' (default: none, FP32)"),
-    cl::sub(generateCommand), cl::sub(perplexityCommand));
+    cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 static cl::opt<int> tensorParallel(
     "tensor-parallel",
     cl::desc("Shard the model across this many tensor-parallel ranks "
              "(lowbit-tensor-parallel), simulated by the reference executor "
              "(default: 1, unsharded)"),
-    cl::init(1), cl::sub(generateCommand), cl::sub(perplexityCommand));
+    cl::init(1), cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 static cl::opt<std::string> compressCollectives(
     "compress-collectives",
     cl::desc("Block-quantize the all-reduces of the sharded model: options of "
              "lowbit-compress-collectives, e.g. 'format=fp4_e2m1 "
              "block-size=16 scale=f16' ('default' for the defaults)"),
-    cl::sub(generateCommand), cl::sub(perplexityCommand));
+    cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 static cl::opt<std::string> calibrationPath(
     "calibration",
     cl::desc("Calibration file (from lowbit-run calibrate) for the scheme; "
              "FMPQ schemes (w4ax, w4ax-kv4) need one"),
-    cl::sub(generateCommand), cl::sub(perplexityCommand));
+    cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 
 static cl::opt<std::string> prompt("prompt", cl::desc("Text to continue"),
                                    cl::init("It is a truth universally "
@@ -139,6 +142,17 @@ static cl::opt<std::string> outputPath("o", cl::desc("Calibration file to "
                                                      "write"),
                                        cl::value_desc("file"), cl::Required,
                                        cl::sub(calibrateCommand));
+static cl::opt<int> benchPromptTokens(
+    "prompt-tokens", cl::desc("Tokens of the prefill that is timed"),
+    cl::init(128), cl::sub(benchCommand));
+static cl::opt<int> benchDecodeTokens(
+    "decode-tokens",
+    cl::desc("Decode steps timed after the prefill, one token each"),
+    cl::init(64), cl::sub(benchCommand));
+static cl::opt<int> benchRepeats(
+    "repeats", cl::desc("Times each measurement is repeated (the median "
+                        "is reported)"),
+    cl::init(5), cl::sub(benchCommand));
 static cl::opt<int> maxScored(
     "max-scored-tokens",
     cl::desc("Stop after scoring this many tokens; 0 scores the whole text"),
@@ -579,6 +593,74 @@ static int calibrate() {
   return 0;
 }
 
+/// Times prefill of --prompt-tokens and --decode-tokens decode steps after
+/// it, --repeats times, and prints the medians. Token ids are a fixed
+/// sequence over the vocabulary: the time does not depend on their values.
+static int bench() {
+  if (benchPromptTokens < 1 || benchDecodeTokens < 0 || benchRepeats < 1)
+    return fail("--prompt-tokens and --repeats must be >= 1, --decode-tokens "
+                ">= 0");
+  Model model;
+  if (llvm::Error error = loadModel(model))
+    return fail(std::move(error));
+  int64_t context = model.contextLength();
+  if (benchPromptTokens + benchDecodeTokens > context)
+    return fail(llvm::Twine("--prompt-tokens + --decode-tokens = ") +
+                llvm::Twine(benchPromptTokens + benchDecodeTokens) +
+                " exceeds the model's context of " + llvm::Twine(context));
+  int32_t vocab = model.tokenizer->vocabSize();
+  std::vector<int32_t> tokens(benchPromptTokens);
+  for (int32_t i = 0; i < benchPromptTokens; ++i)
+    tokens[i] = static_cast<int32_t>((1 + 7919LL * i) % vocab);
+
+  std::vector<double> prefillTimes, decodeTimes;
+  for (int repeat = 0; repeat < benchRepeats; ++repeat) {
+    model.resetCaches();
+    Clock::time_point start = Clock::now();
+    llvm::Expected<Tensor> logits = model.run("prefill", tokens, 0);
+    if (!logits)
+      return fail(logits.takeError());
+    prefillTimes.push_back(secondsSince(start));
+    start = Clock::now();
+    for (int step = 0; step < benchDecodeTokens; ++step) {
+      int32_t token = static_cast<int32_t>((31 + 104729LL * step) % vocab);
+      logits = model.run("decode", {token}, benchPromptTokens + step);
+      if (!logits)
+        return fail(logits.takeError());
+    }
+    decodeTimes.push_back(secondsSince(start));
+  }
+  auto median = [](std::vector<double> times) {
+    llvm::sort(times);
+    return times[times.size() / 2];
+  };
+  double prefill = median(prefillTimes), decode = median(decodeTimes);
+  if (model.compiled) {
+    const runtime::Artifact &artifact = model.compiled->getArtifact();
+    llvm::outs() << "model: " << artifactPath << " (compiled: "
+                 << artifact.metadata("scheme") << ", "
+                 << artifact.metadata("target") << " "
+                 << artifact.metadata("cpu") << ", "
+                 << artifact.metadata("matmul_isa") << " matmul)\n";
+  } else {
+    llvm::outs() << "model: " << modelPath << " (reference executor, "
+                 << (scheme.empty() ? std::string("fp32") : std::string(scheme))
+                 << ")\n";
+  }
+  llvm::outs() << llvm::format(
+      "prefill: %d tokens in %.4f s (%.1f tokens/s), median of %d\n",
+      static_cast<int>(benchPromptTokens), prefill, benchPromptTokens / prefill,
+      static_cast<int>(benchRepeats));
+  if (benchDecodeTokens > 0)
+    llvm::outs() << llvm::format(
+        "decode: %d tokens after %d in %.4f s (%.1f tokens/s, %.3f ms per "
+        "token), median of %d\n",
+        static_cast<int>(benchDecodeTokens), static_cast<int>(benchPromptTokens),
+        decode, benchDecodeTokens / decode, 1000 * decode / benchDecodeTokens,
+        static_cast<int>(benchRepeats));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   modelPath.setInitialValue(getDefaultModelPath());
@@ -593,6 +675,8 @@ int main(int argc, char **argv) {
     return perplexity();
   if (calibrateCommand)
     return calibrate();
-  return fail("expected a command: generate, perplexity or calibrate (see "
-              "--help)");
+  if (benchCommand)
+    return bench();
+  return fail("expected a command: generate, perplexity, calibrate or bench "
+              "(see --help)");
 }
