@@ -1,7 +1,7 @@
 //===- LowbitExtension.cpp - Python bindings of lowbit's C API --------------===//
 //
-// The `lowbit._lowbit` extension: lowbit's C API (lowbit-c/Compiler.h) bound
-// with pybind11 from Debian. Debian's MLIR 22 packages do not ship MLIR's
+// The `lowbit._lowbit` extension: lowbit's C APIs (lowbit-c/Compiler.h and
+// the runtime's lowbit-c/Runtime.h) bound with pybind11 from Debian. Debian's MLIR 22 packages do not ship MLIR's
 // Python core, so lowbit binds its own C API instead of the dialect through
 // MLIR's binding machinery. Errors become Python exceptions with the
 // context's message; logits come back as numpy arrays.
@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowbit-c/Compiler.h"
+#include "lowbit-c/Runtime.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -28,6 +29,17 @@ std::string takeString(char *text) {
   std::string result(text);
   lowbitStringDestroy(text);
   return result;
+}
+
+/// Token ids as numpy gives them.
+using TokenArray =
+    py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+/// An empty [tokens, vocabulary] logits array for `tokens` (1-D).
+py::array_t<float> makeLogits(const TokenArray &tokens, int64_t vocabulary) {
+  if (tokens.ndim() != 1)
+    throw std::invalid_argument("tokens must be a 1-D array of token ids");
+  return py::array_t<float>({static_cast<int64_t>(tokens.shape(0)), vocabulary});
 }
 
 /// A context with one module: what a Python `Model` holds.
@@ -52,22 +64,28 @@ public:
       throw std::runtime_error(lastError());
     return takeString(text);
   }
+  py::bytes artifact(const std::string &target, const std::string &cpu) const {
+    size_t size = 0;
+    char *bytes = lowbitModuleCompileArtifact(
+        module.get(), target.c_str(), cpu.empty() ? nullptr : cpu.c_str(),
+        &size);
+    if (!bytes)
+      throw std::runtime_error(lastError());
+    py::bytes result(bytes, size);
+    lowbitStringDestroy(bytes);
+    return result;
+  }
   std::string roofline(const std::string &options) const {
     char *text = lowbitModuleRoofline(module.get(), options.c_str());
     if (!text)
       throw std::runtime_error(lastError());
     return takeString(text);
   }
-  py::array_t<float> run(const std::string &entryPoint,
-                         py::array_t<int32_t, py::array::c_style |
-                                                  py::array::forcecast>
-                             tokens,
+  py::array_t<float> run(const std::string &entryPoint, TokenArray tokens,
                          int64_t start) {
-    if (tokens.ndim() != 1)
-      throw std::invalid_argument("tokens must be a 1-D array of token ids");
-    int64_t count = tokens.shape(0);
     int64_t vocabulary = lowbitModuleGetVocabularySize(module.get());
-    py::array_t<float> logits({count, vocabulary});
+    py::array_t<float> logits = makeLogits(tokens, vocabulary);
+    int64_t count = tokens.shape(0);
     if (!lowbitModuleRun(module.get(), entryPoint.c_str(), tokens.data(),
                          static_cast<size_t>(count), start,
                          logits.mutable_data(),
@@ -113,6 +131,53 @@ private:
   std::unique_ptr<LowbitModule, void (*)(LowbitModule *)> module;
 };
 
+/// A model artifact loaded by the runtime: what a Python `CompiledModel`
+/// holds.
+class CompiledModel {
+public:
+  explicit CompiledModel(const std::string &path)
+      : model(nullptr, lowbitModelDestroy) {
+    char error[512];
+    model.reset(lowbitModelOpen(path.c_str(), error, sizeof error));
+    if (!model)
+      throw std::runtime_error(error);
+  }
+
+  py::array_t<float> run(const std::string &entryPoint, TokenArray tokens,
+                         int64_t start) {
+    py::array_t<float> logits =
+        makeLogits(tokens, lowbitModelGetVocabularySize(model.get()));
+    int64_t count = tokens.shape(0);
+    bool ran;
+    if (entryPoint == "prefill")
+      ran = lowbitModelPrefill(model.get(), tokens.data(), count, start,
+                               logits.mutable_data());
+    else if (entryPoint == "decode" && count == 1)
+      ran = lowbitModelDecode(model.get(), tokens.data()[0], start,
+                              logits.mutable_data());
+    else
+      throw std::invalid_argument(
+          "entry_point is 'prefill', or 'decode' with one token");
+    if (!ran)
+      throw std::runtime_error(lowbitModelGetLastError(model.get()));
+    return logits;
+  }
+  void resetCaches() { lowbitModelResetCaches(model.get()); }
+  py::object metadata(const std::string &key) const {
+    const char *value = lowbitModelGetMetadata(model.get(), key.c_str());
+    return value ? py::object(py::str(value)) : py::object(py::none());
+  }
+  int64_t vocabularySize() const {
+    return lowbitModelGetVocabularySize(model.get());
+  }
+  int64_t contextLength() const {
+    return lowbitModelGetContextLength(model.get());
+  }
+
+private:
+  std::unique_ptr<LowbitModel, void (*)(LowbitModel *)> model;
+};
+
 } // namespace
 
 PYBIND11_MODULE(_lowbit, m) {
@@ -122,6 +187,7 @@ PYBIND11_MODULE(_lowbit, m) {
       .def("run_pipeline", &Model::runPipeline, py::arg("pipeline"))
       .def("ir", &Model::ir)
       .def("ptx", &Model::ptx, py::arg("chip"))
+      .def("artifact", &Model::artifact, py::arg("target"), py::arg("cpu"))
       .def("roofline", &Model::roofline, py::arg("options"))
       .def("run", &Model::run, py::arg("entry_point"), py::arg("tokens"),
            py::arg("start"))
@@ -132,4 +198,12 @@ PYBIND11_MODULE(_lowbit, m) {
       .def_property_readonly("context_length", &Model::contextLength)
       .def_property_readonly("bos", &Model::bos)
       .def_property_readonly("eos", &Model::eos);
+  py::class_<CompiledModel>(m, "_CompiledModel")
+      .def(py::init<const std::string &>(), py::arg("path"))
+      .def("run", &CompiledModel::run, py::arg("entry_point"),
+           py::arg("tokens"), py::arg("start"))
+      .def("reset_caches", &CompiledModel::resetCaches)
+      .def("metadata", &CompiledModel::metadata, py::arg("key"))
+      .def_property_readonly("vocabulary_size", &CompiledModel::vocabularySize)
+      .def_property_readonly("context_length", &CompiledModel::contextLength);
 }

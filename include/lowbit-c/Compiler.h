@@ -52,6 +52,14 @@ char *lowbitModuleToString(const LowbitModule *module);
  *  lowbitStringDestroy. */
 char *lowbitModuleCompilePTX(const LowbitModule *module, const char *chip);
 
+/** A model artifact of the module for a CPU (`target` x86_64 or aarch64,
+ *  `cpu` an LLVM CPU name or NULL for the target's default), to run with
+ *  the runtime (lowbit-c/Runtime.h); the module itself is left as it is.
+ *  Its `size` bytes; NULL on failure; release with lowbitStringDestroy. */
+char *lowbitModuleCompileArtifact(const LowbitModule *module,
+                                  const char *target, const char *cpu,
+                                  size_t *size);
+
 /** The roofline report of the module (lowbit-roofline with `options`, e.g.
  *  "hw=h100-sxm seq=2048 format=json"); NULL on failure; release with
  *  lowbitStringDestroy. */

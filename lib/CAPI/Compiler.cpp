@@ -16,6 +16,7 @@
 #include "lowbit/Frontend/LlamaImporter.h"
 #include "lowbit/Frontend/Tokenizer.h"
 #include "lowbit/Reference/ReferenceExecutor.h"
+#include "lowbit/Target/CPU/CPUArtifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -48,6 +49,7 @@ struct LowbitContext {
     registry.insert<LowBitDialect, mlir::arith::ArithDialect,
                     mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
     registerNVGPUKernelLoweringDependencies(registry);
+    registerCPUArtifactDependencies(registry);
     return registry;
   }
 
@@ -76,6 +78,8 @@ struct LowbitModule {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   /// Made on the first run, after the last pipeline.
   std::unique_ptr<ReferenceExecutor> executor;
+  /// The pipelines run on the module, in order (an artifact's "scheme").
+  std::string pipelines;
 };
 
 /// A copy of `text` that lowbitStringDestroy releases.
@@ -153,6 +157,8 @@ bool lowbitModuleRunPipeline(LowbitModule *module, const char *pipeline) {
   module->owner->begin();
   if (!runPassPipeline(*module->owner, *module->module, pipeline))
     return false;
+  module->pipelines += (module->pipelines.empty() ? "" : ",") +
+                       std::string(pipeline);
   module->executor.reset();
   return true;
 }
@@ -178,6 +184,33 @@ char *lowbitModuleCompilePTX(const LowbitModule *module, const char *chip) {
     return nullptr;
   }
   return copyString(*ptx);
+}
+
+char *lowbitModuleCompileArtifact(const LowbitModule *module,
+                                  const char *target, const char *cpu,
+                                  size_t *size) {
+  LowbitContext &context = *module->owner;
+  context.begin();
+  llvm::Expected<std::string> tokenizer =
+      serializeArtifactTokenizer(*module->checkpoint);
+  if (!tokenizer) {
+    context.fail(llvm::toString(tokenizer.takeError()));
+    return nullptr;
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> copy =
+      mlir::ModuleOp(module->module.get()).clone();
+  CPUTargetOptions options;
+  options.architecture = target;
+  options.cpu = cpu ? cpu : "";
+  llvm::Expected<std::string> artifact = compileCPUArtifact(
+      *copy, *module->checkpoint, *tokenizer, options,
+      {{"scheme", module->pipelines.empty() ? "fp32" : module->pipelines}});
+  if (!artifact) {
+    context.fail(llvm::toString(artifact.takeError()));
+    return nullptr;
+  }
+  *size = artifact->size();
+  return copyString(*artifact);
 }
 
 char *lowbitModuleRoofline(const LowbitModule *module, const char *options) {

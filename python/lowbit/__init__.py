@@ -6,18 +6,26 @@
     print(model.perplexity(open("models/persuasion.txt").read()[:20000]))
     logits = model.logits(model.tokenize("Emma"))      # numpy, [tokens, vocabulary]
 
-Everything runs through lowbit's C API (lowbit-c/Compiler.h): models execute
-on the reference executor with the quantized IR's exact integer arithmetic,
-and `target=` generates the GPU kernels' PTX.
+    fast = lowbit.compile("models/austen.gguf", scheme="w4a8", target="x86_64")
+    fast.save_artifact("austen.lbm")                  # compiled code + weights
+    compiled = lowbit.load("austen.lbm", tokenizer=fast)
+    print(compiled.generate("It is a truth universally acknowledged"))
+
+Everything runs through lowbit's C APIs: `Model` on the reference executor
+with the quantized IR's exact integer arithmetic (lowbit-c/Compiler.h),
+`CompiledModel` on the runtime with the code lowbit generated for this CPU
+(lowbit-c/Runtime.h); `target=` a GPU generates the GPU kernels' PTX.
 """
 
 import json
 
 import numpy as np
 
-from ._lowbit import _Model
+from ._lowbit import _CompiledModel, _Model
 
-__all__ = ["Model", "compile"]
+__all__ = ["CompiledModel", "Model", "compile", "load"]
+
+_CPU_TARGETS = ("x86_64", "aarch64")
 
 
 def _pipeline(tensor_parallel, scheme, calibration, compress_collectives):
@@ -42,7 +50,7 @@ def _pipeline(tensor_parallel, scheme, calibration, compress_collectives):
 
 
 def compile(checkpoint, scheme=None, target=None, tensor_parallel=1,
-            calibration=None, compress_collectives=None):
+            calibration=None, compress_collectives=None, cpu=None):
     """Imports `checkpoint` (GGUF, safetensors, llama2.c) and compiles it.
 
     scheme: a quantization scheme with options, as `lowbit-run --scheme`
@@ -50,30 +58,37 @@ def compile(checkpoint, scheme=None, target=None, tensor_parallel=1,
     statistics file; tensor_parallel: ranks to shard for;
     compress_collectives: options of lowbit-compress-collectives (a string,
     "" for the defaults); target: "sm_80", "sm_89" or "sm_90" to generate
-    the GPU kernels (Model.ptx). Raises RuntimeError with lowbit's message
-    when a step fails.
+    the GPU kernels (Model.ptx), or "x86_64" / "aarch64" to compile a model
+    artifact for that CPU (Model.artifact, bytes; cpu: an LLVM CPU name,
+    default the target's). Raises RuntimeError with lowbit's message when a
+    step fails.
     """
     model = Model(checkpoint)
     pipeline = _pipeline(tensor_parallel, scheme, calibration,
                          compress_collectives)
     if pipeline:
         model._model.run_pipeline(pipeline)
-    if target:
+    if target in _CPU_TARGETS:
+        model.artifact = model._model.artifact(target, cpu or "")
+    elif cpu:
+        raise ValueError("cpu= is for the CPU targets x86_64 and aarch64")
+    elif target:
         model.ptx = model._model.ptx(target)
     return model
 
 
-class Model:
-    """A Llama model as lowbit IR, run on lowbit's reference executor."""
+def load(path, tokenizer=None):
+    """Loads the model artifact at `path` (lowbit-compile, or
+    Model.save_artifact) for this CPU. `tokenizer`: a Model whose tokenizer
+    generate() and perplexity() use; without one they are unavailable, and
+    logits() takes token ids."""
+    return CompiledModel(path, tokenizer)
 
-    def __init__(self, checkpoint):
-        self._model = _Model(str(checkpoint))
-        self.ptx = None
 
-    @property
-    def ir(self):
-        """The model's lowbit IR as text."""
-        return self._model.ir()
+class _TextModel:
+    """What Model and CompiledModel share: logits from `self._model` (a
+    _Model or _CompiledModel), and generate() and perplexity() with the
+    tokenizer of `self._tokenizer` (a _Model)."""
 
     @property
     def vocabulary_size(self):
@@ -82,13 +97,6 @@ class Model:
     @property
     def context_length(self):
         return self._model.context_length
-
-    def tokenize(self, text):
-        """Token ids of `text` (no beginning-of-sequence token), as numpy."""
-        return np.asarray(self._model.tokenize(text), dtype=np.int32)
-
-    def detokenize(self, ids):
-        return self._model.detokenize([int(i) for i in ids])
 
     def logits(self, tokens, start=0, entry_point="prefill"):
         """Logits [tokens, vocabulary] of `tokens` at positions start, ...
@@ -102,9 +110,23 @@ class Model:
     def reset_caches(self):
         self._model.reset_caches()
 
+    def _need_tokenizer(self):
+        if self._tokenizer is None:
+            raise ValueError("this model has no tokenizer: load it with "
+                             "lowbit.load(path, tokenizer=model)")
+        return self._tokenizer
+
+    def tokenize(self, text):
+        """Token ids of `text` (no beginning-of-sequence token), as numpy."""
+        return np.asarray(self._need_tokenizer().tokenize(text), dtype=np.int32)
+
+    def detokenize(self, ids):
+        return self._need_tokenizer().detokenize([int(i) for i in ids])
+
     def generate(self, prompt, max_tokens=32):
         """Greedy continuation of `prompt`, as text."""
-        tokens = [self._model.bos] + list(self._model.tokenize(prompt))
+        tokenizer = self._need_tokenizer()
+        tokens = [tokenizer.bos] + list(tokenizer.tokenize(prompt))
         if len(tokens) >= self.context_length:
             raise ValueError("the prompt does not fit the model's context")
         self.reset_caches()
@@ -112,7 +134,7 @@ class Model:
         generated = []
         while len(generated) < max_tokens:
             token = int(np.argmax(row))
-            if token == self._model.eos:
+            if token == tokenizer.eos:
                 break
             generated.append(token)
             position = len(tokens) + len(generated) - 1
@@ -125,7 +147,8 @@ class Model:
         """Perplexity of the beginning-of-sequence token and `text`, scored
         in windows of `context` tokens (default: the model's context) as
         `lowbit-run perplexity` does."""
-        tokens = np.concatenate(([self._model.bos], self.tokenize(text)))
+        tokens = np.concatenate(([self._need_tokenizer().bos],
+                                 self.tokenize(text)))
         window = context or self.context_length
         nll, scored, scored_up_to = 0.0, 0, 0
         begin = 0
@@ -145,8 +168,44 @@ class Model:
             begin += window
         return float(np.exp(nll / scored))
 
+
+class Model(_TextModel):
+    """A Llama model as lowbit IR, run on lowbit's reference executor."""
+
+    def __init__(self, checkpoint):
+        self._model = _Model(str(checkpoint))
+        self._tokenizer = self._model
+        self.ptx = None
+        self.artifact = None
+
+    def save_artifact(self, path):
+        """Writes the artifact compile(..., target="x86_64"|"aarch64") made."""
+        if self.artifact is None:
+            raise ValueError("no artifact: compile with target='x86_64' or "
+                             "'aarch64'")
+        with open(path, "wb") as file:
+            file.write(self.artifact)
+
+    @property
+    def ir(self):
+        """The model's lowbit IR as text."""
+        return self._model.ir()
+
     def roofline(self, hw="h100-sxm", **options):
         """The roofline report of the model on hardware `hw`, as a dict
         (options of lowbit-roofline: phase=, seq=, context=, batch=)."""
         text = " ".join(f"{key}={value}" for key, value in options.items())
         return json.loads(self._model.roofline(f"hw={hw} {text} format=json"))
+
+
+class CompiledModel(_TextModel):
+    """A model artifact run by lowbit's runtime on this CPU (lowbit.load)."""
+
+    def __init__(self, path, tokenizer=None):
+        self._model = _CompiledModel(str(path))
+        self._tokenizer = tokenizer._model if tokenizer is not None else None
+
+    def metadata(self, key):
+        """The artifact's metadata entry `key` ("scheme", "target", "cpu",
+        "matmul_isa", ...), or None."""
+        return self._model.metadata(key)

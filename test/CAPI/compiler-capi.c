@@ -84,6 +84,18 @@ int main(int argc, char **argv) {
   printf("ptx for sm_70: %s, error: %s\n", ptx ? "generated" : "NULL",
          lowbitContextGetLastError(context));
 
+  size_t size = 0;
+  char *artifact =
+      lowbitModuleCompileArtifact(module, "aarch64", "neoverse-n1", &size);
+  printf("artifact: %s, %s\n",
+         artifact && size > 8 && !memcmp(artifact, "LOWBITAR", 8) ? "written"
+                                                                   : "missing",
+         artifact ? "" : lowbitContextGetLastError(context));
+  lowbitStringDestroy(artifact);
+  artifact = lowbitModuleCompileArtifact(module, "riscv64", NULL, &size);
+  printf("artifact for riscv64: %s, error: %s\n", artifact ? "written" : "NULL",
+         lowbitContextGetLastError(context));
+
   free(logits);
   lowbitModuleDestroy(module);
   lowbitContextDestroy(context);

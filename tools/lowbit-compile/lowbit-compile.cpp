@@ -80,29 +80,6 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// The tokenizer section: --tokenizer, the checkpoint's vocabulary or its
-/// SentencePiece model.
-static llvm::Expected<std::string>
-serializeCheckpointTokenizer(const lowbit::Checkpoint &checkpoint) {
-  std::string modelFile =
-      tokenizerPath.empty() ? checkpoint.tokenizerModelPath : tokenizerPath;
-  if (modelFile.empty()) {
-    if (!checkpoint.vocabulary)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "the checkpoint has no vocabulary; pass "
-                                     "--tokenizer");
-    return lowbit::serializeTokenizer(*checkpoint.vocabulary);
-  }
-  auto contents = llvm::MemoryBuffer::getFile(modelFile);
-  if (!contents)
-    return llvm::createStringError(contents.getError(), "cannot read '%s'",
-                                   modelFile.c_str());
-  std::string error;
-  if (!lowbit::loadSentencePieceModel(modelFile, error))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
-  return lowbit::serializeSentencePieceTokenizer((*contents)->getBuffer());
-}
-
 /// Writes `contents` to -o.
 static int writeOutput(llvm::StringRef contents) {
   std::string error;
@@ -147,7 +124,7 @@ static int compileForCPU(MLIRContext &context) {
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
   llvm::Expected<std::string> tokenizer =
-      serializeCheckpointTokenizer(**checkpoint);
+      lowbit::serializeArtifactTokenizer(**checkpoint, tokenizerPath);
   if (!tokenizer)
     return fail(llvm::toString(tokenizer.takeError()));
   if (!module)

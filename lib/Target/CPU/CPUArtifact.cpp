@@ -11,6 +11,7 @@
 
 #include "lowbit/Target/CPU/CPUArtifact.h"
 #include "lowbit/Conversion/Passes.h"
+#include "lowbit/Frontend/Tokenizer.h"
 #include "lowbit/Reference/QuantizedArithmetic.h"
 #include "lowbit/Runtime/Artifact.h"
 
@@ -42,6 +43,29 @@ using namespace mlir;
 using namespace lowbit;
 using llvm::createStringError;
 using llvm::inconvertibleErrorCode;
+
+llvm::Expected<std::string>
+lowbit::serializeArtifactTokenizer(const Checkpoint &checkpoint,
+                                   const std::string &sentencePieceModel) {
+  std::string modelFile = sentencePieceModel.empty()
+                              ? checkpoint.tokenizerModelPath
+                              : sentencePieceModel;
+  if (modelFile.empty()) {
+    if (!checkpoint.vocabulary)
+      return createStringError(inconvertibleErrorCode(),
+                               "the checkpoint has no vocabulary; pass a "
+                               "SentencePiece model (--tokenizer)");
+    return serializeTokenizer(*checkpoint.vocabulary);
+  }
+  auto contents = llvm::MemoryBuffer::getFile(modelFile);
+  if (!contents)
+    return createStringError(contents.getError(), "cannot read '%s'",
+                             modelFile.c_str());
+  std::string error;
+  if (!loadSentencePieceModel(modelFile, error))
+    return createStringError(inconvertibleErrorCode(), error);
+  return serializeSentencePieceTokenizer((*contents)->getBuffer());
+}
 
 void lowbit::registerCPUArtifactDependencies(DialectRegistry &registry) {
   registerArmNeonDialectTranslation(registry);

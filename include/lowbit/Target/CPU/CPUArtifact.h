@@ -32,6 +32,13 @@ struct CPUTargetOptions {
   std::string linker;
 };
 
+/// The artifact's tokenizer section for `checkpoint`: the SentencePiece
+/// model `sentencePieceModel` (a path) when given, else the checkpoint's own
+/// SentencePiece model or vocabulary.
+llvm::Expected<std::string>
+serializeArtifactTokenizer(const Checkpoint &checkpoint,
+                           const std::string &sentencePieceModel = "");
+
 /// Registers what compileCPUArtifact needs in `registry`: the lowerings to
 /// the LLVM dialect and the translation to LLVM IR.
 void registerCPUArtifactDependencies(mlir::DialectRegistry &registry);
@@ -39,7 +46,7 @@ void registerCPUArtifactDependencies(mlir::DialectRegistry &registry);
 /// Compiles `module`, a quantized (or floating-point) lowbit graph whose
 /// weights come from `checkpoint`, into the bytes of a model artifact.
 /// `tokenizer` is the artifact's tokenizer section
-/// (serializeTokenizer); `metadata` adds entries (e.g. the scheme). The
+/// (serializeArtifactTokenizer); `metadata` adds entries (e.g. the scheme). The
 /// module is lowered in place.
 llvm::Expected<std::string>
 compileCPUArtifact(mlir::ModuleOp module, const Checkpoint &checkpoint,
