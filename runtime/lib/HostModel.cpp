@@ -153,6 +153,18 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
       dlsym(model->library, "_mlir_ciface_lowbit_decode"));
   if (!model->prefill)
     return fail("has no compiled prefill entry point");
+  for (const char *entry : {"prefill", "decode"}) {
+    std::string kernels = artifact->metadata(std::string("profile_") + entry);
+    if (kernels.empty())
+      continue;
+    KernelTicks &profile = model->profiles[entry];
+    for (size_t begin = 0; begin <= kernels.size();) {
+      size_t end = std::min(kernels.find(',', begin), kernels.size());
+      profile.kernels.push_back(kernels.substr(begin, end - begin));
+      begin = end + 1;
+    }
+    profile.ticks.assign(profile.kernels.size(), 0);
+  }
   model->state.assign(static_cast<size_t>(stateBytes), 0);
   model->artifact = std::move(artifact);
   return model;
@@ -203,9 +215,28 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
   MemRef1D tokenRef = describe(tokens, count);
   MemRef1D positionRef = describe(positions.data(), count);
   MemRef1D logitsRef = describe(logits.data(), count * vocab * 4);
-  function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef, start,
-           &logitsRef);
+  auto profile = profiles.find(entry);
+  if (profile == profiles.end()) {
+    function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
+             start, &logitsRef);
+    return true;
+  }
+  KernelTicks &kernels = profile->second;
+  counters.assign(kernels.kernels.size() + 1, 0);
+  MemRef1D counterRef =
+      describe(counters.data(), static_cast<int64_t>(counters.size()));
+  reinterpret_cast<ProfiledEntryPoint>(function)(
+      &weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef, start,
+      &logitsRef, &counterRef);
+  for (size_t i = 0; i < kernels.ticks.size(); ++i)
+    kernels.ticks[i] = counters[i + 1] - counters[i];
   return true;
+}
+
+const HostModel::KernelTicks *
+HostModel::getLastProfile(const std::string &entry) const {
+  auto profile = profiles.find(entry);
+  return profile == profiles.end() ? nullptr : &profile->second;
 }
 
 void HostModel::resetCaches() { std::fill(state.begin(), state.end(), 0); }

@@ -61,6 +61,10 @@ static cl::opt<std::string> cpu(
 static cl::opt<std::string> linker(
     "linker", cl::desc("CPU: compiler driver that links the code (default "
                        "cc, or aarch64-linux-gnu-gcc when cross-compiling)"));
+static cl::opt<bool> profile(
+    "profile",
+    cl::desc("CPU: time every kernel call in the compiled code (lowbit-run "
+             "bench prints the times per kernel)"));
 static cl::opt<std::string> emit(
     "emit",
     cl::desc("CPU: what to write: 'artifact' (default) or 'asm', the "
@@ -148,6 +152,7 @@ static int compileForCPU(MLIRContext &context) {
   options.architecture = target;
   options.cpu = cpu;
   options.linker = linker;
+  options.profile = profile;
   llvm::Expected<std::string> artifact =
       emit == "asm"
           ? lowbit::compileCPUAssembly(*module, options)
@@ -185,10 +190,10 @@ int main(int argc, char **argv) {
     return fail("unknown target '" + target +
                 "' (known: x86_64, aarch64, sm_80, sm_89, sm_90)");
   if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty() ||
-      emit != "artifact")
-    return fail("--scheme, --calibration, --cpu and --emit are for CPU "
-                "targets; for GPUs pass a quantized module (lowbit-opt "
-                "--lowbit-w4a8)");
+      emit != "artifact" || profile)
+    return fail("--scheme, --calibration, --cpu, --emit and --profile are "
+                "for CPU targets; for GPUs pass a quantized module "
+                "(lowbit-opt --lowbit-w4a8)");
 
   std::string error;
   std::unique_ptr<llvm::MemoryBuffer> input =

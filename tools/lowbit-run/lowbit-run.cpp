@@ -32,6 +32,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <map>
 #include <cmath>
 
 using namespace lowbit;
@@ -613,6 +614,24 @@ static int bench() {
   for (int32_t i = 0; i < benchPromptTokens; ++i)
     tokens[i] = static_cast<int32_t>((1 + 7919LL * i) % vocab);
 
+  // Counter ticks per kernel of profiled code, summed over all runs.
+  struct KernelTotal {
+    int64_t calls = 0;
+    uint64_t ticks = 0;
+  };
+  std::map<std::string, std::map<std::string, KernelTotal>> kernelTotals;
+  auto addProfile = [&](const std::string &entry) {
+    const runtime::HostModel::KernelTicks *profile =
+        model.compiled ? model.compiled->getLastProfile(entry) : nullptr;
+    if (!profile)
+      return;
+    for (auto [kernel, ticks] : llvm::zip(profile->kernels, profile->ticks)) {
+      KernelTotal &total = kernelTotals[entry][kernel];
+      total.calls += 1;
+      total.ticks += ticks;
+    }
+  };
+
   std::vector<double> prefillTimes, decodeTimes;
   for (int repeat = 0; repeat < benchRepeats; ++repeat) {
     model.resetCaches();
@@ -621,12 +640,14 @@ static int bench() {
     if (!logits)
       return fail(logits.takeError());
     prefillTimes.push_back(secondsSince(start));
+    addProfile("prefill");
     start = Clock::now();
     for (int step = 0; step < benchDecodeTokens; ++step) {
       int32_t token = static_cast<int32_t>((31 + 104729LL * step) % vocab);
       logits = model.run("decode", {token}, benchPromptTokens + step);
       if (!logits)
         return fail(logits.takeError());
+      addProfile("decode");
     }
     decodeTimes.push_back(secondsSince(start));
   }
@@ -658,6 +679,38 @@ static int bench() {
         static_cast<int>(benchDecodeTokens), static_cast<int>(benchPromptTokens),
         decode, benchDecodeTokens / decode, 1000 * decode / benchDecodeTokens,
         static_cast<int>(benchRepeats));
+
+  // Per kernel: counter ticks scaled so that they add up to the measured
+  // time of all runs of the entry point.
+  for (auto &[entry, kernels] : kernelTotals) {
+    bool isPrefill = entry == "prefill";
+    double seconds = 0;
+    for (double time : isPrefill ? prefillTimes : decodeTimes)
+      seconds += time;
+    int64_t runs = isPrefill ? benchRepeats : benchRepeats * benchDecodeTokens;
+    uint64_t ticks = 0;
+    for (auto &[kernel, total] : kernels)
+      ticks += total.ticks;
+    if (!ticks || !runs)
+      continue;
+    std::vector<std::pair<std::string, KernelTotal>> sorted(kernels.begin(),
+                                                            kernels.end());
+    llvm::sort(sorted, [](const auto &lhs, const auto &rhs) {
+      return lhs.second.ticks > rhs.second.ticks;
+    });
+    llvm::outs() << "\n" << entry << " kernels (per " << entry
+                 << (isPrefill ? " of " + std::to_string(benchPromptTokens) +
+                                     " tokens"
+                               : " step")
+                 << "; counter ticks scaled to the measured time):\n"
+                 << "| kernel | calls | ms | share |\n| --- | --- | --- | --- |\n";
+    for (auto &[kernel, total] : sorted)
+      llvm::outs() << llvm::format(
+          "| %s | %lld | %.4f | %.1f%% |\n", kernel.c_str(),
+          static_cast<long long>(total.calls / runs),
+          1000 * seconds * total.ticks / ticks / runs,
+          100.0 * total.ticks / ticks);
+  }
   return 0;
 }
 

@@ -109,6 +109,11 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     groups of multiples of 32 channels; a module with other layouts is
     lowered with `generic`, and the pass warns.
 
+    With `profile-counter`, each entry point takes one more argument,
+    `%ticks: memref<?xi64>`, and stores the counter before its first kernel
+    call and after every call; `lowbit.cpu.profile` on the module names the
+    kernels each entry point calls, in order.
+
     The kernels repeat the reference executor's arithmetic, floating-point
     summation order included, so the compiled model gives its numbers.
     Tensor-parallel modules, `lowbit.dequantize` (W4A16),
@@ -119,11 +124,17 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     Option<"isa", "isa", "std::string", /*default=*/"\"generic\"",
            "Instructions of the quantized matmul: generic, neon-dotprod or "
            "neon-i8mm">,
+    Option<"profileCounter", "profile-counter", "std::string",
+           /*default=*/"\"none\"",
+           "Time every kernel call with this counter: none, cycle "
+           "(llvm.readcyclecounter, the x86-64 TSC) or steady "
+           "(llvm.readsteadycounter, the AArch64 virtual counter)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::arm_neon::ArmNeonDialect",
     "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",

@@ -13,7 +13,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace lowbit {
@@ -174,9 +176,13 @@ struct Lowered {
 /// Lowers one graph entry point.
 class EntryPointLowering {
 public:
+  /// `counter`: the LLVM intrinsic that times kernel calls, or empty.
   EntryPointLowering(func::FuncOp graph, CPUKernelBuilder &kernels,
-                     WeightPlan &weights)
-      : graph(graph), kernels(kernels), weights(weights) {}
+                     WeightPlan &weights, StringRef counter)
+      : graph(graph), kernels(kernels), weights(weights), counter(counter) {}
+
+  /// The kernels the entry point calls, in order (when profiling).
+  ArrayRef<Attribute> getProfiledKernels() const { return profiledKernels; }
 
   /// Emits @lowbit_<name>; returns the scratch bytes per token it needs and
   /// the KV cache types of its arguments.
@@ -194,10 +200,16 @@ private:
   /// Frees the scratch of values whose last use is `op`.
   void release(Operation *op);
 
+  /// Stores the counter at the next index of the ticks buffer.
+  void recordTicks(OpBuilder &b);
+
   func::FuncOp graph;
   CPUKernelBuilder &kernels;
   WeightPlan &weights;
+  StringRef counter;
   Location loc = graph.getLoc();
+  Value ticks;
+  SmallVector<Attribute> profiledKernels;
 
   Value weightBuffer, stateBuffer, scratchBuffer, tokens, positions, start,
       logitsBuffer, numTokens;
@@ -262,6 +274,16 @@ Value EntryPointLowering::weightView(OpBuilder &b, Value weight,
       arith::ConstantIndexOp::create(b, loc, offset), ValueRange());
 }
 
+void EntryPointLowering::recordTicks(OpBuilder &b) {
+  Value now = LLVM::CallIntrinsicOp::create(b, loc, b.getI64Type(),
+                                            b.getStringAttr(counter),
+                                            ValueRange())
+                  .getResult(0);
+  Value index = arith::ConstantIndexOp::create(
+      b, loc, static_cast<int64_t>(profiledKernels.size()));
+  memref::StoreOp::create(b, loc, now, ticks, ValueRange{index});
+}
+
 LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
   // Operands the kernels read must have been computed by earlier kernels;
   // a weight or a value of an unsupported producer has no buffer.
@@ -272,6 +294,10 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
       return;
     }
     func::CallOp::create(b, loc, kernel, operands);
+    if (ticks) {
+      profiledKernels.push_back(kernel.getSymNameAttr());
+      recordTicks(b);
+    }
   };
   auto channelsOf = [](Value value) {
     return cast<ShapedType>(value.getType()).getShape().back();
@@ -513,11 +539,12 @@ EntryPointLowering::lower(int64_t &scratchBytesPerToken,
   MLIRContext *context = graph.getContext();
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   auto i32s = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
-  auto entry = func::FuncOp::create(
-      b, loc, ("lowbit_" + graph.getName()).str(),
-      b.getFunctionType({bytes, bytes, bytes, i32s, i32s, b.getIndexType(),
-                         bytes},
-                        {}));
+  SmallVector<Type> arguments = {bytes, bytes, bytes,  i32s,
+                                 i32s,  b.getIndexType(), bytes};
+  if (!counter.empty())
+    arguments.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
+  auto entry = func::FuncOp::create(b, loc, ("lowbit_" + graph.getName()).str(),
+                                    b.getFunctionType(arguments, {}));
   entry->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
   Block *body = entry.addEntryBlock();
   b.setInsertionPointToStart(body);
@@ -529,6 +556,10 @@ EntryPointLowering::lower(int64_t &scratchBytesPerToken,
   start = body->getArgument(5);
   logitsBuffer = body->getArgument(6);
   numTokens = memref::DimOp::create(b, loc, tokens, 0);
+  if (!counter.empty()) {
+    ticks = body->getArgument(7);
+    recordTicks(b);
+  }
 
   int64_t stateOffset = 0;
   for (auto [index, cache] : llvm::enumerate(caches)) {
@@ -595,16 +626,33 @@ struct ConvertLowBitToCPUPass
       if (unfit.wasInterrupted())
         matmulISA = CPUMatmulISA::Generic;
     }
+    StringRef counterIntrinsic =
+        llvm::StringSwitch<StringRef>(profileCounter)
+            .Case("none", "")
+            .Case("cycle", "llvm.readcyclecounter")
+            .Case("steady", "llvm.readsteadycounter")
+            .Default("?");
+    if (counterIntrinsic == "?") {
+      module.emitError() << "lowbit-convert-to-cpu: unknown profile-counter '"
+                         << profileCounter << "' (known: none, cycle, steady)";
+      return signalPassFailure();
+    }
     CPUKernelBuilder kernels(module, *matmulISA);
+    SmallVector<NamedAttribute> profile;
     WeightPlan weights(&getContext());
     int64_t scratchBytesPerToken = 0;
     std::optional<SmallVector<KVCacheType>> sharedCaches;
     for (func::FuncOp graph : graphs) {
-      EntryPointLowering lowering(graph, kernels, weights);
+      EntryPointLowering lowering(graph, kernels, weights, counterIntrinsic);
       int64_t bytesPerToken = 0;
       SmallVector<KVCacheType> caches;
       if (failed(lowering.lower(bytesPerToken, caches)))
         return signalPassFailure();
+      if (!counterIntrinsic.empty())
+        profile.push_back(
+            NamedAttribute(graph.getSymNameAttr(),
+                           ArrayAttr::get(&getContext(),
+                                          lowering.getProfiledKernels())));
       if (sharedCaches && *sharedCaches != caches) {
         graph.emitOpError() << "takes other KV caches than the entry points "
                                "before it; they must share one state";
@@ -626,6 +674,8 @@ struct ConvertLowBitToCPUPass
     module->setAttr("lowbit.cpu.state_bytes", b.getI64IntegerAttr(stateBytes));
     module->setAttr("lowbit.cpu.scratch_bytes_per_token",
                     b.getI64IntegerAttr(scratchBytesPerToken));
+    if (!profile.empty())
+      module->setAttr("lowbit.cpu.profile", b.getDictionaryAttr(profile));
   }
 };
 } // namespace

@@ -413,6 +413,9 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
   PassManager pm(module.getContext());
   ConvertLowBitToCPUOptions conversion;
   conversion.isa = getMatmulISA(options.architecture, lowered.checkedFeatures);
+  if (options.profile)
+    conversion.profileCounter =
+        options.architecture == "x86_64" ? "cycle" : "steady";
   pm.addPass(createConvertLowBitToCPU(conversion));
   buildCPULoweringPipeline(pm);
   if (failed(pm.run(module)))
@@ -461,6 +464,13 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   metadata["state_bytes"] = integerAttr("lowbit.cpu.state_bytes");
   metadata["scratch_bytes_per_token"] =
       integerAttr("lowbit.cpu.scratch_bytes_per_token");
+  if (auto profile = module->getAttrOfType<DictionaryAttr>("lowbit.cpu.profile"))
+    for (NamedAttribute entry : profile) {
+      std::string kernels;
+      for (auto kernel : cast<ArrayAttr>(entry.getValue()).getAsRange<StringAttr>())
+        kernels += (kernels.empty() ? "" : ",") + kernel.str();
+      metadata["profile_" + entry.getName().str()] = kernels;
+    }
   metadata["vocab_size"] = std::to_string(checkpoint.config.vocabSize);
   metadata["context_length"] = std::to_string(checkpoint.config.contextLength);
 

@@ -1,6 +1,8 @@
 // RUN: lowbit-opt %s --lowbit-convert-to-cpu | FileCheck %s
 // RUN: lowbit-opt %s --lowbit-convert-to-cpu --lowbit-lower-cpu-to-llvm | FileCheck %s --check-prefix=LLVM
 // RUN: lowbit-opt %s --lowbit-convert-to-cpu=isa=neon-i8mm 2>&1 | FileCheck %s --check-prefix=FALLBACK
+// RUN: lowbit-opt %s --lowbit-convert-to-cpu=profile-counter=cycle | FileCheck %s --check-prefix=PROFILE
+// RUN: not lowbit-opt %s --lowbit-convert-to-cpu=profile-counter=wallclock 2>&1 | FileCheck %s --check-prefix=BAD-COUNTER
 
 // One decoder step of a tiny quantized model: every graph op becomes a call
 // of a generated kernel on views of the weight, state and scratch buffers.
@@ -49,6 +51,17 @@
 // FALLBACK: warning: has blocks or scale groups that are not multiples of 32 channels; the NEON matmul cannot take them, so the module uses the generic matmul
 // FALLBACK: {form = "packed", name = "blk.0.attn_k.weight"
 // FALLBACK-NOT: arm_neon
+
+// Profiled code stores the counter before the first and after every kernel
+// call, and names the kernels in order.
+// PROFILE: lowbit.cpu.profile = {prefill = ["lowbit_cpu_embedding_8x32", "lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9a-f]+}}", "lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32", "lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32", "lowbit_cpu_kv_append_16_b4_g16_l8", "lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8", "lowbit_cpu_linear_8x16"]}
+// PROFILE-LABEL: func.func @lowbit_prefill(
+// PROFILE-SAME: %[[TICKS:[a-z0-9]+]]: memref<?xi64>) attributes {llvm.emit_c_interface}
+// PROFILE: %[[START:.*]] = llvm.call_intrinsic "llvm.readcyclecounter"() : () -> i64
+// PROFILE: memref.store %[[START]], %[[TICKS]][%{{.*}}] : memref<?xi64>
+// PROFILE: call @lowbit_cpu_embedding_8x32
+// PROFILE-NEXT: %[[AFTER:.*]] = llvm.call_intrinsic "llvm.readcyclecounter"() : () -> i64
+// BAD-COUNTER: error: lowbit-convert-to-cpu: unknown profile-counter 'wallclock' (known: none, cycle, steady)
 
 // LLVM-LABEL: llvm.func @lowbit_prefill(
 // LLVM: llvm.func @_mlir_ciface_lowbit_prefill(

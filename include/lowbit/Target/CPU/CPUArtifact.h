@@ -30,6 +30,9 @@ struct CPUTargetOptions {
   /// The compiler driver that links the shared object; empty: `cc` for the
   /// host architecture, `aarch64-linux-gnu-gcc` when cross-compiling.
   std::string linker;
+  /// Time every kernel call (the x86-64 TSC or the AArch64 virtual
+  /// counter); the artifact lists the kernels as `profile_<entry>`.
+  bool profile = false;
 };
 
 /// The artifact's tokenizer section for `checkpoint`: the SentencePiece

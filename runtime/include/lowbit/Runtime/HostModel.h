@@ -13,6 +13,7 @@
 #include "lowbit/Runtime/Artifact.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,18 @@ public:
   /// Forgets the KV caches (clears the state).
   void resetCaches();
 
+  /// Whether the code times its kernel calls (lowbit-compile --profile).
+  bool isProfiled() const { return !profiles.empty(); }
+
+  /// The kernels entry point `entry` calls, in order, and the counter ticks
+  /// each took in the last run of it (empty without profiling). Ticks are
+  /// the x86-64 TSC or the AArch64 virtual counter: proportional to time.
+  struct KernelTicks {
+    std::vector<std::string> kernels;
+    std::vector<uint64_t> ticks;
+  };
+  const KernelTicks *getLastProfile(const std::string &entry) const;
+
   int64_t vocabSize() const { return vocab; }
   int64_t contextLength() const { return context; }
   const Artifact &getArtifact() const { return *artifact; }
@@ -67,6 +80,12 @@ private:
                               MemRef1D *scratch, MemRef1D *tokens,
                               MemRef1D *positions, int64_t start,
                               MemRef1D *logits);
+  /// An entry point of profiled code: counter values before the first and
+  /// after every kernel call go to `counters`.
+  using ProfiledEntryPoint = void (*)(MemRef1D *weights, MemRef1D *state,
+                                      MemRef1D *scratch, MemRef1D *tokens,
+                                      MemRef1D *positions, int64_t start,
+                                      MemRef1D *logits, MemRef1D *counters);
 
   std::unique_ptr<Artifact> artifact;
   void *library = nullptr;
@@ -74,6 +93,9 @@ private:
   int64_t vocab = 0, context = 0, scratchBytesPerToken = 0;
   std::vector<uint8_t> state, scratch;
   std::vector<int32_t> positions;
+  /// Per profiled entry point ("prefill", "decode").
+  std::map<std::string, KernelTicks> profiles;
+  std::vector<uint64_t> counters;
 };
 
 } // namespace lowbit::runtime
