@@ -201,21 +201,47 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
         auto vectorType = VectorType::get({lanes}, f32);
         Value zeros = arith::ConstantOp::create(
             e, vectorType, DenseElementsAttr::get(vectorType, 0.0f));
-        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
-          e.loop(0, outChannels, lanes, [&](Emitter &e, Value n) {
-            // Each lane sums one output channel over k in order.
-            Value sums =
-                e.loop(e.index(0), e.index(inChannels), 1, {zeros},
-                       [&](Emitter &e, Value k, ValueRange acc) -> SmallVector<Value> {
+        // Tiles of up to 4 tokens x 2 vectors of outputs: the weight columns
+        // of a tile stay in cache for every token, and each lane sums one
+        // output channel of one token over k in order.
+        int64_t vectors = outChannels % (2 * lanes) == 0 ? 2 : 1;
+        auto tile = [&](Emitter &e, Value t, int64_t tokens, Value n) {
+          SmallVector<Value> initial(tokens * vectors, zeros);
+          ValueRange sums =
+              e.loop(e.index(0), e.index(inChannels), 1, initial,
+                     [&](Emitter &e, Value k, ValueRange acc) {
+                       SmallVector<Value> w;
+                       for (int64_t v = 0; v < vectors; ++v)
+                         w.push_back(vector::LoadOp::create(
+                             e, vectorType, weightT,
+                             ValueRange{k, e.add(n, e.index(v * lanes))}));
+                       SmallVector<Value> next;
+                       for (int64_t r = 0; r < tokens; ++r) {
                          Value x = vector::BroadcastOp::create(
-                             e, vectorType, e.load(input, {t, k}));
-                         Value w = vector::LoadOp::create(e, vectorType,
-                                                          weightT, {k, n});
-                         return {e.addf(acc[0], e.mulf(x, w))};
-                       })
-                    .getResult(0);
-            vector::StoreOp::create(e, sums, out, ValueRange{t, n});
-          });
+                             e, vectorType,
+                             e.load(input, {e.add(t, e.index(r)), k}));
+                         for (int64_t v = 0; v < vectors; ++v)
+                           next.push_back(e.addf(acc[r * vectors + v],
+                                                 e.mulf(x, w[v])));
+                       }
+                       return next;
+                     })
+                  .getResults();
+          for (int64_t r = 0; r < tokens; ++r)
+            for (int64_t v = 0; v < vectors; ++v)
+              vector::StoreOp::create(
+                  e, sums[r * vectors + v], out,
+                  ValueRange{e.add(t, e.index(r)),
+                             e.add(n, e.index(v * lanes))});
+        };
+        Value numRows = e.rows(out);
+        Value quads = arith::SubIOp::create(
+            e, numRows, arith::RemUIOp::create(e, numRows, e.index(4)));
+        e.loop(0, outChannels, vectors * lanes, [&](Emitter &e, Value n) {
+          e.loop(e.index(0), quads, 4,
+                 [&](Emitter &e, Value t) { tile(e, t, 4, n); });
+          e.loop(quads, numRows, 1,
+                 [&](Emitter &e, Value t) { tile(e, t, 1, n); });
         });
       });
 }
