@@ -581,6 +581,52 @@ struct KVRegion {
                                e, channel, e.index(type.getGroupSize()))});
     return e.mulf(e.toF32(code), scale);
   }
+
+  /// Whether loadVector takes `lanes` channels of `type` (whole bytes, one
+  /// scale group).
+  static bool fitsVector(KVCacheType type, int64_t lanes) {
+    return type.getBits() >= 16 || type.getGroupSize() % lanes == 0;
+  }
+
+  /// load() of channels channel..channel+lanes-1 (`channel` a multiple of
+  /// `lanes`, fitsVector), the same operations per lane.
+  Value loadVector(Emitter &e, KVCacheType type, Value position, Value channel,
+                   int64_t lanes) {
+    int64_t bits = type.getBits();
+    auto floats = VectorType::get({lanes}, e.getF32Type());
+    if (bits >= 16) {
+      Value stored = vector::LoadOp::create(
+          e, VectorType::get({lanes}, cast<MemRefType>(data.getType()).getElementType()),
+          data, ValueRange{position, channel});
+      return bits == 32 ? stored : arith::ExtFOp::create(e, floats, stored);
+    }
+    auto codesType = VectorType::get({lanes}, e.getI8Type());
+    Value codes;
+    if (bits == 8) {
+      codes = vector::LoadOp::create(e, codesType, data,
+                                     ValueRange{position, channel});
+    } else {
+      // Channel 2i is the low nibble of byte i, channel 2i+1 the high one.
+      auto packedType = VectorType::get({lanes / 2}, e.getI8Type());
+      Value packed = vector::LoadOp::create(
+          e, packedType, data,
+          ValueRange{position, arith::DivUIOp::create(e, channel, e.index(2))});
+      Value four = arith::ConstantOp::create(
+          e, packedType, DenseElementsAttr::get(packedType, int8_t(4)));
+      Value low = arith::ShRSIOp::create(
+          e, arith::ShLIOp::create(e, packed, four), four);
+      Value high = arith::ShRSIOp::create(e, packed, four);
+      SmallVector<int64_t> interleave;
+      for (int64_t i = 0; i < lanes / 2; ++i)
+        interleave.append({i, lanes / 2 + i});
+      codes = vector::ShuffleOp::create(e, low, high, interleave);
+    }
+    Value scale = e.load(
+        scales, {position, arith::DivUIOp::create(
+                               e, channel, e.index(type.getGroupSize()))});
+    return e.mulf(arith::SIToFPOp::create(e, floats, codes),
+                  vector::BroadcastOp::create(e, floats, scale));
+  }
 };
 } // namespace
 
@@ -655,6 +701,11 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
   int64_t headsPerKVHead = numHeads / type.getNumHeads();
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   float scoreScale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  // Channels per vector of the value accumulation; 0: scalar.
+  int64_t vectorLanes = headDim % 8 == 0 && headDim <= 128 &&
+                                KVRegion::fitsVector(type, 8)
+                            ? 8
+                            : 0;
   return getOrCreate(
       llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}",
                     queryChannels, numHeads, type.getNumHeads(),
@@ -707,6 +758,36 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                          return {e.addf(sum[0], weight)};
                        })
                     .getResult(0);
+            if (vectorLanes) {
+              // out[d] += weight_s * v[s][d] over s in order, the head's
+              // channels in registers, `vectorLanes` per vector.
+              auto floats = VectorType::get({vectorLanes}, f32);
+              SmallVector<Value> zero(
+                  headDim / vectorLanes,
+                  arith::ConstantOp::create(
+                      e, floats, DenseElementsAttr::get(floats, 0.0f)));
+              ValueRange sums =
+                  e.loop(e.index(0), visible, 1, zero,
+                         [&](Emitter &e, Value s, ValueRange acc) {
+                           Value weight = vector::BroadcastOp::create(
+                               e, floats, e.divf(e.load(scores, s), total));
+                           SmallVector<Value> next;
+                           for (auto [i, sum] : llvm::enumerate(acc)) {
+                             Value v = values.loadVector(
+                                 e, type, s,
+                                 e.add(kvBase, e.index(i * vectorLanes)),
+                                 vectorLanes);
+                             next.push_back(e.addf(sum, e.mulf(weight, v)));
+                           }
+                           return next;
+                         })
+                      .getResults();
+              for (auto [i, sum] : llvm::enumerate(sums))
+                vector::StoreOp::create(
+                    e, sum, out,
+                    ValueRange{t, e.add(queryBase, e.index(i * vectorLanes))});
+              return;
+            }
             e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
               e.store(e.f32(0.0f), out, {t, e.add(queryBase, d)});
             });
