@@ -102,12 +102,13 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
 
     The `isa` option picks the instructions of the quantized matmul:
     `generic` (vector dialect ops that every target lowers; AVX2 on
-    x86-64-v3), `neon-dotprod` (AArch64 `arm_neon.intr.sdot`) or
-    `neon-i8mm` (`arm_neon.intr.smmla` for pairs of token rows, `sdot` for
-    decode). The NEON kernels read weights in the row-pair layout (weight
-    form `packed-row-pairs`, see docs/cpu.md) and need blocks and scale
+    x86-64-v3), `neon-dotprod` (AArch64 indexed `arm_neon.intr.sdot` on
+    weights stored in row quads, form `packed-row-quads`) or `neon-i8mm`
+    (`arm_neon.intr.smmla` on weights stored in row pairs, form
+    `packed-row-pairs`, with token rows interleaved in pairs by the
+    activation quantize kernels). The NEON kernels need blocks and scale
     groups of multiples of 32 channels; a module with other layouts is
-    lowered with `generic`, and the pass warns.
+    lowered with `generic`, and the pass warns. See docs/cpu.md.
 
     With `profile-counter`, each entry point takes one more argument,
     `%ticks: memref<?xi64>`, and stores the counter before its first kernel
