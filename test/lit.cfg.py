@@ -67,3 +67,12 @@ if qemu and os.path.exists(aarch64_runner):
     config.substitutions.append(
         ("%aarch64-generate-tokens",
          f"{qemu} -cpu max -L /usr/aarch64-linux-gnu {aarch64_runner}"))
+
+# x86-64 machines with AVX-512 VNNI run the vpdpwssd matmul kernels.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = cpuinfo.read()
+    if "avx512_vnni" in flags and "avx512bw" in flags:
+        config.available_features.add("host-avx512vnni")
+except OSError:
+    pass

@@ -108,7 +108,9 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     `packed-row-pairs`, with token rows interleaved in pairs by the
     activation quantize kernels). The NEON kernels need blocks and scale
     groups of multiples of 32 channels; a module with other layouts is
-    lowered with `generic`, and the pass warns. See docs/cpu.md.
+    lowered with `generic`, and the pass warns. `x86-avx512vnni` is the
+    generic kernel with its products and sums on AVX-512 VNNI `vpdpwssd`.
+    See docs/cpu.md.
 
     With `profile-counter`, each entry point takes one more argument,
     `%ticks: memref<?xi64>`, and stores the counter before its first kernel
@@ -123,8 +125,8 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"isa", "isa", "std::string", /*default=*/"\"generic\"",
-           "Instructions of the quantized matmul: generic, neon-dotprod or "
-           "neon-i8mm">,
+           "Instructions of the quantized matmul: generic, neon-dotprod, "
+           "neon-i8mm or x86-avx512vnni">,
     Option<"profileCounter", "profile-counter", "std::string",
            /*default=*/"\"none\"",
            "Time every kernel call with this counter: none, cycle "

@@ -12,6 +12,7 @@
 #include "CPUEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -36,6 +37,7 @@ std::optional<CPUMatmulISA> lowbit::parseCPUMatmulISA(StringRef name) {
       .Case("generic", CPUMatmulISA::Generic)
       .Case("neon-dotprod", CPUMatmulISA::NeonDot)
       .Case("neon-i8mm", CPUMatmulISA::NeonMatrix)
+      .Case("x86-avx512vnni", CPUMatmulISA::X86VNNI)
       .Default(std::nullopt);
 }
 
@@ -47,6 +49,7 @@ bool lowbit::fitsNeonMatmul(BlockLayoutAttr layout) {
 int64_t lowbit::getWeightTileRows(CPUMatmulISA isa) {
   switch (isa) {
   case CPUMatmulISA::Generic:
+  case CPUMatmulISA::X86VNNI:
     return 1;
   case CPUMatmulISA::NeonDot:
     return 4;
@@ -59,6 +62,7 @@ int64_t lowbit::getWeightTileRows(CPUMatmulISA isa) {
 StringRef lowbit::getWeightForm(CPUMatmulISA isa) {
   switch (isa) {
   case CPUMatmulISA::Generic:
+  case CPUMatmulISA::X86VNNI:
     return "packed";
   case CPUMatmulISA::NeonDot:
     return "packed-row-quads";
@@ -337,7 +341,7 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
                                          QuantizedTensorType weight,
                                          FloatType resultType,
                                          bool prescaled) {
-  if (isa != CPUMatmulISA::Generic)
+  if (isNeon(isa))
     return getNeonMatmul(act, weight, resultType, prescaled);
   assert(!prescaled && "prescaled weight scales are for the NEON kernels");
   Builder b(module.getContext());
@@ -350,17 +354,20 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
   int64_t segment = std::gcd(actGroup, weightGroup);
   int64_t rowBytes = weightLayout.getPackedRowBytes();
   int64_t width = getVectorChannels(segment);
+  // With VNNI, 32 codes widen to i16 and vpdpwssd sums pairs of products
+  // into 16 INT32 lanes; otherwise each code has a lane.
+  bool vnni = isa == CPUMatmulISA::X86VNNI && width == 32;
   std::string bitsName;
   for (int64_t bits : weightLayout.getBlockBits())
     bitsName += std::to_string(bits);
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}",
+      llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}{7}",
                     outputs, channels, weightLayout.getBlockSize(), actGroup,
                     weightGroup,
                     bitsName.size() > 24
                         ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
                         : bitsName,
-                    getTypeName(resultType))
+                    getTypeName(resultType), vnni ? "_vnni" : "")
           .str(),
       {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
        MemRefType::get({outputs, rowBytes}, i8),
@@ -372,7 +379,8 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
               weightScales = args[3], out = args[4];
         auto codesType = VectorType::get({width}, i8);
         auto halfType = VectorType::get({width / 2}, i8);
-        auto widened = VectorType::get({width}, i32);
+        auto widened = VectorType::get({vnni ? width / 2 : width}, i32);
+        auto halves = VectorType::get({width}, b.getI16Type());
         Value zeros = arith::ConstantOp::create(
             e, widened, DenseElementsAttr::get(widened, int32_t(0)));
         Value four = arith::ConstantOp::create(
@@ -421,6 +429,16 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
                                             e, arith::ShLIOp::create(e, packed, four), four);
                                         Value high = arith::ShRSIOp::create(e, packed, four);
                                         w = vector::ShuffleOp::create(e, low, high, interleave);
+                                      }
+                                      if (vnni) {
+                                        auto pairs = [&](Value codes) -> Value {
+                                          return arith::ExtSIOp::create(e, halves, codes);
+                                        };
+                                        return {LLVM::CallIntrinsicOp::create(
+                                                    e, widened,
+                                                    e.getStringAttr("llvm.x86.avx512.vpdpwssd.512"),
+                                                    ValueRange{acc[0], pairs(a), pairs(w)})
+                                                    .getResult(0)};
                                       }
                                       Value product = e.mul(
                                           arith::ExtSIOp::create(e, widened, a),

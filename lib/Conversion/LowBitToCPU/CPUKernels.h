@@ -33,20 +33,30 @@ enum class CPUMatmulISA {
   Generic,
   /// AArch64 NEON `sdot` (FEAT_DotProd) for every tile of tokens.
   NeonDot,
-  /// AArch64 NEON `smmla` (FEAT_I8MM) for pairs of token rows, `sdot` for
-  /// a lone row (decode).
+  /// AArch64 NEON `smmla` (FEAT_I8MM) for pairs of token rows and for a
+  /// lone row (decode).
   NeonMatrix,
+  /// The generic kernel with x86 AVX-512 VNNI `vpdpwssd` (INT16 pairs) for
+  /// the products and sums.
+  X86VNNI,
 };
 
-/// The ISA named "generic", "neon-dotprod" or "neon-i8mm".
+/// The ISA named "generic", "neon-dotprod", "neon-i8mm" or
+/// "x86-avx512vnni".
 std::optional<CPUMatmulISA> parseCPUMatmulISA(llvm::StringRef name);
+
+/// Whether `isa` is one of the AArch64 NEON ISAs.
+inline bool isNeon(CPUMatmulISA isa) {
+  return isa == CPUMatmulISA::NeonDot || isa == CPUMatmulISA::NeonMatrix;
+}
 
 /// Whether the NEON matmul kernels take operands of `layout`: blocks and
 /// scale groups of multiples of 32 channels.
 bool fitsNeonMatmul(BlockLayoutAttr layout);
 
 /// Rows per tile of stored weights for the matmul of `isa`: 1 for Generic
-/// (packed rows, docs/quantization.md), 4 for NeonDot and 2 for NeonMatrix.
+/// and X86VNNI (packed rows, docs/quantization.md), 4 for NeonDot and 2 for
+/// NeonMatrix.
 ///
 /// The NEON layouts store weights in tiles of T rows (zero rows pad the
 /// last). Every 32-channel chunk of a tile holds 2T sub-tiles S_0..S_{2T-1}

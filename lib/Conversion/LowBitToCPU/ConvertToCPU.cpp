@@ -84,7 +84,7 @@ std::optional<WeightSource> getWeightSource(Value value) {
 /// exact, so no shift back is needed.
 bool hasPrescaledScales(QuantizeOp quantize, CPUMatmulISA isa) {
   QuantizedTensorType type = quantize.getResult().getType();
-  if (isa == CPUMatmulISA::Generic || !type.getScaleType().isF16() ||
+  if (!isNeon(isa) || !type.getScaleType().isF16() ||
       !llvm::is_contained(type.getLayout().getBlockBits(), 4))
     return false;
   return llvm::all_of(quantize->getUsers(), [](Operation *user) {
@@ -609,10 +609,11 @@ struct ConvertLowBitToCPUPass
     std::optional<CPUMatmulISA> matmulISA = parseCPUMatmulISA(isa);
     if (!matmulISA) {
       module.emitError() << "lowbit-convert-to-cpu: unknown isa '" << isa
-                         << "' (known: generic, neon-dotprod, neon-i8mm)";
+                         << "' (known: generic, neon-dotprod, neon-i8mm, "
+                            "x86-avx512vnni)";
       return signalPassFailure();
     }
-    if (*matmulISA != CPUMatmulISA::Generic) {
+    if (isNeon(*matmulISA)) {
       WalkResult unfit = module.walk([](MatmulOp matmul) {
         if (fitsNeonMatmul(matmul.getAct().getType().getLayout()) &&
             fitsNeonMatmul(matmul.getWeight().getType().getLayout()))

@@ -139,10 +139,13 @@ createTargetMachine(const CPUTargetOptions &options, std::string &cpu,
 /// `checkedFeatures` on `architecture`.
 std::string getMatmulISA(const std::string &architecture,
                          llvm::StringRef checkedFeatures) {
-  if (architecture != "aarch64")
-    return "generic";
   llvm::SmallVector<llvm::StringRef> features;
   checkedFeatures.split(features, ',');
+  if (architecture != "aarch64")
+    return llvm::is_contained(features, "avx512vnni") &&
+                   llvm::is_contained(features, "avx512bw")
+               ? "x86-avx512vnni"
+               : "generic";
   if (llvm::is_contained(features, "i8mm") &&
       llvm::is_contained(features, "dotprod"))
     return "neon-i8mm";
