@@ -68,6 +68,9 @@ def compile(checkpoint, scheme=None, target=None, tensor_parallel=1,
                          compress_collectives)
     if pipeline:
         model._model.run_pipeline(pipeline)
+    if target and target not in _CPU_TARGETS and not target.startswith("sm_"):
+        raise ValueError(f"unknown target '{target}' (known: x86_64, aarch64, "
+                         "sm_80, sm_89, sm_90)")
     if target in _CPU_TARGETS:
         model.artifact = model._model.artifact(target, cpu or "")
     elif cpu:

@@ -100,7 +100,8 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
   std::string target = artifact->metadata("target");
   if (target != getHostArchitecture())
     return fail("was compiled for " + target + "; this machine is " +
-                getHostArchitecture());
+                getHostArchitecture() + " (recompile with --target=" +
+                getHostArchitecture() + ")");
   std::string missing = findMissingCPUFeatures(artifact->metadata("cpu_features"));
   if (!missing.empty())
     return fail("needs CPU features this machine lacks: " + missing +

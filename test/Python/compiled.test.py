@@ -50,7 +50,8 @@ for name, call in [
                                                cpu="pentium9")),
         ("cpu for a GPU", lambda: lowbit.compile(checkpoint, target="sm_90",
                                                  cpu="neoverse-n2")),
-        ("missing artifact", lambda: lowbit.load("/nonexistent.lbm"))]:
+        ("missing artifact", lambda: lowbit.load("/nonexistent.lbm")),
+        ("unknown target", lambda: lowbit.compile(checkpoint, target="x86-64"))]:
     try:
         call()
         print(name, "did not fail")

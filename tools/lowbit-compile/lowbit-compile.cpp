@@ -28,6 +28,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -100,6 +101,10 @@ static int writeOutput(llvm::StringRef contents) {
 static int compileForCPU(MLIRContext &context) {
   if (emit != "artifact" && emit != "asm")
     return fail("unknown --emit '" + emit + "' (known: artifact, asm)");
+  if (emit == "artifact" && outputPath == "-" &&
+      llvm::sys::Process::StandardOutIsDisplayed())
+    return fail("the artifact is binary: write it to a file with -o "
+                "model.lbm");
   OwningOpRef<ModuleOp> module;
   std::string checkpointPath = inputPath;
   if (llvm::StringRef(inputPath).ends_with(".mlir")) {
