@@ -8,11 +8,7 @@
 # scripts/setup.sh lowbit-run lowbit-compile lowbit-generate-tokens.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-work=build/bench-cpu
-mkdir -p "$work"
-calibration=$work/calibration-austen.json
-[[ -s $calibration ]] || build/bin/lowbit-run calibrate --text models/calibration-emma.txt \
-  --lines-as-documents -o "$calibration" 2>/dev/null
+source bench/cpu/calibration.sh
 
 decode_rate() { sed -n 's/.*decode: [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tokens\/s).*/\1/p'; }
 prefill_rate() { sed -n 's/.*over \([0-9]*\) tokens.*, \([0-9.]*\) s).*/\1 \2/p' | awk '{printf "%.0f", $1 / $2}'; }

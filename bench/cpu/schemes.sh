@@ -10,11 +10,7 @@
 # LLVM CPU) compiles for that CPU instead of the default.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-work=build/bench-cpu
-mkdir -p "$work"
-calibration=$work/calibration-austen.json
-[[ -s $calibration ]] || build/bin/lowbit-run calibrate --text models/calibration-emma.txt \
-  --lines-as-documents -o "$calibration" 2>/dev/null
+source bench/cpu/calibration.sh
 
 echo "| scheme | weight MB | perplexity | prefill tok/s | decode tok/s |"
 echo "| --- | --- | --- | --- | --- |"

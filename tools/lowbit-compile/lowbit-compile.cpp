@@ -97,6 +97,16 @@ static int writeOutput(llvm::StringRef contents) {
   return 0;
 }
 
+/// The CPU target of --target, --cpu, --linker and --profile.
+static lowbit::CPUTargetOptions getCPUTargetOptions() {
+  lowbit::CPUTargetOptions options;
+  options.architecture = target;
+  options.cpu = cpu;
+  options.linker = linker;
+  options.profile = profile;
+  return options;
+}
+
 /// Compiles the checkpoint or module at --input for a CPU into an artifact.
 static int compileForCPU(MLIRContext &context) {
   if (emit != "artifact" && emit != "asm")
@@ -114,11 +124,8 @@ static int compileForCPU(MLIRContext &context) {
     auto named = (*module)->getAttrOfType<StringAttr>("lowbit.checkpoint");
     if (emit == "asm" && scheme.empty()) {
       // Assembly needs no weights: the module alone is compiled.
-      lowbit::CPUTargetOptions options;
-      options.architecture = target;
-      options.cpu = cpu;
       llvm::Expected<std::string> assembly =
-          lowbit::compileCPUAssembly(*module, options);
+          lowbit::compileCPUAssembly(*module, getCPUTargetOptions());
       if (!assembly)
         return fail(inputPath + ": " + llvm::toString(assembly.takeError()));
       return writeOutput(*assembly);
@@ -153,11 +160,7 @@ static int compileForCPU(MLIRContext &context) {
       return fail("quantizing to " + scheme + " failed");
   }
 
-  lowbit::CPUTargetOptions options;
-  options.architecture = target;
-  options.cpu = cpu;
-  options.linker = linker;
-  options.profile = profile;
+  lowbit::CPUTargetOptions options = getCPUTargetOptions();
   llvm::Expected<std::string> artifact =
       emit == "asm"
           ? lowbit::compileCPUAssembly(*module, options)

@@ -50,9 +50,8 @@ public:
   NeonMatmulEmitter(Emitter &e, CPUMatmulISA isa, QuantizedTensorType act,
                     QuantizedTensorType weight, FloatType resultType,
                     bool prescaled, ValueRange args)
-      : isa(isa), weight(weight), resultType(resultType),
-        prescaled(prescaled), actScales(args[1]),
-        weightScales(args[3]), out(args[4]) {
+      : isa(isa), weight(weight), resultType(resultType), prescaled(prescaled),
+        actScales(args[1]), weightScales(args[3]), out(args[4]) {
     channels = weight.getLayout().getNumChannels();
     outputs = weight.getShape()[0];
     actGroup = act.getLayout().getScaleGroupChannels();
@@ -120,17 +119,35 @@ private:
                                      DenseElementsAttr::get(type, value));
   }
 
-  /// The 2T sub-tiles of weight tile `tile` at channel `k` of a run of
+  /// One 32-channel step of the inner loop: channel `k` of a run of
   /// `bits`-bit blocks that starts at channel `runBegin` and byte `runByte`
   /// of a row.
-  SmallVector<Value, 8> loadWeightTiles(Emitter &e, Value tile, Value k,
-                                        int64_t runBegin, int64_t runByte,
-                                        int64_t bits) {
+  struct Step {
+    Value k;
+    int64_t runBegin, runByte, bits;
+  };
+
+  /// The 2T sub-tiles of `count` weight tiles from `firstTile` at `step`.
+  SmallVector<SmallVector<Value, 8>> loadWeightTiles(Emitter &e,
+                                                     Value firstTile,
+                                                     int64_t count,
+                                                     const Step &step) {
+    SmallVector<SmallVector<Value, 8>> tiles;
+    for (int64_t i = 0; i < count; ++i)
+      tiles.push_back(loadWeightTile(e, e.add(firstTile, e.index(i)), step));
+    return tiles;
+  }
+
+  /// The 2T sub-tiles of weight tile `tile` at `step`.
+  SmallVector<Value, 8> loadWeightTile(Emitter &e, Value tile,
+                                       const Step &step) {
+    int64_t bits = step.bits;
     Value offset = e.add(
-        e.add(e.mul(tile, e.index(tileBytes)), e.index(tileRows * runByte)),
+        e.add(e.mul(tile, e.index(tileBytes)),
+              e.index(tileRows * step.runByte)),
         arith::DivUIOp::create(
             e,
-            e.mul(arith::SubIOp::create(e, k, e.index(runBegin)),
+            e.mul(arith::SubIOp::create(e, step.k, e.index(step.runBegin)),
                   e.index(tileRows * bits)),
             e.index(8)));
     auto load = [&](int64_t byte) -> Value {
@@ -183,9 +200,8 @@ private:
     if (tileRows == 4)
       return vector::LoadOp::create(e, floats(e), weightScales,
                                     ValueRange{tile, column});
-    Value pair = vector::LoadOp::create(
-        e, VectorType::get({2}, e.getF32Type()), weightScales,
-        ValueRange{tile, column});
+    Value pair = vector::LoadOp::create(e, VectorType::get({2}, e.getF32Type()),
+                                        weightScales, ValueRange{tile, column});
     return vector::ShuffleOp::create(e, pair, pair,
                                      ArrayRef<int64_t>{0, 1, 0, 1});
   }
@@ -206,14 +222,12 @@ private:
   }
 
   /// Runs the steps of every scale segment with `accumulators` INT32
-  /// vectors: `step` updates them for the 32 channels at `k`; `finish` adds
+  /// vectors: `step` updates them for one 32-channel step; `finish` adds
   /// a segment's sums to the f32 totals (one vector per accumulator).
   /// Returns the totals.
   SmallVector<Value> accumulate(
       Emitter &e, int64_t accumulators,
-      llvm::function_ref<void(Emitter &, Value k, int64_t runBegin,
-                              int64_t runByte, int64_t bits,
-                              SmallVector<Value> &acc)>
+      llvm::function_ref<void(Emitter &, const Step &, SmallVector<Value> &acc)>
           step,
       llvm::function_ref<SmallVector<Value>(Emitter &, Value first,
                                             int64_t bits, ValueRange acc,
@@ -235,7 +249,8 @@ private:
                               kStepChannels, zero,
                               [&](Emitter &e, Value k, ValueRange acc) {
                                 SmallVector<Value> next(acc);
-                                step(e, k, runBegin, runFirstByte, runBits,
+                                step(e,
+                                     Step{k, runBegin, runFirstByte, runBits},
                                      next);
                                 return next;
                               })
@@ -260,23 +275,20 @@ private:
     int64_t quads = (valid + 3) / 4;
     SmallVector<Value> totals = accumulate(
         e, rows * quads,
-        [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
-            int64_t bits, SmallVector<Value> &acc) {
-          SmallVector<SmallVector<Value, 8>> tiles;
-          for (int64_t q = 0; q < quads; ++q)
-            tiles.push_back(loadWeightTiles(e, e.add(firstTile, e.index(q)), k,
-                                            runBegin, runByte, bits));
+        [&](Emitter &e, const Step &step, SmallVector<Value> &acc) {
+          SmallVector<SmallVector<Value, 8>> tiles =
+              loadWeightTiles(e, firstTile, quads, step);
           for (int64_t r = 0; r < rows; ++r) {
             Value base =
-                e.add(e.mul(e.add(m, e.index(r)), e.index(channels)), k);
+                e.add(e.mul(e.add(m, e.index(r)), e.index(channels)), step.k);
             for (int64_t half = 0; half < 2; ++half) {
               Value codes = loadCodes(e, e.add(base, e.index(16 * half)));
               for (int64_t lane = 0; lane < 4; ++lane) {
                 Value group = broadcastGroup(e, codes, lane);
                 for (int64_t q = 0; q < quads; ++q)
                   acc[r * quads + q] = arm_neon::SdotOp::create(
-                      e, sums(e), acc[r * quads + q],
-                      tiles[q][4 * half + lane], group);
+                      e, sums(e), acc[r * quads + q], tiles[q][4 * half + lane],
+                      group);
               }
             }
           }
@@ -292,11 +304,11 @@ private:
             Value actScale = vector::BroadcastOp::create(
                 e, floats(e), loadActScale(e, e.add(m, e.index(r)), first));
             for (int64_t q = 0; q < quads; ++q)
-              next.push_back(e.addf(
-                  current[r * quads + q],
-                  e.mulf(e.mulf(segmentSums(e, acc[r * quads + q], bits),
-                                actScale),
-                         weightScales[q])));
+              next.push_back(
+                  e.addf(current[r * quads + q],
+                         e.mulf(e.mulf(segmentSums(e, acc[r * quads + q], bits),
+                                       actScale),
+                                weightScales[q])));
           }
           return next;
         },
@@ -306,8 +318,7 @@ private:
         storeOutput(e,
                     vector::ExtractOp::create(e, totals[r * quads + output / 4],
                                               output % 4),
-                    e.add(m, e.index(r)),
-                    outputIndex(e, firstTile, output));
+                    e.add(m, e.index(r)), outputIndex(e, firstTile, output));
   }
 
   /// neon-i8mm, a lone token row m times the row pairs of an output tile,
@@ -320,20 +331,20 @@ private:
     int64_t pairs = (valid + 1) / 2;
     SmallVector<Value> totals = accumulate(
         e, 2 * pairs,
-        [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
-            int64_t bits, SmallVector<Value> &acc) {
-          Value base = e.add(e.mul(m, e.index(channels)), k);
+        [&](Emitter &e, const Step &step, SmallVector<Value> &acc) {
+          Value base = e.add(e.mul(m, e.index(channels)), step.k);
           Value low = loadCodes(e, base);
           Value high = loadCodes(e, e.add(base, e.index(16)));
+          SmallVector<SmallVector<Value, 8>> tiles =
+              loadWeightTiles(e, firstTile, pairs, step);
           for (int64_t p = 0; p < pairs; ++p) {
-            SmallVector<Value, 8> tiles =
-                loadWeightTiles(e, e.add(firstTile, e.index(p)), k, runBegin,
-                                runByte, bits);
             Value &even = acc[2 * p], &odd = acc[2 * p + 1];
-            even = arm_neon::SmmlaOp::create(e, sums(e), even, low, tiles[0]);
-            odd = arm_neon::SmmlaOp::create(e, sums(e), odd, low, tiles[1]);
-            even = arm_neon::SmmlaOp::create(e, sums(e), even, high, tiles[2]);
-            odd = arm_neon::SmmlaOp::create(e, sums(e), odd, high, tiles[3]);
+            even =
+                arm_neon::SmmlaOp::create(e, sums(e), even, low, tiles[p][0]);
+            odd = arm_neon::SmmlaOp::create(e, sums(e), odd, low, tiles[p][1]);
+            even =
+                arm_neon::SmmlaOp::create(e, sums(e), even, high, tiles[p][2]);
+            odd = arm_neon::SmmlaOp::create(e, sums(e), odd, high, tiles[p][3]);
           }
         },
         [&](Emitter &e, Value first, int64_t bits, ValueRange acc,
@@ -342,9 +353,9 @@ private:
           SmallVector<Value, 2> pairSums;
           for (int64_t p = 0; p < pairs; ++p)
             pairSums.push_back(e.add(
-                acc[2 * p], vector::ShuffleOp::create(
-                                e, acc[2 * p + 1], acc[2 * p + 1],
-                                ArrayRef<int64_t>{2, 3, 2, 3})));
+                acc[2 * p],
+                vector::ShuffleOp::create(e, acc[2 * p + 1], acc[2 * p + 1],
+                                          ArrayRef<int64_t>{2, 3, 2, 3})));
           Value dots = vector::ShuffleOp::create(
               e, pairSums[0], pairSums.back(), ArrayRef<int64_t>{0, 1, 4, 5});
           Value left = loadWeightScales(e, firstTile, first);
@@ -375,17 +386,14 @@ private:
     int64_t pairs = (valid + 1) / 2;
     SmallVector<Value> totals = accumulate(
         e, rowPairs * pairs,
-        [&](Emitter &e, Value k, int64_t runBegin, int64_t runByte,
-            int64_t bits, SmallVector<Value> &acc) {
-          SmallVector<SmallVector<Value, 8>> tiles;
-          for (int64_t p = 0; p < pairs; ++p)
-            tiles.push_back(loadWeightTiles(e, e.add(firstTile, e.index(p)), k,
-                                            runBegin, runByte, bits));
+        [&](Emitter &e, const Step &step, SmallVector<Value> &acc) {
+          SmallVector<SmallVector<Value, 8>> tiles =
+              loadWeightTiles(e, firstTile, pairs, step);
           for (int64_t i = 0; i < rowPairs; ++i) {
             // Chunk c / 8 of a token row pair lies at 16 * (c / 8).
             Value base =
                 e.add(e.mul(e.add(m, e.index(2 * i)), e.index(channels)),
-                      e.mul(k, e.index(2)));
+                      e.mul(step.k, e.index(2)));
             for (int64_t q = 0; q < 4; ++q) {
               Value tokens = loadCodes(e, e.add(base, e.index(16 * q)));
               for (int64_t p = 0; p < pairs; ++p)
@@ -402,19 +410,19 @@ private:
             // The scales of a token row pair lie side by side.
             Value pairScales = vector::LoadOp::create(
                 e, VectorType::get({2}, e.getF32Type()), actScaleWords,
-                ValueRange{e.add(
-                    e.mul(e.add(m, e.index(2 * i)), e.index(actGroups)),
-                    e.mul(group, e.index(2)))});
+                ValueRange{
+                    e.add(e.mul(e.add(m, e.index(2 * i)), e.index(actGroups)),
+                          e.mul(group, e.index(2)))});
             Value actScale = vector::ShuffleOp::create(
                 e, pairScales, pairScales, ArrayRef<int64_t>{0, 0, 1, 1});
             for (int64_t p = 0; p < pairs; ++p) {
               Value weightScale =
                   loadWeightScales(e, e.add(firstTile, e.index(p)), first);
-              next.push_back(e.addf(
-                  current[i * pairs + p],
-                  e.mulf(e.mulf(segmentSums(e, acc[i * pairs + p], bits),
-                                actScale),
-                         weightScale)));
+              next.push_back(
+                  e.addf(current[i * pairs + p],
+                         e.mulf(e.mulf(segmentSums(e, acc[i * pairs + p], bits),
+                                       actScale),
+                                weightScale)));
             }
           }
           return next;
@@ -426,7 +434,8 @@ private:
           int64_t output = 2 * p + lane % 2;
           if (output >= valid)
             continue;
-          storeOutput(e, vector::ExtractOp::create(e, totals[i * pairs + p], lane),
+          storeOutput(e,
+                      vector::ExtractOp::create(e, totals[i * pairs + p], lane),
                       e.add(m, e.index(2 * i + lane / 2)),
                       outputIndex(e, firstTile, output));
         }
@@ -448,7 +457,8 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
                                              bool prescaled) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type(), i8 = b.getI8Type();
-  BlockLayoutAttr actLayout = act.getLayout(), weightLayout = weight.getLayout();
+  BlockLayoutAttr actLayout = act.getLayout(),
+                  weightLayout = weight.getLayout();
   int64_t channels = weightLayout.getNumChannels();
   int64_t outputs = weight.getShape()[0];
   int64_t tileRows = getWeightTileRows(isa);
@@ -456,16 +466,17 @@ func::FuncOp CPUKernelBuilder::getNeonMatmul(QuantizedTensorType act,
   for (int64_t bits : weightLayout.getBlockBits())
     bitsName += std::to_string(bits);
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}_{7}{8}",
-                    outputs, channels, weightLayout.getBlockSize(),
-                    actLayout.getScaleGroupChannels(),
-                    weightLayout.getScaleGroupChannels(),
-                    bitsName.size() > 24
-                        ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
-                        : bitsName,
-                    getTypeName(resultType),
-                    isa == CPUMatmulISA::NeonMatrix ? "smmla" : "sdot",
-                    prescaled ? "_ps" : "")
+      llvm::formatv(
+          "lowbit_cpu_matmul_{0}x{1}_b{2}_ga{3}_gw{4}_{5}_{6}_{7}{8}", outputs,
+          channels, weightLayout.getBlockSize(),
+          actLayout.getScaleGroupChannels(),
+          weightLayout.getScaleGroupChannels(),
+          bitsName.size() > 24
+              ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
+              : bitsName,
+          getTypeName(resultType),
+          isa == CPUMatmulISA::NeonMatrix ? "smmla" : "sdot",
+          prescaled ? "_ps" : "")
           .str(),
       {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
        MemRefType::get({(outputs + tileRows - 1) / tileRows,

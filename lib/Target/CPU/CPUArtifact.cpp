@@ -401,6 +401,8 @@ struct LoweredModule {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
   std::string cpu, checkedFeatures;
+  /// The matmul instructions the kernels use (getMatmulISA).
+  std::string matmulISA;
 };
 
 /// Lowers `module` in place for `options` and translates it to LLVM IR.
@@ -415,7 +417,9 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
 
   PassManager pm(module.getContext());
   ConvertLowBitToCPUOptions conversion;
-  conversion.isa = getMatmulISA(options.architecture, lowered.checkedFeatures);
+  lowered.matmulISA =
+      getMatmulISA(options.architecture, lowered.checkedFeatures);
+  conversion.isa = lowered.matmulISA;
   if (options.profile)
     conversion.profileCounter =
         options.architecture == "x86_64" ? "cycle" : "steady";
@@ -461,8 +465,7 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   metadata["target"] = options.architecture;
   metadata["cpu"] = lowered->cpu;
   metadata["cpu_features"] = lowered->checkedFeatures;
-  metadata["matmul_isa"] =
-      getMatmulISA(options.architecture, lowered->checkedFeatures);
+  metadata["matmul_isa"] = lowered->matmulISA;
   metadata["weight_bytes"] = integerAttr("lowbit.cpu.weight_bytes");
   metadata["state_bytes"] = integerAttr("lowbit.cpu.state_bytes");
   metadata["scratch_bytes_per_token"] =
