@@ -109,6 +109,32 @@ public:
     loop(index(lower), index(upper), step, body);
   }
 
+  /// A nest of independent iterations over [lowers[i], uppers[i]) by
+  /// steps[i] (scf.parallel): the body gets one induction variable per
+  /// dimension. The CPU lowering runs it as nested loops in order; GPU
+  /// offloading (lowbit-offload-kernels-to-gpu) gives each iteration a
+  /// thread, so bodies write only their own elements.
+  void parallel(mlir::ValueRange lowers, mlir::ValueRange uppers,
+                llvm::ArrayRef<int64_t> steps,
+                llvm::function_ref<void(Emitter &, mlir::ValueRange)> body) {
+    llvm::SmallVector<mlir::Value> stepValues;
+    for (int64_t step : steps)
+      stepValues.push_back(index(step));
+    mlir::scf::ParallelOp::create(
+        *this, lowers, uppers, stepValues,
+        [&](mlir::OpBuilder &nested, mlir::Location loc, mlir::ValueRange ivs) {
+          Emitter inner(nested, loc);
+          body(inner, ivs);
+        });
+  }
+  /// parallel() from 0 by 1 in every dimension.
+  void parallel(mlir::ValueRange uppers,
+                llvm::function_ref<void(Emitter &, mlir::ValueRange)> body) {
+    llvm::SmallVector<mlir::Value> lowers(uppers.size(), index(0));
+    llvm::SmallVector<int64_t> steps(uppers.size(), 1);
+    parallel(lowers, uppers, steps, body);
+  }
+
   /// The code of `value` at `scale` as QuantizedArithmetic's codeOf:
   /// round-to-even(value / scale) clamped to [-limit, limit], 0 for a zero
   /// scale; as i8.

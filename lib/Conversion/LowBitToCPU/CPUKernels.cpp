@@ -117,11 +117,9 @@ func::FuncOp CPUKernelBuilder::getEmbedding(int64_t vocab, int64_t dim) {
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value table = args[0], tokens = args[1], out = args[2];
-        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
-          Value token = e.toIndex(e.load(tokens, t));
-          e.loop(0, dim, 1, [&](Emitter &e, Value c) {
-            e.store(e.load(table, {token, c}), out, {t, c});
-          });
+        e.parallel({e.rows(out), e.index(dim)}, [&](Emitter &e, ValueRange tc) {
+          Value token = e.toIndex(e.load(tokens, tc[0]));
+          e.store(e.load(table, {token, tc[1]}), out, tc);
         });
       });
 }
@@ -144,7 +142,8 @@ func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
         if (!permutation.empty())
           table = getIndexTable(builder, loc, "lowbit_cpu_permutation" + suffix,
                                 permutation);
-        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
+        e.parallel({e.rows(out)}, [&](Emitter &e, ValueRange ivs) {
+          Value t = ivs[0];
           Value sumOfSquares =
               e.loop(e.index(0), e.index(channels), 1, {e.f32(0.0f)},
                      [&](Emitter &e, Value c, ValueRange sum) -> SmallVector<Value> {
@@ -179,12 +178,11 @@ func::FuncOp CPUKernelBuilder::getPermute(int64_t channels,
         Value table = getIndexTable(builder, loc,
                                     "lowbit_cpu_permutation" + suffix,
                                     permutation);
-        e.loop(e.index(0), e.rows(args[1]), 1, [&](Emitter &e, Value t) {
-          e.loop(0, channels, 1, [&](Emitter &e, Value c) {
-            Value source = e.toIndex(e.load(table, c));
-            e.store(e.load(args[0], {t, source}), args[1], {t, c});
-          });
-        });
+        e.parallel({e.rows(args[1]), e.index(channels)},
+                   [&](Emitter &e, ValueRange tc) {
+                     Value source = e.toIndex(e.load(table, tc[1]));
+                     e.store(e.load(args[0], {tc[0], source}), args[1], tc);
+                   });
       });
 }
 
@@ -241,12 +239,14 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
         Value numRows = e.rows(out);
         Value quads = arith::SubIOp::create(
             e, numRows, arith::RemUIOp::create(e, numRows, e.index(4)));
-        e.loop(0, outChannels, vectors * lanes, [&](Emitter &e, Value n) {
-          e.loop(e.index(0), quads, 4,
-                 [&](Emitter &e, Value t) { tile(e, t, 4, n); });
-          e.loop(quads, numRows, 1,
-                 [&](Emitter &e, Value t) { tile(e, t, 1, n); });
-        });
+        e.parallel({e.index(0)}, {e.index(outChannels)}, {vectors * lanes},
+                   [&](Emitter &e, ValueRange ivs) {
+                     Value n = ivs[0];
+                     e.loop(e.index(0), quads, 4,
+                            [&](Emitter &e, Value t) { tile(e, t, 4, n); });
+                     e.loop(quads, numRows, 1,
+                            [&](Emitter &e, Value t) { tile(e, t, 1, n); });
+                   });
       });
 }
 
@@ -313,7 +313,8 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
                   {arith::DivUIOp::create(e, offset, columns),
                    arith::RemUIOp::create(e, offset, columns)});
         };
-        e.loop(e.index(0), numRows, 1, [&](Emitter &e, Value t) {
+        e.parallel({numRows}, [&](Emitter &e, ValueRange ivs) {
+          Value t = ivs[0];
           for (auto [begin, end, bits] : getBitRuns(layout)) {
             int32_t limit = largestCode(bits);
             e.loop(begin / group, end / group, 1, [&](Emitter &e, Value g) {
@@ -392,17 +393,18 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
         Value numRows = e.rows(out);
         // Outputs outside, tokens inside: a packed weight row is read from
         // memory once and reused from cache for every token.
-        e.loop(0, outputs, 1, [&](Emitter &e, Value n) {
-          e.loop(e.index(0), numRows, 1, [&](Emitter &e, Value m) {
-            Value sum = e.f32(0.0f);
-            int64_t byteBase = 0;
-            for (auto [begin, end, bits] : getBitRuns(weightLayout)) {
-              int64_t runByteBase = byteBase;
-              int64_t runBegin = begin;
-              int64_t runBits = bits;
-              sum = e.loop(
-                       e.index(begin), e.index(end), segment, {sum},
-                       [&](Emitter &e, Value first, ValueRange total) -> SmallVector<Value> {
+        e.parallel({e.index(outputs), numRows}, [&](Emitter &e, ValueRange nm) {
+          Value n = nm[0], m = nm[1];
+          Value sum = e.f32(0.0f);
+          int64_t byteBase = 0;
+          for (auto [begin, end, bits] : getBitRuns(weightLayout)) {
+            int64_t runByteBase = byteBase;
+            int64_t runBegin = begin;
+            int64_t runBits = bits;
+            sum =
+                e.loop(e.index(begin), e.index(end), segment, {sum},
+                       [&](Emitter &e, Value first,
+                           ValueRange total) -> SmallVector<Value> {
                          Value last = e.add(first, e.index(segment));
                          Value products =
                              e.loop(first, last, width, {zeros},
@@ -458,11 +460,10 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
                                         e.mulf(e.mulf(e.toF32(dot), actScale),
                                                weightScale))};
                        })
-                        .getResult(0);
-              byteBase += (end - begin) * bits / 8;
-            }
-            e.store(e.roundTo(sum, resultType), out, {m, n});
-          });
+                    .getResult(0);
+            byteBase += (end - begin) * bits / 8;
+          }
+          e.store(e.roundTo(sum, resultType), out, {m, n});
         });
       });
 }
@@ -483,31 +484,30 @@ func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
       types, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value input = args[0], positions = args[1], out = args[2];
-        e.loop(e.index(0), e.rows(out), 1, [&](Emitter &e, Value t) {
+        e.parallel({e.rows(out), e.index(headDim / 2)}, [&](Emitter &e,
+                                                            ValueRange ti) {
+          Value t = ti[0], i = ti[1];
           Value position = e.toF32(e.load(positions, t));
-          e.loop(0, headDim / 2, 1, [&](Emitter &e, Value i) {
-            Value pairIndex = arith::IndexCastOp::create(e, e.getI32Type(),
-                                                         e.mul(i, e.index(2)));
-            Value exponent = e.divf(e.toF32(pairIndex),
-                                    e.f32(static_cast<float>(headDim)));
-            Value frequency = e.divf(
-                e.f32(1.0f), math::PowFOp::create(e, e.f32(theta), exponent));
-            if (hasFactors)
-              frequency = e.divf(frequency, e.load(args[3], i));
-            Value angle = e.mulf(position, frequency);
-            Value cosine = math::CosOp::create(e, angle);
-            Value sine = math::SinOp::create(e, angle);
-            e.loop(0, channels / headDim, 1, [&](Emitter &e, Value head) {
-              Value c0 = e.add(e.mul(head, e.index(headDim)),
-                               e.mul(i, e.index(2)));
-              Value c1 = e.add(c0, e.index(1));
-              Value x0 = e.load(input, {t, c0}), x1 = e.load(input, {t, c1});
-              e.store(arith::SubFOp::create(e, e.mulf(x0, cosine),
-                                            e.mulf(x1, sine)),
-                      out, {t, c0});
-              e.store(e.addf(e.mulf(x0, sine), e.mulf(x1, cosine)), out,
-                      {t, c1});
-            });
+          Value pairIndex = arith::IndexCastOp::create(e, e.getI32Type(),
+                                                       e.mul(i, e.index(2)));
+          Value exponent =
+              e.divf(e.toF32(pairIndex), e.f32(static_cast<float>(headDim)));
+          Value frequency = e.divf(
+              e.f32(1.0f), math::PowFOp::create(e, e.f32(theta), exponent));
+          if (hasFactors)
+            frequency = e.divf(frequency, e.load(args[3], i));
+          Value angle = e.mulf(position, frequency);
+          Value cosine = math::CosOp::create(e, angle);
+          Value sine = math::SinOp::create(e, angle);
+          e.loop(0, channels / headDim, 1, [&](Emitter &e, Value head) {
+            Value c0 =
+                e.add(e.mul(head, e.index(headDim)), e.mul(i, e.index(2)));
+            Value c1 = e.add(c0, e.index(1));
+            Value x0 = e.load(input, {t, c0}), x1 = e.load(input, {t, c1});
+            e.store(
+                arith::SubFOp::create(e, e.mulf(x0, cosine), e.mulf(x1, sine)),
+                out, {t, c0});
+            e.store(e.addf(e.mulf(x0, sine), e.mulf(x1, cosine)), out, {t, c1});
           });
         });
       });
@@ -523,11 +523,10 @@ func::FuncOp CPUKernelBuilder::getElementwise(
       {rowsOf(channels, f32), rowsOf(channels, f32), rowsOf(channels, f32)},
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        e.loop(e.index(0), e.rows(args[2]), 1, [&](Emitter &e, Value t) {
-          e.loop(0, channels, 1, [&](Emitter &e, Value c) {
-            e.store(combine(e, e.load(args[0], {t, c}), e.load(args[1], {t, c})),
-                    args[2], {t, c});
-          });
+        e.parallel({e.rows(args[2]), e.index(channels)}, [&](Emitter &e,
+                                                             ValueRange tc) {
+          e.store(combine(e, e.load(args[0], tc), e.load(args[1], tc)), args[2],
+                  tc);
         });
       });
 }
@@ -666,46 +665,50 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
         for (int side = 0; side < 2; ++side) {
           Value rows = args[side];
           KVRegion region = KVRegion::view(e, args[2 + side], type);
-          e.loop(e.index(0), e.rows(rows), 1, [&](Emitter &e, Value t) {
-            Value position = e.add(start, t);
-            if (bits >= 16) {
-              e.loop(0, channels, 1, [&](Emitter &e, Value c) {
-                Value x = e.load(rows, {t, c});
-                if (bits == 16)
-                  x = arith::TruncFOp::create(e, e.getF16Type(), x);
-                e.store(x, region.data, {position, c});
-              });
-              return;
-            }
-            int32_t limit = largestCode(bits);
-            e.loop(0, channels / group, 1, [&](Emitter &e, Value g) {
-              Value first = e.mul(g, e.index(group));
-              Value last = e.add(first, e.index(group));
-              Value scale = e.groupScale(
-                  first, last,
-                  [&](Emitter &e, Value c) { return e.load(rows, {t, c}); },
-                  limit, e.getF16Type());
-              e.store(scale, region.scales, {position, g});
-              if (bits == 8) {
-                e.loop(first, last, 1, [&](Emitter &e, Value c) {
-                  e.store(e.codeOf(e.load(rows, {t, c}), scale, limit),
-                          region.data, {position, c});
+          if (bits >= 16) {
+            e.parallel({e.rows(rows), e.index(channels)},
+                       [&](Emitter &e, ValueRange tc) {
+                         Value x = e.load(rows, tc);
+                         if (bits == 16)
+                           x = arith::TruncFOp::create(e, e.getF16Type(), x);
+                         e.store(x, region.data, {e.add(start, tc[0]), tc[1]});
+                       });
+            continue;
+          }
+          int32_t limit = largestCode(bits);
+          e.parallel(
+              {e.rows(rows), e.index(channels / group)},
+              [&](Emitter &e, ValueRange tg) {
+                Value t = tg[0], g = tg[1];
+                Value position = e.add(start, t);
+                Value first = e.mul(g, e.index(group));
+                Value last = e.add(first, e.index(group));
+                Value scale = e.groupScale(
+                    first, last,
+                    [&](Emitter &e, Value c) {
+                      return e.load(rows, {t, c});
+                    },
+                    limit, e.getF16Type());
+                e.store(scale, region.scales, {position, g});
+                if (bits == 8) {
+                  e.loop(first, last, 1, [&](Emitter &e, Value c) {
+                    e.store(e.codeOf(e.load(rows, {t, c}), scale, limit),
+                            region.data, {position, c});
+                  });
+                  return;
+                }
+                // Two codes per byte, the even channel in the low nibble.
+                e.loop(first, last, 2, [&](Emitter &e, Value c) {
+                  Value low = e.codeOf(e.load(rows, {t, c}), scale, limit);
+                  Value high = e.codeOf(e.load(rows, {t, e.add(c, e.index(1))}),
+                                        scale, limit);
+                  Value packed = arith::OrIOp::create(
+                      e, arith::AndIOp::create(e, low, e.i8(0x0F)),
+                      arith::ShLIOp::create(e, high, e.i8(4)));
+                  e.store(packed, region.data,
+                          {position, arith::DivUIOp::create(e, c, e.index(2))});
                 });
-                return;
-              }
-              // Two codes per byte, the even channel in the low nibble.
-              e.loop(first, last, 2, [&](Emitter &e, Value c) {
-                Value low = e.codeOf(e.load(rows, {t, c}), scale, limit);
-                Value high = e.codeOf(e.load(rows, {t, e.add(c, e.index(1))}),
-                                      scale, limit);
-                Value packed = arith::OrIOp::create(
-                    e, arith::AndIOp::create(e, low, e.i8(0x0F)),
-                    arith::ShLIOp::create(e, high, e.i8(4)));
-                e.store(packed, region.data,
-                        {position, arith::DivUIOp::create(e, c, e.index(2))});
               });
-            });
-          });
         }
       });
 }
@@ -738,17 +741,20 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
         KVRegion values = KVRegion::view(e, args[2], type);
         Value scores = memref::AllocaOp::create(
             e, MemRefType::get({type.getMaxLength()}, f32));
-        e.loop(e.index(0), e.rows(query), 1, [&](Emitter &e, Value t) {
-          Value visible = e.add(e.add(start, t), e.index(1));
-          e.loop(0, numHeads, 1, [&](Emitter &e, Value head) {
-            Value queryBase = e.mul(head, e.index(headDim));
-            Value kvBase = e.mul(
-                arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
-                e.index(headDim));
-            Value maximum =
-                e.loop(e.index(0), visible, 1,
+        e.parallel(
+            {e.rows(query), e.index(numHeads)}, [&](Emitter &e, ValueRange th) {
+              Value t = th[0], head = th[1];
+              Value visible = e.add(e.add(start, t), e.index(1));
+              Value queryBase = e.mul(head, e.index(headDim));
+              Value kvBase = e.mul(
+                  arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
+                  e.index(headDim));
+              Value maximum =
+                  e.loop(
+                       e.index(0), visible, 1,
                        {e.f32(-std::numeric_limits<float>::infinity())},
-                       [&](Emitter &e, Value s, ValueRange current) -> SmallVector<Value> {
+                       [&](Emitter &e, Value s,
+                           ValueRange current) -> SmallVector<Value> {
                          Value dot =
                              e.loop(e.index(0), e.index(headDim), 1,
                                     {e.f32(0.0f)},
@@ -765,27 +771,30 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                          e.store(score, scores, s);
                          return {e.maxOf(current[0], score)};
                        })
-                    .getResult(0);
-            Value total =
-                e.loop(e.index(0), visible, 1, {e.f32(0.0f)},
-                       [&](Emitter &e, Value s, ValueRange sum) -> SmallVector<Value> {
+                      .getResult(0);
+              Value total =
+                  e.loop(
+                       e.index(0), visible, 1, {e.f32(0.0f)},
+                       [&](Emitter &e, Value s,
+                           ValueRange sum) -> SmallVector<Value> {
                          Value weight = math::ExpOp::create(
                              e, arith::SubFOp::create(e, e.load(scores, s),
                                                       maximum));
                          e.store(weight, scores, s);
                          return {e.addf(sum[0], weight)};
                        })
-                    .getResult(0);
-            if (vectorLanes) {
-              // out[d] += weight_s * v[s][d] over s in order, the head's
-              // channels in registers, `vectorLanes` per vector.
-              auto floats = VectorType::get({vectorLanes}, f32);
-              SmallVector<Value> zero(
-                  headDim / vectorLanes,
-                  arith::ConstantOp::create(
-                      e, floats, DenseElementsAttr::get(floats, 0.0f)));
-              ValueRange sums =
-                  e.loop(e.index(0), visible, 1, zero,
+                      .getResult(0);
+              if (vectorLanes) {
+                // out[d] += weight_s * v[s][d] over s in order, the head's
+                // channels in registers, `vectorLanes` per vector.
+                auto floats = VectorType::get({vectorLanes}, f32);
+                SmallVector<Value> zero(
+                    headDim / vectorLanes,
+                    arith::ConstantOp::create(
+                        e, floats, DenseElementsAttr::get(floats, 0.0f)));
+                ValueRange sums =
+                    e.loop(
+                         e.index(0), visible, 1, zero,
                          [&](Emitter &e, Value s, ValueRange acc) {
                            Value weight = vector::BroadcastOp::create(
                                e, floats, e.divf(e.load(scores, s), total));
@@ -799,26 +808,26 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                            }
                            return next;
                          })
-                      .getResults();
-              for (auto [i, sum] : llvm::enumerate(sums))
-                vector::StoreOp::create(
-                    e, sum, out,
-                    ValueRange{t, e.add(queryBase, e.index(i * vectorLanes))});
-              return;
-            }
-            e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
-              e.store(e.f32(0.0f), out, {t, e.add(queryBase, d)});
-            });
-            e.loop(e.index(0), visible, 1, [&](Emitter &e, Value s) {
-              Value weight = e.divf(e.load(scores, s), total);
+                        .getResults();
+                for (auto [i, sum] : llvm::enumerate(sums))
+                  vector::StoreOp::create(
+                      e, sum, out,
+                      ValueRange{t,
+                                 e.add(queryBase, e.index(i * vectorLanes))});
+                return;
+              }
               e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
-                Value channel = e.add(queryBase, d);
-                Value v = values.load(e, type, s, e.add(kvBase, d));
-                e.store(e.addf(e.load(out, {t, channel}), e.mulf(weight, v)),
-                        out, {t, channel});
+                e.store(e.f32(0.0f), out, {t, e.add(queryBase, d)});
+              });
+              e.loop(e.index(0), visible, 1, [&](Emitter &e, Value s) {
+                Value weight = e.divf(e.load(scores, s), total);
+                e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
+                  Value channel = e.add(queryBase, d);
+                  Value v = values.load(e, type, s, e.add(kvBase, d));
+                  e.store(e.addf(e.load(out, {t, channel}), e.mulf(weight, v)),
+                          out, {t, channel});
+                });
               });
             });
-          });
-        });
       });
 }
