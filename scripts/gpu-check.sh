@@ -6,7 +6,7 @@
 #
 #   scripts/gpu-check.sh compile   # here: lowbit-compile writes the PTX of
 #                                  # the Llama-2-7B examples to build/gpu-check
-#   scripts/gpu-check.sh run [matmul|collectives]
+#   scripts/gpu-check.sh run [matmul|collectives|model]
 #                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
@@ -18,8 +18,13 @@
 #                                  # and, with two or more GPUs, runs them
 #                                  # through NCCL against NCCL's f16
 #                                  # all-reduce, also with NCCL's peer-to-peer
-#                                  # and shared-memory transports off. Both by
-#                                  # default.
+#                                  # and shared-memory transports off; model
+#                                  # runs the embedded model compiled for the
+#                                  # GPU (lowbit-compile --target=sm_90) in
+#                                  # FP32, W4A8 and W4Ax-KV4 and compares its
+#                                  # tokens and logits with the x86-64
+#                                  # artifacts' (the reference executor's
+#                                  # numbers). All three by default.
 #
 # `run` writes its tables to $OUT (or build/gpu-check/results) and exits
 # non-zero when a kernel computes a wrong result.
@@ -31,6 +36,8 @@ CHECK_DIR=build/gpu-check
 TOKENS=${TOKENS:-1,2,4,8,16,64,256,2048,8192}
 COLLECTIVE_TOKENS=${COLLECTIVE_TOKENS:-1,16,256,2048,8192}
 ITERATIONS=${ITERATIONS:-200}
+MODEL_PROMPT=1,45,211,298,33,26,178,31,27,100,200,300,400,500,600,700,800
+MODEL_TOKENS=${MODEL_TOKENS:-24}
 
 case "${1:-}" in
 compile)
@@ -42,6 +49,24 @@ compile)
       --target=$chip -o "$CHECK_DIR/llama2-7b-qkv-$chip.ptx"
     build/bin/lowbit-compile bench/gpu/llama2-7b-tp2-collectives.mlir \
       --target=$chip -o "$CHECK_DIR/llama2-7b-tp2-collectives-$chip.ptx"
+  done
+  # The embedded model for the GPU, and the reference run of the same
+  # scheme on this CPU (bit-identical to the reference executor).
+  calibration=$CHECK_DIR/calibration.json
+  build/bin/lowbit-run calibrate --text models/calibration-emma.txt \
+    --lines-as-documents --tokens 300 -o "$calibration" 2>/dev/null
+  for scheme in fp32 w4a8 w4ax-kv4; do
+    scheme_flags=()
+    [[ $scheme == fp32 ]] || scheme_flags=(--scheme=$scheme --calibration "$calibration")
+    build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
+      "${scheme_flags[@]}" -o "$CHECK_DIR/austen-$scheme-sm_90.lbm"
+    build/bin/lowbit-compile models/austen.gguf --target=x86_64 \
+      "${scheme_flags[@]}" -o "$CHECK_DIR/austen-$scheme-x86_64.lbm"
+    build/bin/lowbit-generate-tokens "$CHECK_DIR/austen-$scheme-x86_64.lbm" \
+      "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
+      --logits "$CHECK_DIR/austen-$scheme-cpu.logits" \
+      > "$CHECK_DIR/austen-$scheme-cpu.tokens"
+    rm "$CHECK_DIR/austen-$scheme-x86_64.lbm"
   done
   ls -l "$CHECK_DIR"
   ;;
@@ -92,6 +117,49 @@ run)
       fi
     } > "$RESULTS/collectives.md"
     cat "$RESULTS/collectives.md"
+  fi
+  if [[ $what == all || $what == model ]]; then
+    model_runtime=(runtime/lib/Artifact.cpp runtime/lib/CAPI.cpp
+                   runtime/lib/CudaDriver.cpp runtime/lib/GpuExecution.cpp
+                   runtime/lib/HostModel.cpp runtime/lib/Sampler.cpp)
+    gcc -O2 -c -Iruntime/include runtime/examples/generate-tokens.c \
+      -o "$CHECK_DIR/bin/generate-tokens.o"
+    g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
+      "$CHECK_DIR/bin/generate-tokens.o" -ldl \
+      -o "$CHECK_DIR/bin/lowbit-generate-tokens"
+    {
+      echo "command: MODEL_TOKENS=$MODEL_TOKENS scripts/gpu-check.sh run model"
+      echo "prompt: $MODEL_PROMPT, $MODEL_TOKENS greedy tokens; reference:"
+      echo "the x86-64 artifact of the same scheme (scripts/gpu-check.sh compile)"
+      echo
+      echo "| scheme | tokens equal | max abs logit difference | largest logit |"
+      echo "| --- | --- | --- | --- |"
+      for scheme in fp32 w4a8 w4ax-kv4; do
+        base=$CHECK_DIR/austen-$scheme
+        [[ -f $base-sm_90.lbm ]] || continue
+        if ! "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" \
+            "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
+            --logits "$base-gpu.logits" > "$base-gpu.tokens"; then
+          echo "| $scheme | run failed | | |"
+          status=1
+          continue
+        fi
+        equal=yes
+        cmp -s "$base-gpu.tokens" "$base-cpu.tokens" || { equal=no; status=1; }
+        python3 -c '
+import sys, numpy as np
+gpu = np.fromfile(sys.argv[1], dtype=np.float32)
+cpu = np.fromfile(sys.argv[2], dtype=np.float32)
+n = min(gpu.size, cpu.size)
+print("| %s | %s | %.3g | %.3g |" % (sys.argv[3], sys.argv[4],
+      np.abs(gpu[:n] - cpu[:n]).max(), np.abs(cpu).max()))
+' "$base-gpu.logits" "$base-cpu.logits" "$scheme" "$equal"
+      done
+      echo
+      echo "GPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-gpu.tokens" 2>/dev/null)"
+      echo "CPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-cpu.tokens")"
+    } > "$RESULTS/model.md" 2>&1
+    cat "$RESULTS/model.md"
   fi
   [[ $what == all || $what == matmul ]] || exit "$status"
   {

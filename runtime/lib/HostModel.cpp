@@ -94,9 +94,9 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
     error = "'" + path + "' " + message;
     return nullptr;
   };
-  if (artifact->metadata("format") != "lowbit-cpu")
-    return fail("is not a CPU model (format '" + artifact->metadata("format") +
-                "')");
+  std::string format = artifact->metadata("format");
+  if (format != "lowbit-cpu" && format != "lowbit-gpu")
+    return fail("is not a lowbit model (format '" + format + "')");
   std::string target = artifact->metadata("target");
   if (target != getHostArchitecture())
     return fail("was compiled for " + target + "; this machine is " +
@@ -166,7 +166,15 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
     }
     profile.ticks.assign(profile.kernels.size(), 0);
   }
-  model->state.assign(static_cast<size_t>(stateBytes), 0);
+  if (format == "lowbit-gpu") {
+    std::string reason;
+    model->gpu = GpuExecution::create(model->library, *artifact, stateBytes,
+                                      reason);
+    if (!model->gpu)
+      return fail("cannot run on a GPU: " + reason);
+  } else {
+    model->state.assign(static_cast<size_t>(stateBytes), 0);
+  }
   model->artifact = std::move(artifact);
   return model;
 }
@@ -200,8 +208,32 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
   positions.resize(static_cast<size_t>(count));
   for (int64_t t = 0; t < count; ++t)
     positions[t] = static_cast<int32_t>(start + t);
-  scratch.resize(static_cast<size_t>(count * scratchBytesPerToken));
   logits.resize(static_cast<size_t>(count * vocab));
+  if (gpu) {
+    GpuExecution::Buffers buffers;
+    int64_t logitsBytes = count * vocab * 4;
+    if (!gpu->prepare(tokens, positions.data(), count,
+                      count * scratchBytesPerToken, logitsBytes, buffers,
+                      error))
+      return false;
+    auto onDevice = [](DevicePointer pointer, int64_t size) {
+      void *address = reinterpret_cast<void *>(pointer);
+      return MemRef1D{address, address, 0, size, 1};
+    };
+    MemRef1D weightRef = onDevice(buffers.weights, buffers.weightBytes);
+    MemRef1D stateRef = onDevice(buffers.state, buffers.stateBytes);
+    MemRef1D scratchRef = onDevice(buffers.scratch, buffers.scratchBytes);
+    MemRef1D tokenRef = onDevice(buffers.tokens, count);
+    MemRef1D positionRef = onDevice(buffers.positions, count);
+    MemRef1D logitsRef = onDevice(buffers.logits, logitsBytes);
+    return gpu->run(
+        [&] {
+          function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
+                   start, &logitsRef);
+        },
+        logits.data(), logitsBytes, error);
+  }
+  scratch.resize(static_cast<size_t>(count * scratchBytesPerToken));
 
   auto describe = [](const void *data, int64_t size) {
     void *pointer = const_cast<void *>(data);
@@ -240,4 +272,9 @@ HostModel::getLastProfile(const std::string &entry) const {
   return profile == profiles.end() ? nullptr : &profile->second;
 }
 
-void HostModel::resetCaches() { std::fill(state.begin(), state.end(), 0); }
+void HostModel::resetCaches() {
+  std::fill(state.begin(), state.end(), 0);
+  std::string error;
+  if (gpu)
+    gpu->clearState(error);
+}

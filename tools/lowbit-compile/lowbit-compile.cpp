@@ -5,9 +5,11 @@
 // writes a model artifact with the compiled code, packed weights and the
 // tokenizer, which lowbit-run and the runtime execute.
 //
-// For a GPU (--target=sm_80|sm_89|sm_90): compiles the quantized matmuls
-// and compressed all-reduces of a quantized lowbit module to PTX, which the
-// runtime loads through the CUDA driver; GPU artifacts do not exist yet.
+// For a GPU (--target=sm_80|sm_89|sm_90): a checkpoint becomes a GPU model
+// artifact (the graph's kernels on the GPU, launched by x86-64 host code);
+// a quantized lowbit module (.mlir) has its INT4 matmuls and compressed
+// all-reduces compiled to PTX, which the runtime loads through the CUDA
+// driver.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,30 +39,32 @@ using namespace mlir;
 
 static cl::opt<std::string> inputPath(
     cl::Positional,
-    cl::desc("<checkpoint or lowbit module (CPU); quantized lowbit module "
-             "(GPU)>"),
+    cl::desc("<checkpoint or lowbit module; a quantized .mlir module "
+             "compiles to PTX for GPU targets>"),
     cl::init("-"));
 static cl::opt<std::string> outputPath(
-    "o", cl::desc("Output: the model artifact (CPU) or PTX (GPU)"),
+    "o", cl::desc("Output: the model artifact, or PTX of a .mlir module's "
+                  "GPU kernels"),
     cl::value_desc("filename"), cl::init("-"));
 static cl::opt<std::string> target(
     "target", cl::Required,
-    cl::desc("CPU: x86_64 or aarch64 (writes a model artifact); GPU: sm_80, "
-             "sm_89 or sm_90 (writes PTX)"));
+    cl::desc("CPU: x86_64 or aarch64; GPU: sm_80, sm_89 or sm_90 (a "
+             "checkpoint becomes a model artifact, a quantized .mlir module "
+             "PTX of its matmuls)"));
 static cl::opt<std::string> scheme(
     "scheme",
-    cl::desc("CPU: quantization scheme of lowbit-run --scheme (w4a8, w4a4, "
+    cl::desc("quantization scheme of lowbit-run --scheme (w4a8, w4a4, "
              "w4ax, w4ax-kv4, ...); default: none, FP32"));
 static cl::opt<std::string> calibrationPath(
-    "calibration", cl::desc("CPU: calibration file for FMPQ schemes"));
+    "calibration", cl::desc("calibration file for FMPQ schemes"));
 static cl::opt<std::string> tokenizerPath(
-    "tokenizer", cl::desc("CPU: SentencePiece .model to use instead of the "
+    "tokenizer", cl::desc("SentencePiece .model to use instead of the "
                           "checkpoint's vocabulary"));
 static cl::opt<std::string> cpu(
     "cpu", cl::desc("CPU: LLVM CPU name (default x86-64-v3 on x86_64, "
                     "neoverse-n2 on aarch64; 'native' for this machine)"));
 static cl::opt<std::string> linker(
-    "linker", cl::desc("CPU: compiler driver that links the code (default "
+    "linker", cl::desc("compiler driver that links the (host) code (default "
                        "cc, or aarch64-linux-gnu-gcc when cross-compiling)"));
 static cl::opt<bool> profile(
     "profile",
@@ -107,8 +111,11 @@ static lowbit::CPUTargetOptions getCPUTargetOptions() {
   return options;
 }
 
-/// Compiles the checkpoint or module at --input for a CPU into an artifact.
-static int compileForCPU(MLIRContext &context) {
+/// Compiles the checkpoint or module at --input for a CPU (or, with
+/// `gpuChip`, for that GPU) into an artifact.
+static int compileArtifact(MLIRContext &context, const std::string &gpuChip) {
+  if (!gpuChip.empty() && (!cpu.empty() || emit != "artifact" || profile))
+    return fail("--cpu, --emit and --profile are for CPU targets");
   if (emit != "artifact" && emit != "asm")
     return fail("unknown --emit '" + emit + "' (known: artifact, asm)");
   if (emit == "artifact" && outputPath == "-" &&
@@ -160,17 +167,21 @@ static int compileForCPU(MLIRContext &context) {
       return fail("quantizing to " + scheme + " failed");
   }
 
+  // A module comes quantized (or not) as it is.
+  std::map<std::string, std::string> metadata = {
+      {"scheme", !scheme.empty()                ? std::string(scheme)
+                 : checkpointPath == inputPath ? "fp32"
+                                               : "as in " + inputPath},
+      {"checkpoint", checkpointPath}};
   lowbit::CPUTargetOptions options = getCPUTargetOptions();
   llvm::Expected<std::string> artifact =
-      emit == "asm"
-          ? lowbit::compileCPUAssembly(*module, options)
-          : lowbit::compileCPUArtifact(
-                *module, **checkpoint, *tokenizer, options,
-                // A module comes quantized (or not) as it is.
-                {{"scheme", !scheme.empty() ? std::string(scheme)
-                            : checkpointPath == inputPath ? "fp32"
-                                                          : "as in " + inputPath},
-                 {"checkpoint", checkpointPath}});
+      !gpuChip.empty()
+          ? lowbit::compileGPUArtifact(*module, **checkpoint, *tokenizer,
+                                       {gpuChip, linker}, metadata)
+      : emit == "asm" ? lowbit::compileCPUAssembly(*module, options)
+                      : lowbit::compileCPUArtifact(*module, **checkpoint,
+                                                   *tokenizer, options,
+                                                   metadata);
   if (!artifact)
     return fail(inputPath + ": " + llvm::toString(artifact.takeError()));
   return writeOutput(*artifact);
@@ -193,15 +204,17 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
 
   if (target == "x86_64" || target == "aarch64")
-    return compileForCPU(context);
+    return compileArtifact(context, "");
   if (!llvm::StringRef(target).starts_with("sm_"))
     return fail("unknown target '" + target +
                 "' (known: x86_64, aarch64, sm_80, sm_89, sm_90)");
+  if (!llvm::StringRef(inputPath).ends_with(".mlir"))
+    return compileArtifact(context, target);
   if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty() ||
       emit != "artifact" || profile)
-    return fail("--scheme, --calibration, --cpu, --emit and --profile are "
-                "for CPU targets; for GPUs pass a quantized module "
-                "(lowbit-opt --lowbit-w4a8)");
+    return fail("a lowbit module (.mlir) compiles to PTX for a GPU and must "
+                "come quantized (lowbit-opt --lowbit-w4a8); --scheme, "
+                "--calibration, --cpu, --emit and --profile do not apply");
 
   std::string error;
   std::unique_ptr<llvm::MemoryBuffer> input =

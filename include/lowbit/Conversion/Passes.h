@@ -9,6 +9,7 @@
 #ifndef LOWBIT_CONVERSION_PASSES_H
 #define LOWBIT_CONVERSION_PASSES_H
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ArmNeon/ArmNeonDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -51,13 +52,19 @@ compileKernelsToPTX(mlir::ModuleOp module,
 void registerNVGPUKernelLoweringDependencies(mlir::DialectRegistry &registry);
 
 /// Adds to `pm` the passes that lower the output of lowbit-convert-to-cpu
-/// (func, scf, arith, math, memref, vector) to the LLVM dialect.
-void buildCPULoweringPipeline(mlir::OpPassManager &pm);
+/// (func, scf, arith, math, memref, vector) to the LLVM dialect; with
+/// `launchesGPUKernels`, also the gpu.launch_func ops that
+/// lowbit-offload-kernels-to-gpu left on the host (their gpu.modules must
+/// already be gpu.binary ops, see buildNVGPUKernelLoweringPipeline).
+void buildCPULoweringPipeline(mlir::OpPassManager &pm,
+                              bool launchesGPUKernels = false);
 
 /// Registers `lowbit-lower-cpu-to-llvm`.
 void registerCPULoweringPipeline();
 
-/// Registers `lowbit-lower-nvgpu-kernels`.
+/// Registers `lowbit-lower-nvgpu-kernels` and
+/// `lowbit-lower-gpu-model-to-llvm` (buildNVGPUKernelLoweringPipeline, then
+/// buildCPULoweringPipeline for the host side).
 void registerNVGPUKernelLoweringPipeline();
 
 } // namespace lowbit

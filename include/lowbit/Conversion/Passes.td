@@ -69,6 +69,54 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
   ];
 }
 
+def OffloadKernelsToGPU : Pass<"lowbit-offload-kernels-to-gpu",
+                                "::mlir::ModuleOp"> {
+  let summary = "Run the kernels of lowbit-convert-to-cpu on an NVIDIA GPU, "
+                "one thread per independent iteration";
+  let description = [{
+    The kernels lowbit-convert-to-cpu generates mark their independent
+    iterations (tokens, output channels, heads, scale groups) as
+    `scf.parallel`. This pass turns every outermost parallel nest into a GPU
+    kernel launch:
+
+    - the nest is tiled: its dimension with the most constant iterations
+      (channels, outputs) spreads over up to `threads-per-block` threads of
+      a block (a multiple of 32), the other dimensions over blocks; a nest
+      whose extent is known only at run time (tokens) takes one warp per
+      block;
+    - outer tiles map to block ids, iterations within a tile to thread ids
+      (`convert-parallel-loops-to-gpu`), and the body is outlined into a
+      `gpu.func` (`gpu-kernel-outlining`) in a `gpu.module` with an
+      `#nvvm.target` for `chip`;
+    - permutation tables (`memref.get_global`) and stack buffers
+      (`memref.alloca`, e.g. attention scores) used inside are copied into
+      the body, so each thread reads the table from the kernel module and
+      gets its own buffer.
+
+    The kernel functions stay on the host: they compute buffer views and
+    launch grids and call `gpu.launch_func`; the buffers of the entry points
+    are device memory. A memory access left outside every parallel loop
+    would run on the host against device memory, and is an error. Each
+    thread runs the CPU kernel's body, so the floating-point order of every
+    sum is the CPU kernel's; only library math (exp, pow, sin, cos) comes
+    from CUDA's libdevice instead of libm.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "GPU to compile for: sm_80, sm_89 or sm_90">,
+    Option<"threadsPerBlock", "threads-per-block", "int64_t",
+           /*default=*/"128",
+           "Most threads of one block (a multiple of 32)">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
   let summary = "Lower the graph entry points to CPU kernels over flat weight, "
                 "state and scratch buffers";

@@ -4,12 +4,16 @@
 // arith, math, memref and vector ops) to the LLVM dialect, ready for
 // translation to LLVM IR and the host or AArch64 backend. Math functions
 // become LLVM intrinsics, which the backends lower to the same libm calls
-// the reference executor makes (expf, powf, cosf, sinf).
+// the reference executor makes (expf, powf, cosf, sinf). After
+// lowbit-offload-kernels-to-gpu the same pipeline lowers the host side,
+// whose gpu.launch_func ops become calls of MLIR's GPU runtime interface
+// (mgpuLaunchKernel and friends).
 //
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Conversion/Passes.h"
 
+#include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
@@ -18,9 +22,12 @@
 
 using namespace mlir;
 
-void lowbit::buildCPULoweringPipeline(OpPassManager &pm) {
+void lowbit::buildCPULoweringPipeline(OpPassManager &pm,
+                                      bool launchesGPUKernels) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
+  if (launchesGPUKernels)
+    pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());

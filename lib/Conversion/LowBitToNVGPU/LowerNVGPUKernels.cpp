@@ -83,6 +83,7 @@ void lowbit::registerNVGPUKernelLoweringDependencies(
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   registerBuiltinDialectTranslation(registry);
   registerGPUDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
   registerLLVMDialectTranslation(registry);
   registerNVVMDialectTranslation(registry);
 }
@@ -92,4 +93,12 @@ void lowbit::registerNVGPUKernelLoweringPipeline() {
       "lowbit-lower-nvgpu-kernels",
       "Lower generated GPU kernels to NVVM and serialise them to PTX",
       [](OpPassManager &pm) { buildNVGPUKernelLoweringPipeline(pm); });
+  PassPipelineRegistration<>(
+      "lowbit-lower-gpu-model-to-llvm",
+      "Lower the GPU kernels of lowbit-offload-kernels-to-gpu to PTX and the "
+      "host code that launches them to the LLVM dialect",
+      [](OpPassManager &pm) {
+        buildNVGPUKernelLoweringPipeline(pm);
+        buildCPULoweringPipeline(pm, /*launchesGPUKernels=*/true);
+      });
 }

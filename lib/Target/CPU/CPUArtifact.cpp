@@ -27,6 +27,7 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/MCSubtargetInfo.h"
@@ -68,6 +69,7 @@ lowbit::serializeArtifactTokenizer(const Checkpoint &checkpoint,
 }
 
 void lowbit::registerCPUArtifactDependencies(DialectRegistry &registry) {
+  registerNVGPUKernelLoweringDependencies(registry);
   registerArmNeonDialectTranslation(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
@@ -403,11 +405,80 @@ struct LoweredModule {
   std::string cpu, checkedFeatures;
   /// The matmul instructions the kernels use (getMatmulISA).
   std::string matmulISA;
+  /// For a GPU model: the mgpu functions the host code calls.
+  std::string gpuRuntimeFunctions;
 };
 
+/// The exported globals through which the host code of a GPU model calls
+/// MLIR's GPU runtime interface function `name` (mgpuLaunchKernel, ...):
+/// `lowbit_gpu_<name>`, a pointer the runtime sets before the first call.
+std::string getGPURuntimeSlotName(llvm::StringRef name) {
+  return ("lowbit_gpu_" + name).str();
+}
+
+/// Makes the host code of a GPU model self-contained: every call of an
+/// `mgpu*` function goes through a pointer slot the runtime fills
+/// (getGPURuntimeSlotName), and the constructors and destructors that load
+/// and unload the kernel modules become the exported functions
+/// `lowbit_gpu_load_modules` and `lowbit_gpu_unload_modules`, which the
+/// runtime calls once its device is ready. Returns the names of the mgpu
+/// functions used, comma-separated.
+std::string routeGPURuntimeCalls(llvm::Module &module) {
+  llvm::LLVMContext &context = module.getContext();
+  std::string names;
+  for (llvm::Function &function : module.functions()) {
+    if (!function.isDeclaration() || !function.getName().starts_with("mgpu"))
+      continue;
+    names += (names.empty() ? "" : ",") + function.getName().str();
+    auto *pointerType = llvm::PointerType::get(context, 0);
+    auto *slot = new llvm::GlobalVariable(
+        module, pointerType, /*isConstant=*/false,
+        llvm::GlobalValue::ExternalLinkage,
+        llvm::ConstantPointerNull::get(pointerType),
+        getGPURuntimeSlotName(function.getName()));
+    function.setLinkage(llvm::GlobalValue::InternalLinkage);
+    llvm::IRBuilder<> builder(
+        llvm::BasicBlock::Create(context, "forward", &function));
+    llvm::Value *target = builder.CreateLoad(pointerType, slot);
+    llvm::SmallVector<llvm::Value *> arguments;
+    for (llvm::Argument &argument : function.args())
+      arguments.push_back(&argument);
+    llvm::CallInst *call =
+        builder.CreateCall(function.getFunctionType(), target, arguments);
+    if (function.getReturnType()->isVoidTy())
+      builder.CreateRetVoid();
+    else
+      builder.CreateRet(call);
+  }
+  for (auto [list, exported] :
+       {std::pair<const char *, const char *>{"llvm.global_ctors",
+                                              "lowbit_gpu_load_modules"},
+        {"llvm.global_dtors", "lowbit_gpu_unload_modules"}}) {
+    auto *function = llvm::Function::Create(
+        llvm::FunctionType::get(llvm::Type::getVoidTy(context), false),
+        llvm::GlobalValue::ExternalLinkage, exported, module);
+    llvm::IRBuilder<> builder(
+        llvm::BasicBlock::Create(context, "entry", function));
+    if (llvm::GlobalVariable *table = module.getGlobalVariable(list)) {
+      if (auto *entries =
+              llvm::dyn_cast_or_null<llvm::ConstantArray>(table->getInitializer()))
+        for (llvm::Value *entry : entries->operands())
+          builder.CreateCall(llvm::cast<llvm::Function>(
+              llvm::cast<llvm::ConstantStruct>(entry)->getOperand(1)));
+      table->eraseFromParent();
+    }
+    builder.CreateRetVoid();
+  }
+  return names;
+}
+
 /// Lowers `module` in place for `options` and translates it to LLVM IR.
+/// With `gpuChip`, the kernels run on that NVIDIA GPU
+/// (lowbit-offload-kernels-to-gpu) and the code for the CPU only launches
+/// them.
 llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
-                                          const CPUTargetOptions &options) {
+                                          const CPUTargetOptions &options,
+                                          const std::string &gpuChip = "") {
   LoweredModule lowered;
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
       createTargetMachine(options, lowered.cpu, lowered.checkedFeatures);
@@ -418,13 +489,21 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
   PassManager pm(module.getContext());
   ConvertLowBitToCPUOptions conversion;
   lowered.matmulISA =
-      getMatmulISA(options.architecture, lowered.checkedFeatures);
+      gpuChip.empty()
+          ? getMatmulISA(options.architecture, lowered.checkedFeatures)
+          : "generic";
   conversion.isa = lowered.matmulISA;
   if (options.profile)
     conversion.profileCounter =
         options.architecture == "x86_64" ? "cycle" : "steady";
   pm.addPass(createConvertLowBitToCPU(conversion));
-  buildCPULoweringPipeline(pm);
+  if (!gpuChip.empty()) {
+    OffloadKernelsToGPUOptions offload;
+    offload.chip = gpuChip;
+    pm.addPass(createOffloadKernelsToGPU(offload));
+    buildNVGPUKernelLoweringPipeline(pm);
+  }
+  buildCPULoweringPipeline(pm, /*launchesGPUKernels=*/!gpuChip.empty());
   if (failed(pm.run(module)))
     return createStringError(inconvertibleErrorCode(),
                              "lowering the model for the CPU failed");
@@ -434,6 +513,8 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
   if (!lowered.module)
     return createStringError(inconvertibleErrorCode(),
                              "translating the model to LLVM IR failed");
+  if (!gpuChip.empty())
+    lowered.gpuRuntimeFunctions = routeGPURuntimeCalls(*lowered.module);
   return lowered;
 }
 } // namespace
@@ -447,12 +528,16 @@ lowbit::compileCPUAssembly(ModuleOp module, const CPUTargetOptions &options) {
                   llvm::CodeGenFileType::AssemblyFile);
 }
 
+namespace {
+/// The artifact of `module` lowered for `options` (and, for a GPU model,
+/// `gpuChip`).
 llvm::Expected<std::string>
-lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
-                           const std::string &tokenizer,
-                           const CPUTargetOptions &options,
-                           std::map<std::string, std::string> metadata) {
-  llvm::Expected<LoweredModule> lowered = lowerForCPU(module, options);
+writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
+              const std::string &tokenizer, const CPUTargetOptions &options,
+              const std::string &gpuChip,
+              std::map<std::string, std::string> metadata) {
+  llvm::Expected<LoweredModule> lowered =
+      lowerForCPU(module, options, gpuChip);
   if (!lowered)
     return lowered.takeError();
   llvm::Expected<std::string> weights = packWeights(module, checkpoint);
@@ -461,8 +546,12 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   auto integerAttr = [&](StringRef name) {
     return std::to_string(module->getAttrOfType<IntegerAttr>(name).getInt());
   };
-  metadata["format"] = "lowbit-cpu";
+  metadata["format"] = gpuChip.empty() ? "lowbit-cpu" : "lowbit-gpu";
   metadata["target"] = options.architecture;
+  if (!gpuChip.empty()) {
+    metadata["gpu"] = gpuChip;
+    metadata["gpu_runtime_functions"] = lowered->gpuRuntimeFunctions;
+  }
   metadata["cpu"] = lowered->cpu;
   metadata["cpu_features"] = lowered->checkedFeatures;
   metadata["matmul_isa"] = lowered->matmulISA;
@@ -492,4 +581,33 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   writer.addSection(runtime::kWeightsSection, *weights);
   writer.addSection(runtime::kTokenizerSection, tokenizer);
   return writer.finish();
+}
+} // namespace
+
+llvm::Expected<std::string>
+lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
+                           const std::string &tokenizer,
+                           const CPUTargetOptions &options,
+                           std::map<std::string, std::string> metadata) {
+  return writeArtifact(module, checkpoint, tokenizer, options, "",
+                       std::move(metadata));
+}
+
+llvm::Expected<std::string>
+lowbit::compileGPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
+                           const std::string &tokenizer,
+                           const GPUTargetOptions &options,
+                           std::map<std::string, std::string> metadata) {
+  if (options.chip != "sm_80" && options.chip != "sm_89" &&
+      options.chip != "sm_90")
+    return createStringError(inconvertibleErrorCode(),
+                             "unknown GPU '%s' (known: sm_80, sm_89, sm_90)",
+                             options.chip.c_str());
+  CPUTargetOptions host;
+  // The host code only computes views and launches kernels: any x86-64.
+  host.architecture = "x86_64";
+  host.cpu = "x86-64";
+  host.linker = options.linker;
+  return writeArtifact(module, checkpoint, tokenizer, host, options.chip,
+                       std::move(metadata));
 }

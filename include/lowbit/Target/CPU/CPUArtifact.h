@@ -35,6 +35,15 @@ struct CPUTargetOptions {
   bool profile = false;
 };
 
+/// A model whose kernels run on an NVIDIA GPU, launched by code for an
+/// x86-64 host.
+struct GPUTargetOptions {
+  /// "sm_80", "sm_89" or "sm_90".
+  std::string chip = "sm_90";
+  /// As CPUTargetOptions::linker, for the host code.
+  std::string linker;
+};
+
 /// The artifact's tokenizer section for `checkpoint`: the SentencePiece
 /// model `sentencePieceModel` (a path) when given, else the checkpoint's own
 /// SentencePiece model or vocabulary.
@@ -55,6 +64,17 @@ llvm::Expected<std::string>
 compileCPUArtifact(mlir::ModuleOp module, const Checkpoint &checkpoint,
                    const std::string &tokenizer,
                    const CPUTargetOptions &options,
+                   std::map<std::string, std::string> metadata);
+
+/// Compiles `module` like compileCPUArtifact into a GPU model artifact
+/// (format `lowbit-gpu`): the kernels of lowbit-convert-to-cpu run on the
+/// GPU (lowbit-offload-kernels-to-gpu, PTX embedded in the host code) and
+/// the host code, an x86-64 shared object, launches them through the
+/// runtime (docs/artifact.md).
+llvm::Expected<std::string>
+compileGPUArtifact(mlir::ModuleOp module, const Checkpoint &checkpoint,
+                   const std::string &tokenizer,
+                   const GPUTargetOptions &options,
                    std::map<std::string, std::string> metadata);
 
 /// Compiles `module` like compileCPUArtifact but returns the target

@@ -1,9 +1,10 @@
-//===- HostModel.h - run a model compiled for this CPU ----------*- C++ -*-===//
+//===- HostModel.h - run a compiled model from this CPU ---------*- C++ -*-===//
 //
-// Loads the code of a CPU artifact (x86-64 or AArch64, matching the
-// machine), owns the weights, the KV cache state and the activation
-// scratch, and runs the compiled entry points. It does no model arithmetic
-// itself: each step is one call of @lowbit_prefill or @lowbit_decode.
+// Loads the code of an artifact (x86-64 or AArch64, matching the machine),
+// owns the weights, the KV cache state and the activation scratch (in
+// device memory for a GPU model, see GpuExecution.h), and runs the compiled
+// entry points. It does no model arithmetic itself: each step is one call
+// of @lowbit_prefill or @lowbit_decode.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 #define LOWBIT_RUNTIME_HOSTMODEL_H
 
 #include "lowbit/Runtime/Artifact.h"
+#include "lowbit/Runtime/GpuExecution.h"
 
 #include <cstdint>
 #include <map>
@@ -28,7 +30,8 @@ std::string findMissingCPUFeatures(const std::string &required);
 /// The architecture this runtime was built for: "x86_64" or "aarch64".
 const char *getHostArchitecture();
 
-/// A compiled model ready to run on this CPU.
+/// A compiled model ready to run: on this CPU, or on an NVIDIA GPU whose
+/// kernels its host code launches (GpuExecution).
 class HostModel {
 public:
   ~HostModel();
@@ -96,6 +99,9 @@ private:
   /// Per profiled entry point ("prefill", "decode").
   std::map<std::string, KernelTicks> profiles;
   std::vector<uint64_t> counters;
+  /// The device of a GPU model (format `lowbit-gpu`), whose entry points
+  /// take device buffers and launch kernels.
+  std::unique_ptr<GpuExecution> gpu;
 };
 
 } // namespace lowbit::runtime

@@ -1,0 +1,233 @@
+//===- GpuExecution.cpp - the device side of a GPU model ------------------===//
+//
+// The host code of a GPU model calls MLIR's GPU runtime interface through
+// pointer slots (`lowbit_gpu_<name>`, set here) instead of linking MLIR's
+// CUDA runtime wrappers: the functions below implement that interface on
+// CudaDevice. All kernels go to the device's default stream in launch
+// order, so the per-launch stream synchronisation the host code asks for
+// is not needed: GpuExecution::finish synchronises once per step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Runtime/GpuExecution.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+using namespace lowbit::runtime;
+
+namespace {
+/// The model whose host code is running on this thread.
+thread_local GpuExecution *active = nullptr;
+
+void *loadModule(void *ptx, int32_t /*optLevel*/) {
+  void *module = nullptr;
+  if (!active->getDevice().loadModule(static_cast<const char *>(ptx), module))
+    active->recordError("loading a kernel module failed: " +
+                        active->getDevice().getError());
+  return module;
+}
+
+void unloadModule(void * /*module*/) {
+  // Modules live as long as the device's context.
+}
+
+void *getFunction(void *module, const char *name) {
+  static thread_local std::map<std::pair<void *, std::string>, void *> cache;
+  auto key = std::make_pair(module, std::string(name));
+  auto found = cache.find(key);
+  if (found != cache.end())
+    return found->second;
+  void *function = nullptr;
+  if (!module || !active->getDevice().getFunction(module, name, function)) {
+    active->recordError("kernel '" + std::string(name) +
+                        "' not found: " + active->getDevice().getError());
+    return nullptr;
+  }
+  cache.emplace(key, function);
+  return function;
+}
+
+void *createStream() { return nullptr; }
+
+void synchronizeStream(void * /*stream*/) {}
+
+void destroyStream(void * /*stream*/) {}
+
+void launchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                  intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                  intptr_t blockZ, int32_t sharedBytes, void * /*stream*/,
+                  void **parameters, void ** /*extra*/, size_t count) {
+  if (!function)
+    return;
+  // A dimension of 0 (no tokens) launches nothing.
+  if (gridX <= 0 || gridY <= 0 || gridZ <= 0)
+    return;
+  unsigned grid[3] = {static_cast<unsigned>(gridX),
+                      static_cast<unsigned>(gridY),
+                      static_cast<unsigned>(gridZ)};
+  unsigned block[3] = {static_cast<unsigned>(blockX),
+                       static_cast<unsigned>(blockY),
+                       static_cast<unsigned>(blockZ)};
+  std::vector<void *> arguments(parameters, parameters + count);
+  if (!active->getDevice().launch(function, grid, block, arguments,
+                                  static_cast<unsigned>(sharedBytes)))
+    active->recordError("a kernel launch failed: " +
+                        active->getDevice().getError());
+}
+
+/// The runtime functions the compiled host code may call, by name.
+const std::map<std::string, void *> &getRuntimeFunctions() {
+  static const std::map<std::string, void *> functions = {
+      {"mgpuModuleLoadJIT", reinterpret_cast<void *>(&loadModule)},
+      {"mgpuModuleUnload", reinterpret_cast<void *>(&unloadModule)},
+      {"mgpuModuleGetFunction", reinterpret_cast<void *>(&getFunction)},
+      {"mgpuStreamCreate", reinterpret_cast<void *>(&createStream)},
+      {"mgpuStreamSynchronize", reinterpret_cast<void *>(&synchronizeStream)},
+      {"mgpuStreamDestroy", reinterpret_cast<void *>(&destroyStream)},
+      {"mgpuLaunchKernel", reinterpret_cast<void *>(&launchKernel)},
+  };
+  return functions;
+}
+} // namespace
+
+GpuExecution::~GpuExecution() {
+  if (!device)
+    return;
+  for (DevicePointer buffer :
+       {weights, state, scratch, tokens, positions, logits})
+    if (buffer)
+      device->free(buffer);
+}
+
+void GpuExecution::activate() {
+  active = this;
+  firstError.clear();
+}
+
+void GpuExecution::recordError(const std::string &message) {
+  if (firstError.empty())
+    firstError = message;
+}
+
+std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
+                                                   const Artifact &artifact,
+                                                   int64_t stateBytes,
+                                                   std::string &error) {
+  std::unique_ptr<GpuExecution> execution(new GpuExecution());
+  int ordinal = 0;
+  if (const char *chosen = std::getenv("LOWBIT_GPU"))
+    ordinal = std::atoi(chosen);
+  execution->device = CudaDevice::open(ordinal, error);
+  if (!execution->device)
+    return nullptr;
+  execution->library = library;
+
+  std::string required = artifact.metadata("gpu_runtime_functions");
+  for (size_t begin = 0; begin < required.size();) {
+    size_t end = std::min(required.find(',', begin), required.size());
+    std::string name = required.substr(begin, end - begin);
+    begin = end + 1;
+    auto function = getRuntimeFunctions().find(name);
+    if (function == getRuntimeFunctions().end()) {
+      error = "its code calls the GPU runtime function '" + name +
+              "', which this runtime does not provide";
+      return nullptr;
+    }
+    auto *slot =
+        static_cast<void **>(dlsym(library, ("lowbit_gpu_" + name).c_str()));
+    if (!slot) {
+      error = "its code lacks the slot of GPU runtime function '" + name + "'";
+      return nullptr;
+    }
+    *slot = function->second;
+  }
+  auto loadModules =
+      reinterpret_cast<void (*)()>(dlsym(library, "lowbit_gpu_load_modules"));
+  if (!loadModules) {
+    error = "its code has no lowbit_gpu_load_modules";
+    return nullptr;
+  }
+  execution->activate();
+  loadModules();
+  if (!execution->firstError.empty()) {
+    error = execution->firstError;
+    return nullptr;
+  }
+
+  std::string_view weights = artifact.section(kWeightsSection);
+  execution->weightBytes = static_cast<int64_t>(weights.size());
+  execution->stateBytes = stateBytes;
+  CudaDevice &device = *execution->device;
+  if (!device.allocate(std::max<size_t>(weights.size(), 1),
+                       execution->weights) ||
+      !device.copyToDevice(execution->weights, weights.data(),
+                           weights.size()) ||
+      !device.allocate(std::max<int64_t>(stateBytes, 1), execution->state) ||
+      !execution->clearState(error)) {
+    if (error.empty())
+      error = "uploading the weights failed: " + device.getError();
+    return nullptr;
+  }
+  return execution;
+}
+
+bool GpuExecution::reserve(DevicePointer &buffer, int64_t &capacity,
+                           int64_t bytes) {
+  if (bytes <= capacity)
+    return true;
+  if (buffer && !device->free(buffer))
+    return false;
+  buffer = 0;
+  capacity = 0;
+  if (!device->allocate(static_cast<size_t>(bytes), buffer))
+    return false;
+  capacity = bytes;
+  return true;
+}
+
+bool GpuExecution::prepare(const int32_t *tokenIds, const int32_t *tokenPositions,
+                           int64_t count, int64_t scratchBytes,
+                           int64_t logitsBytes, Buffers &buffers,
+                           std::string &error) {
+  int64_t tokenBytes = count * 4;
+  if (!reserve(tokens, tokenCapacity, tokenBytes) ||
+      !reserve(positions, positionCapacity, tokenBytes) ||
+      !reserve(scratch, scratchCapacity, std::max<int64_t>(scratchBytes, 1)) ||
+      !reserve(logits, logitsCapacity, logitsBytes) ||
+      !device->copyToDevice(tokens, tokenIds, tokenBytes) ||
+      !device->copyToDevice(positions, tokenPositions, tokenBytes)) {
+    error = "preparing the GPU buffers failed: " + device->getError();
+    return false;
+  }
+  buffers = {weights,     state,      scratch,      tokens,      positions,
+             logits,      weightBytes, stateBytes, scratchBytes, logitsBytes};
+  return true;
+}
+
+bool GpuExecution::finish(float *logitsOut, int64_t logitsBytes,
+                          std::string &error) {
+  active = nullptr;
+  if (!firstError.empty()) {
+    error = firstError;
+    return false;
+  }
+  if (!device->synchronize() ||
+      !device->copyToHost(logitsOut, logits, static_cast<size_t>(logitsBytes))) {
+    error = "running the model on the GPU failed: " + device->getError();
+    return false;
+  }
+  return true;
+}
+
+bool GpuExecution::clearState(std::string &error) {
+  std::vector<uint8_t> zeros(static_cast<size_t>(stateBytes), 0);
+  if (!device->copyToDevice(state, zeros.data(), zeros.size())) {
+    error = "clearing the KV caches failed: " + device->getError();
+    return false;
+  }
+  return true;
+}
