@@ -57,6 +57,21 @@ if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 
+# GPU model artifacts link CUDA's libdevice (the kernels' math functions);
+# tests that compile them are marked `REQUIRES: cuda-libdevice`.
+cuda_roots = [os.environ.get(name) for name in ("CUDA_ROOT", "CUDA_HOME", "CUDA_PATH")]
+if any(root and os.path.exists(os.path.join(root, "nvvm/libdevice/libdevice.10.bc"))
+       for root in cuda_roots + ["/usr/local/cuda"]):
+    config.available_features.add("cuda-libdevice")
+
+# A CUDA driver: GPU artifacts run instead of failing to open a GPU.
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
+
 # AArch64 code runs under qemu-aarch64 with the C API example cross-built by
 # g++-aarch64-linux-gnu (runtime/CMakeLists.txt); tests that need both are
 # marked `REQUIRES: qemu-aarch64` and skip where either is absent.

@@ -27,7 +27,20 @@
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <cstdlib>
+
 using namespace mlir;
+
+namespace {
+/// The CUDA toolkit whose libdevice the kernels' math functions link:
+/// $CUDA_ROOT, $CUDA_HOME or $CUDA_PATH, else /usr/local/cuda.
+std::string getCUDAToolkitPath() {
+  for (const char *variable : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (const char *path = std::getenv(variable); path && *path)
+      return path;
+  return "/usr/local/cuda";
+}
+} // namespace
 
 void lowbit::buildNVGPUKernelLoweringPipeline(OpPassManager &pm) {
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
@@ -42,6 +55,7 @@ void lowbit::buildNVGPUKernelLoweringPipeline(OpPassManager &pm) {
 
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = "isa";
+  binary.toolkitPath = getCUDAToolkitPath();
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 

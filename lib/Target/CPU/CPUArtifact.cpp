@@ -507,6 +507,20 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
   if (failed(pm.run(module)))
     return createStringError(inconvertibleErrorCode(),
                              "lowering the model for the CPU failed");
+  // Without CUDA's libdevice the math functions of the kernels (expf, powf,
+  // sinf, cosf) stay unresolved and the driver would reject the PTX.
+  WalkResult unresolved = module.walk([](gpu::BinaryOp binary) {
+    for (auto object : binary.getObjects().getAsRange<gpu::ObjectAttr>())
+      if (object.getObject().getValue().contains(".extern .func") &&
+          object.getObject().getValue().contains("__nv_"))
+        return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  if (unresolved.wasInterrupted())
+    return createStringError(
+        inconvertibleErrorCode(),
+        "the GPU kernels call CUDA's libdevice math functions, but libdevice "
+        "was not found: install the CUDA toolkit or point CUDA_HOME at it");
   lowered.context = std::make_unique<llvm::LLVMContext>();
   lowered.module =
       translateModuleToLLVMIR(module, *lowered.context, "lowbit_model");

@@ -36,8 +36,11 @@
 // CHECK: return
 
 // The matmul kernel multiplies byte codes with packed 4-bit weights unpacked
-// in vector registers, INT32 sums per scale segment.
+// in vector registers, INT32 sums per scale segment, for every output and
+// token independently (scf.parallel; lowbit-offload-kernels-to-gpu gives
+// each a GPU thread).
 // CHECK-LABEL: func.func private @lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32(
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %{{.*}}) to (%c16{{.*}}, %{{.*}}) step
 // CHECK: vector.load {{.*}} : memref<?x32xi8>, vector<16xi8>
 // CHECK: vector.load {{.*}} : memref<16x24xi8>, vector<16xi8>
 // CHECK: vector.load {{.*}} : memref<16x24xi8>, vector<8xi8>
