@@ -38,6 +38,7 @@ COLLECTIVE_TOKENS=${COLLECTIVE_TOKENS:-1,16,256,2048,8192}
 ITERATIONS=${ITERATIONS:-200}
 MODEL_PROMPT=1,45,211,298,33,26,178,31,27,100,200,300,400,500,600,700,800
 MODEL_TOKENS=${MODEL_TOKENS:-24}
+DECODE_TOKENS=${DECODE_TOKENS:-257}
 
 case "${1:-}" in
 compile)
@@ -154,6 +155,32 @@ n = min(gpu.size, cpu.size)
 print("| %s | %s | %.3g | %.3g |" % (sys.argv[3], sys.argv[4],
       np.abs(gpu[:n] - cpu[:n]).max(), np.abs(cpu).max()))
 ' "$base-gpu.logits" "$base-cpu.logits" "$scheme" "$equal"
+      done
+      echo
+      echo "Decode time per token: the wall time of lowbit-generate-tokens for"
+      echo "$DECODE_TOKENS new tokens minus that for 1 (loading, PTX JIT and"
+      echo "prefill cancel), divided by $((DECODE_TOKENS - 1)); median of 3."
+      echo
+      echo "| scheme | ms per decoded token | tokens/s |"
+      echo "| --- | --- | --- |"
+      for scheme in fp32 w4a8 w4ax-kv4; do
+        artifact=$CHECK_DIR/austen-$scheme-sm_90.lbm
+        [[ -f $artifact ]] || continue
+        python3 -c '
+import statistics, subprocess, sys, time
+def wall(tokens):
+    runs = []
+    for _ in range(3):
+        begin = time.perf_counter()
+        subprocess.run([sys.argv[1], sys.argv[2], sys.argv[3], "--tokens", str(tokens)],
+                       check=True, stdout=subprocess.DEVNULL)
+        runs.append(time.perf_counter() - begin)
+    return statistics.median(runs)
+n = int(sys.argv[4])
+per_token = (wall(n) - wall(1)) / (n - 1)
+print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
+' "$CHECK_DIR/bin/lowbit-generate-tokens" "$artifact" "$MODEL_PROMPT" \
+          "$DECODE_TOKENS" "$scheme"
       done
       echo
       echo "GPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-gpu.tokens" 2>/dev/null)"
