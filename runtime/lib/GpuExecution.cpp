@@ -137,18 +137,18 @@ std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
               "', which this runtime does not provide";
       return nullptr;
     }
-    auto *slot =
-        static_cast<void **>(dlsym(library, ("lowbit_gpu_" + name).c_str()));
+    auto *slot = static_cast<void **>(
+        dlsym(library, (std::string(kGPURuntimeSlotPrefix) + name).c_str()));
     if (!slot) {
       error = "its code lacks the slot of GPU runtime function '" + name + "'";
       return nullptr;
     }
     *slot = function->second;
   }
-  auto loadModules =
-      reinterpret_cast<void (*)()>(dlsym(library, "lowbit_gpu_load_modules"));
+  auto loadModules = reinterpret_cast<void (*)()>(
+      dlsym(library, std::string(kGPULoadModulesSymbol).c_str()));
   if (!loadModules) {
-    error = "its code has no lowbit_gpu_load_modules";
+    error = "its code has no " + std::string(kGPULoadModulesSymbol);
     return nullptr;
   }
   execution->activate();

@@ -409,20 +409,13 @@ struct LoweredModule {
   std::string gpuRuntimeFunctions;
 };
 
-/// The exported globals through which the host code of a GPU model calls
-/// MLIR's GPU runtime interface function `name` (mgpuLaunchKernel, ...):
-/// `lowbit_gpu_<name>`, a pointer the runtime sets before the first call.
-std::string getGPURuntimeSlotName(llvm::StringRef name) {
-  return ("lowbit_gpu_" + name).str();
-}
-
 /// Makes the host code of a GPU model self-contained: every call of an
 /// `mgpu*` function goes through a pointer slot the runtime fills
-/// (getGPURuntimeSlotName), and the constructors and destructors that load
-/// and unload the kernel modules become the exported functions
-/// `lowbit_gpu_load_modules` and `lowbit_gpu_unload_modules`, which the
-/// runtime calls once its device is ready. Returns the names of the mgpu
-/// functions used, comma-separated.
+/// (runtime::kGPURuntimeSlotPrefix + name), and the constructors and
+/// destructors that load and unload the kernel modules become the exported
+/// functions runtime::kGPULoadModulesSymbol and kGPUUnloadModulesSymbol,
+/// which the runtime calls once its device is ready. Returns the names of the
+/// mgpu functions used, comma-separated.
 std::string routeGPURuntimeCalls(llvm::Module &module) {
   llvm::LLVMContext &context = module.getContext();
   std::string names;
@@ -435,7 +428,7 @@ std::string routeGPURuntimeCalls(llvm::Module &module) {
         module, pointerType, /*isConstant=*/false,
         llvm::GlobalValue::ExternalLinkage,
         llvm::ConstantPointerNull::get(pointerType),
-        getGPURuntimeSlotName(function.getName()));
+        std::string(runtime::kGPURuntimeSlotPrefix) + function.getName().str());
     function.setLinkage(llvm::GlobalValue::InternalLinkage);
     llvm::IRBuilder<> builder(
         llvm::BasicBlock::Create(context, "forward", &function));
@@ -451,9 +444,9 @@ std::string routeGPURuntimeCalls(llvm::Module &module) {
       builder.CreateRet(call);
   }
   for (auto [list, exported] :
-       {std::pair<const char *, const char *>{"llvm.global_ctors",
-                                              "lowbit_gpu_load_modules"},
-        {"llvm.global_dtors", "lowbit_gpu_unload_modules"}}) {
+       {std::pair<llvm::StringRef, llvm::StringRef>{
+            "llvm.global_ctors", runtime::kGPULoadModulesSymbol},
+        {"llvm.global_dtors", runtime::kGPUUnloadModulesSymbol}}) {
     auto *function = llvm::Function::Create(
         llvm::FunctionType::get(llvm::Type::getVoidTy(context), false),
         llvm::GlobalValue::ExternalLinkage, exported, module);

@@ -28,6 +28,14 @@ constexpr std::string_view kMetadataSection = "metadata";
 constexpr std::string_view kCodeSection = "code";
 constexpr std::string_view kWeightsSection = "weights";
 constexpr std::string_view kTokenizerSection = "tokenizer";
+/// Symbols of a GPU model's code (docs/artifact.md): the prefix of the
+/// pointer slot of each MLIR GPU runtime function it calls
+/// (`lowbit_gpu_<name>`), and the functions that load and unload its kernel
+/// modules.
+constexpr std::string_view kGPURuntimeSlotPrefix = "lowbit_gpu_";
+constexpr std::string_view kGPULoadModulesSymbol = "lowbit_gpu_load_modules";
+constexpr std::string_view kGPUUnloadModulesSymbol =
+    "lowbit_gpu_unload_modules";
 
 /// FNV-1a, 64 bits: the checksum of every section and of the table.
 uint64_t fnv1a64(const void *data, size_t size);
