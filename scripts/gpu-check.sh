@@ -182,6 +182,18 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
 ' "$CHECK_DIR/bin/lowbit-generate-tokens" "$artifact" "$MODEL_PROMPT" \
           "$DECODE_TOKENS" "$scheme"
       done
+      for scheme in fp32 w4a8 w4ax-kv4; do
+        artifact=$CHECK_DIR/austen-$scheme-sm_90.lbm
+        [[ -f $artifact ]] || continue
+        echo
+        echo "Kernel profile, $scheme (LOWBIT_GPU_PROFILE; prefill of the prompt"
+        echo "and $DECODE_TOKENS decode steps, every launch timed on its own):"
+        echo
+        LOWBIT_GPU_PROFILE=$RESULTS/profile-$scheme.md \
+          "$CHECK_DIR/bin/lowbit-generate-tokens" "$artifact" "$MODEL_PROMPT" \
+          --tokens "$DECODE_TOKENS" > /dev/null
+        head -n 14 "$RESULTS/profile-$scheme.md"
+      done
       echo
       echo "GPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-gpu.tokens" 2>/dev/null)"
       echo "CPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-cpu.tokens")"

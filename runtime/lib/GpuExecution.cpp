@@ -13,9 +13,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 
 using namespace lowbit::runtime;
 
@@ -48,6 +51,7 @@ void *getFunction(void *module, const char *name) {
     return nullptr;
   }
   cache.emplace(key, function);
+  active->nameKernel(function, name);
   return function;
 }
 
@@ -72,11 +76,19 @@ void launchKernel(void *function, intptr_t gridX, intptr_t gridY,
   unsigned block[3] = {static_cast<unsigned>(blockX),
                        static_cast<unsigned>(blockY),
                        static_cast<unsigned>(blockZ)};
-  std::vector<void *> arguments(parameters, parameters + count);
-  if (!active->getDevice().launch(function, grid, block, arguments,
-                                  static_cast<unsigned>(sharedBytes)))
-    active->recordError("a kernel launch failed: " +
+  // Beyond 48 KiB of dynamic shared memory a kernel must opt in, once.
+  constexpr int32_t kDefaultSharedBytesLimit = 48 * 1024;
+  static thread_local std::set<void *> optedIn;
+  if (sharedBytes > kDefaultSharedBytesLimit &&
+      optedIn.insert(function).second &&
+      !active->getDevice().allowDynamicSharedMemory(function, sharedBytes)) {
+    active->recordError("raising a kernel's shared memory limit failed: " +
                         active->getDevice().getError());
+    return;
+  }
+  std::vector<void *> arguments(parameters, parameters + count);
+  active->launch(function, grid, block, arguments,
+                 static_cast<unsigned>(sharedBytes));
 }
 
 /// The runtime functions the compiled host code may call, by name.
@@ -97,10 +109,57 @@ const std::map<std::string, void *> &getRuntimeFunctions() {
 GpuExecution::~GpuExecution() {
   if (!device)
     return;
+  if (!profilePath.empty())
+    writeProfile();
   for (DevicePointer buffer :
        {weights, state, scratch, tokens, positions, logits})
     if (buffer)
       device->free(buffer);
+}
+
+void GpuExecution::launch(void *function, const unsigned grid[3],
+                          const unsigned block[3],
+                          std::vector<void *> &arguments,
+                          unsigned sharedBytes) {
+  auto run = [&] {
+    return device->launch(function, grid, block, arguments, sharedBytes);
+  };
+  float milliseconds = 0;
+  if (profilePath.empty() ? run() : device->time(run, milliseconds)) {
+    if (!profilePath.empty()) {
+      KernelTime &time = profile[kernelNames[function]];
+      ++time.launches;
+      time.milliseconds += milliseconds;
+    }
+    return;
+  }
+  recordError("a kernel launch failed: " + device->getError());
+}
+
+void GpuExecution::writeProfile() const {
+  std::vector<std::pair<std::string, KernelTime>> kernels(profile.begin(),
+                                                          profile.end());
+  std::sort(kernels.begin(), kernels.end(), [](const auto &a, const auto &b) {
+    return a.second.milliseconds > b.second.milliseconds;
+  });
+  double total = 0;
+  for (const auto &kernel : kernels)
+    total += kernel.second.milliseconds;
+  std::FILE *file = std::fopen(profilePath.c_str(), "w");
+  if (!file)
+    return;
+  std::fprintf(file,
+               "GPU time per kernel on %s, each launch timed with "
+               "events (%.3f ms in all)\n\n",
+               device->getName().c_str(), total);
+  std::fprintf(file, "| kernel | launches | total ms | us per launch | share "
+                     "|\n| --- | --- | --- | --- | --- |\n");
+  for (const auto &[name, time] : kernels)
+    std::fprintf(file, "| %s | %lld | %.3f | %.2f | %.1f %% |\n", name.c_str(),
+                 static_cast<long long>(time.launches), time.milliseconds,
+                 1000 * time.milliseconds / time.launches,
+                 total > 0 ? 100 * time.milliseconds / total : 0.0);
+  std::fclose(file);
 }
 
 void GpuExecution::activate() {
@@ -125,6 +184,8 @@ std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
   if (!execution->device)
     return nullptr;
   execution->library = library;
+  if (const char *path = std::getenv("LOWBIT_GPU_PROFILE"))
+    execution->profilePath = path;
 
   std::string required = artifact.metadata("gpu_runtime_functions");
   for (size_t begin = 0; begin < required.size();) {

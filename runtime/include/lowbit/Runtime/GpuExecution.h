@@ -17,6 +17,7 @@
 #include "lowbit/Runtime/CudaDriver.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,15 @@ public:
 
   /// Records the first failure of a runtime function (called by them).
   void recordError(const std::string &message);
+  /// Launches `function` (looked up as kernel `name`) with `arguments`,
+  /// timed with events when the model is profiled (called by the runtime
+  /// functions).
+  void launch(void *function, const unsigned grid[3], const unsigned block[3],
+              std::vector<void *> &arguments, unsigned sharedBytes);
+  /// Remembers that `function` is the kernel `name`, for the profile.
+  void nameKernel(void *function, const std::string &name) {
+    kernelNames[function] = name;
+  }
   /// The device the runtime functions use (called by them).
   CudaDevice &getDevice() { return *device; }
 
@@ -80,7 +90,20 @@ private:
   /// Grows `buffer` (of `capacity` bytes) to at least `bytes`.
   bool reserve(DevicePointer &buffer, int64_t &capacity, int64_t bytes);
 
+  /// GPU time of the launches of one kernel.
+  struct KernelTime {
+    int64_t launches = 0;
+    double milliseconds = 0;
+  };
+  /// Writes the profile to `profilePath` as a Markdown table, slowest
+  /// kernel first.
+  void writeProfile() const;
+
   std::unique_ptr<CudaDevice> device;
+  /// Where the kernel profile goes (LOWBIT_GPU_PROFILE); empty: none.
+  std::string profilePath;
+  std::map<void *, std::string> kernelNames;
+  std::map<std::string, KernelTime> profile;
   void *library = nullptr;
   DevicePointer weights = 0, state = 0, scratch = 0, tokens = 0,
                 positions = 0, logits = 0;
