@@ -25,6 +25,26 @@
 
 namespace lowbit {
 
+/// Marks the matmul declarations of lowbit-convert-to-cpu{isa=nvgpu} that
+/// lowbit-define-gpu-matmuls defines with launches of lowbit's GPU matmul
+/// kernels.
+inline constexpr llvm::StringLiteral kGPUMatmulAttrName = "lowbit.gpu_matmul";
+
+/// The stored form (in `lowbit.cpu.weights`) of the weights of those
+/// matmuls: per row, 16-byte steps of 32 channels, byte b holding channel b
+/// in its low and 16 + b in its high nibble (runtime::packInt4Interleaved),
+/// then f32 scales as in the form `packed`.
+inline constexpr llvm::StringLiteral kGPUInterleavedWeightForm = "interleaved";
+
+/// Marks an `scf.for` of a kernel of lowbit-convert-to-cpu whose iterations
+/// lowbit-offload-kernels-to-gpu may spread over the 32 lanes of a warp:
+/// "independent" (each iteration writes only its own elements), "add" or
+/// "max" (the loop folds its carried values with addf or a maximum, starting
+/// at the fold's identity for the values it sees; the lanes' partial results
+/// are combined across the warp). Data a split loop writes is read only by
+/// loops split the same way.
+inline constexpr llvm::StringLiteral kLaneSplitAttrName = "lowbit.lane_split";
+
 #define GEN_PASS_DECL
 #include "lowbit/Conversion/Passes.h.inc"
 

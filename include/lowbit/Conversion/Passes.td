@@ -69,6 +69,52 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
   ];
 }
 
+def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
+  let summary = "Define the GPU matmul declarations of "
+                "lowbit-convert-to-cpu{isa=nvgpu} with launches of lowbit's "
+                "decode and tensor-core matmul kernels";
+  let description = [{
+    lowbit-convert-to-cpu{isa=nvgpu} leaves every matmul that lowbit's GPU
+    matmul kernels take as a call of a private declaration marked
+    `lowbit.gpu_matmul`, with the generic matmul's arguments (activation
+    codes and scales, interleaved INT4 weight codes and their scales, the
+    f32 result). This pass generates the kernels of its shape and scale
+    groups (those of lowbit-generate-nvgpu-kernels, docs/gpu.md) into
+    `gpu.module @lowbit_matmul_kernels` with an `#nvvm.target` for `chip`,
+    and gives the declaration a host body that views its buffers the way
+    the kernels read them and launches, by the step's token count:
+
+    - at most `max-decode-tokens`: the decode kernel for the smallest power
+      of two of tokens that holds them (every weight byte read once per
+      thread block, `dp4a`);
+    - more: the tensor-core kernel (`mma.sync` on INT8 tensor cores,
+      `cp.async` pipelined `pipeline-stages` deep), or, for shapes it does
+      not take, the largest decode kernel over blocks of tokens.
+
+    The kernels sum in f32 per 32 channels, not per scale segment as the
+    CPU kernels do, so results match the reference executor to rounding,
+    not bit for bit.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", "\"sm_90\"",
+           "target GPU: sm_80, sm_89 or sm_90">,
+    Option<"maxDecodeTokens", "max-decode-tokens", "int64_t", "16",
+           "most tokens one decode thread block computes (a power of two)">,
+    Option<"pipelineStages", "pipeline-stages", "int64_t", "3",
+           "steps of the tensor-core kernel in flight at once (2 to 4)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def OffloadKernelsToGPU : Pass<"lowbit-offload-kernels-to-gpu",
                                 "::mlir::ModuleOp"> {
   let summary = "Run the kernels of lowbit-convert-to-cpu on an NVIDIA GPU, "
@@ -158,7 +204,13 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     groups of multiples of 32 channels; a module with other layouts is
     lowered with `generic`, and the pass warns. `x86-avx512vnni` is the
     generic kernel with its products and sums on AVX-512 VNNI `vpdpwssd`.
-    See docs/cpu.md.
+    See docs/cpu.md. `nvgpu` is for models whose kernels run on an NVIDIA
+    GPU: every matmul that lowbit's GPU matmul kernels take (INT4 weights,
+    input channels and scale groups in multiples of 32, an f32 result)
+    becomes a call of a private declaration marked `lowbit.gpu_matmul`,
+    which lowbit-define-gpu-matmuls defines, and its weights are stored in
+    the form `interleaved` that those kernels read (docs/gpu.md); the other
+    matmuls use the generic kernel.
 
     With `profile-counter`, each entry point takes one more argument,
     `%ticks: memref<?xi64>`, and stores the counter before its first kernel
@@ -174,7 +226,7 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"isa", "isa", "std::string", /*default=*/"\"generic\"",
            "Instructions of the quantized matmul: generic, neon-dotprod, "
-           "neon-i8mm or x86-avx512vnni">,
+           "neon-i8mm, x86-avx512vnni or nvgpu">,
     Option<"profileCounter", "profile-counter", "std::string",
            /*default=*/"\"none\"",
            "Time every kernel call with this counter: none, cycle "

@@ -9,6 +9,7 @@
 #ifndef LOWBIT_LIB_CONVERSION_LOWBITTOCPU_CPUEMITTER_H
 #define LOWBIT_LIB_CONVERSION_LOWBITTOCPU_CPUEMITTER_H
 
+#include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -94,19 +95,30 @@ public:
         });
   }
   /// loop() with no carried values.
-  void loop(mlir::Value lower, mlir::Value upper, int64_t step,
-            llvm::function_ref<void(Emitter &, mlir::Value)> body) {
-    mlir::scf::ForOp::create(
+  mlir::scf::ForOp loop(mlir::Value lower, mlir::Value upper, int64_t step,
+                        llvm::function_ref<void(Emitter &, mlir::Value)> body) {
+    return mlir::scf::ForOp::create(
         *this, lower, upper, index(step), mlir::ValueRange(),
-        [&](mlir::OpBuilder &nested, mlir::Location loc, mlir::Value iv, mlir::ValueRange) {
+        [&](mlir::OpBuilder &nested, mlir::Location loc, mlir::Value iv,
+            mlir::ValueRange) {
           Emitter inner(nested, loc);
           body(inner, iv);
           mlir::scf::YieldOp::create(nested, loc);
         });
   }
-  void loop(int64_t lower, int64_t upper, int64_t step,
-            llvm::function_ref<void(Emitter &, mlir::Value)> body) {
-    loop(index(lower), index(upper), step, body);
+  mlir::scf::ForOp loop(int64_t lower, int64_t upper, int64_t step,
+                        llvm::function_ref<void(Emitter &, mlir::Value)> body) {
+    return loop(index(lower), index(upper), step, body);
+  }
+
+  /// Lets GPU offloading spread `loop` over the lanes of a warp (`split`:
+  /// "independent", "add" or "max"; see kLaneSplitAttrName). The CPU runs it
+  /// as it is.
+  static mlir::scf::ForOp splitOverLanes(mlir::scf::ForOp loop,
+                                         llvm::StringRef split) {
+    loop->setAttr(kLaneSplitAttrName,
+                  mlir::StringAttr::get(loop.getContext(), split));
+    return loop;
   }
 
   /// A nest of independent iterations over [lowers[i], uppers[i]) by
@@ -162,12 +174,16 @@ public:
   mlir::Value groupScale(mlir::Value first, mlir::Value last,
                    llvm::function_ref<mlir::Value(Emitter &, mlir::Value)> valueAt,
                    int32_t limit, mlir::FloatType scaleType) {
+    // Magnitudes are at least 0, so 0 is the maximum's identity here.
     mlir::Value absmax =
-        loop(first, last, 1, {f32(0.0f)},
-             [&](Emitter &e, mlir::Value c, mlir::ValueRange current) -> llvm::SmallVector<mlir::Value> {
-               return {e.maxOf(current[0],
-                               mlir::math::AbsFOp::create(e, valueAt(e, c)))};
-             })
+        splitOverLanes(
+            loop(first, last, 1, {f32(0.0f)},
+                 [&](Emitter &e, mlir::Value c, mlir::ValueRange current)
+                     -> llvm::SmallVector<mlir::Value> {
+                   return {e.maxOf(current[0], mlir::math::AbsFOp::create(
+                                                   e, valueAt(e, c)))};
+                 }),
+            "max")
             .getResult(0);
     return roundTo(divf(absmax, f32(static_cast<float>(limit))), scaleType);
   }

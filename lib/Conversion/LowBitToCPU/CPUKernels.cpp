@@ -10,6 +10,7 @@
 
 #include "CPUKernels.h"
 #include "CPUEmitter.h"
+#include "lowbit/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -38,6 +39,7 @@ std::optional<CPUMatmulISA> lowbit::parseCPUMatmulISA(StringRef name) {
       .Case("neon-dotprod", CPUMatmulISA::NeonDot)
       .Case("neon-i8mm", CPUMatmulISA::NeonMatrix)
       .Case("x86-avx512vnni", CPUMatmulISA::X86VNNI)
+      .Case("nvgpu", CPUMatmulISA::NVGPU)
       .Default(std::nullopt);
 }
 
@@ -46,10 +48,20 @@ bool lowbit::fitsNeonMatmul(BlockLayoutAttr layout) {
          layout.getScaleGroupChannels() % 32 == 0;
 }
 
+bool lowbit::fitsGPUMatmul(QuantizedTensorType act, QuantizedTensorType weight,
+                           FloatType resultType) {
+  BlockLayoutAttr weightLayout = weight.getLayout();
+  return resultType.isF32() && weightLayout.getNumInt8Blocks() == 0 &&
+         weightLayout.getNumChannels() % 32 == 0 &&
+         weightLayout.getScaleGroupChannels() % 32 == 0 &&
+         act.getLayout().getScaleGroupChannels() % 32 == 0;
+}
+
 int64_t lowbit::getWeightTileRows(CPUMatmulISA isa) {
   switch (isa) {
   case CPUMatmulISA::Generic:
   case CPUMatmulISA::X86VNNI:
+  case CPUMatmulISA::NVGPU:
     return 1;
   case CPUMatmulISA::NeonDot:
     return 4;
@@ -63,6 +75,7 @@ StringRef lowbit::getWeightForm(CPUMatmulISA isa) {
   switch (isa) {
   case CPUMatmulISA::Generic:
   case CPUMatmulISA::X86VNNI:
+  case CPUMatmulISA::NVGPU:
     return "packed";
   case CPUMatmulISA::NeonDot:
     return "packed-row-quads";
@@ -145,22 +158,28 @@ func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
         e.parallel({e.rows(out)}, [&](Emitter &e, ValueRange ivs) {
           Value t = ivs[0];
           Value sumOfSquares =
-              e.loop(e.index(0), e.index(channels), 1, {e.f32(0.0f)},
-                     [&](Emitter &e, Value c, ValueRange sum) -> SmallVector<Value> {
-                       Value x = e.load(input, {t, c});
-                       return {e.addf(sum[0], e.mulf(x, x))};
-                     })
+              Emitter::splitOverLanes(
+                  e.loop(e.index(0), e.index(channels), 1, {e.f32(0.0f)},
+                         [&](Emitter &e, Value c,
+                             ValueRange sum) -> SmallVector<Value> {
+                           Value x = e.load(input, {t, c});
+                           return {e.addf(sum[0], e.mulf(x, x))};
+                         }),
+                  "add")
                   .getResult(0);
           Value mean = e.divf(sumOfSquares, e.f32(static_cast<float>(channels)));
           Value inverseRms = e.divf(
               e.f32(1.0f),
               math::SqrtOp::create(e, e.addf(mean, e.f32(epsilon))));
-          e.loop(0, channels, 1, [&](Emitter &e, Value c) {
-            Value source = table ? e.toIndex(e.load(table, c)) : c;
-            Value x = e.load(input, {t, source});
-            e.store(e.mulf(e.mulf(x, inverseRms), e.load(weight, c)), out,
-                    {t, c});
-          });
+          Emitter::splitOverLanes(
+              e.loop(0, channels, 1,
+                     [&](Emitter &e, Value c) {
+                       Value source = table ? e.toIndex(e.load(table, c)) : c;
+                       Value x = e.load(input, {t, source});
+                       e.store(e.mulf(e.mulf(x, inverseRms), e.load(weight, c)),
+                               out, {t, c});
+                     }),
+              "independent");
         });
       });
 }
@@ -327,11 +346,14 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
                   },
                   limit, scaleType);
               storePaired(e, scale, scales, groups, 1, t, g);
-              e.loop(first, last, 1, [&](Emitter &e, Value c) {
-                Value x = e.load(input, {t, sourceOf(e, c)});
-                storePaired(e, e.codeOf(x, scale, limit), codes, channels, 8,
-                            t, c);
-              });
+              Emitter::splitOverLanes(
+                  e.loop(first, last, 1,
+                         [&](Emitter &e, Value c) {
+                           Value x = e.load(input, {t, sourceOf(e, c)});
+                           storePaired(e, e.codeOf(x, scale, limit), codes,
+                                       channels, 8, t, c);
+                         }),
+                  "independent");
             });
           }
         });
@@ -466,6 +488,36 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
           e.store(e.roundTo(sum, resultType), out, {m, n});
         });
       });
+}
+
+func::FuncOp CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
+                                            QuantizedTensorType weight,
+                                            FloatType resultType) {
+  assert(isa == CPUMatmulISA::NVGPU && fitsGPUMatmul(act, weight, resultType) &&
+         "the GPU matmul kernels do not take this matmul");
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  BlockLayoutAttr actLayout = act.getLayout(),
+                  weightLayout = weight.getLayout();
+  int64_t channels = weightLayout.getNumChannels();
+  int64_t outputs = weight.getShape()[0];
+  std::string name = llvm::formatv(
+      "lowbit_nvgpu_matmul_{0}x{1}_ga{2}_gw{3}", outputs, channels,
+      actLayout.getScaleGroupChannels(), weightLayout.getScaleGroupChannels());
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto declaration = func::FuncOp::create(
+      builder, module.getLoc(), name,
+      builder.getFunctionType(
+          {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
+           MemRefType::get({outputs, weightLayout.getPackedRowBytes()}, i8),
+           MemRefType::get({outputs, weightLayout.getScalesPerRow()}, f32),
+           rowsOf(outputs, f32)},
+          {}));
+  declaration.setPrivate();
+  declaration->setAttr(kGPUMatmulAttrName, builder.getUnitAttr());
+  return declaration;
 }
 
 func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
@@ -691,23 +743,33 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
                     limit, e.getF16Type());
                 e.store(scale, region.scales, {position, g});
                 if (bits == 8) {
-                  e.loop(first, last, 1, [&](Emitter &e, Value c) {
-                    e.store(e.codeOf(e.load(rows, {t, c}), scale, limit),
-                            region.data, {position, c});
-                  });
+                  Emitter::splitOverLanes(
+                      e.loop(first, last, 1,
+                             [&](Emitter &e, Value c) {
+                               e.store(
+                                   e.codeOf(e.load(rows, {t, c}), scale, limit),
+                                   region.data, {position, c});
+                             }),
+                      "independent");
                   return;
                 }
                 // Two codes per byte, the even channel in the low nibble.
-                e.loop(first, last, 2, [&](Emitter &e, Value c) {
-                  Value low = e.codeOf(e.load(rows, {t, c}), scale, limit);
-                  Value high = e.codeOf(e.load(rows, {t, e.add(c, e.index(1))}),
-                                        scale, limit);
-                  Value packed = arith::OrIOp::create(
-                      e, arith::AndIOp::create(e, low, e.i8(0x0F)),
-                      arith::ShLIOp::create(e, high, e.i8(4)));
-                  e.store(packed, region.data,
-                          {position, arith::DivUIOp::create(e, c, e.index(2))});
-                });
+                Emitter::splitOverLanes(
+                    e.loop(first, last, 2,
+                           [&](Emitter &e, Value c) {
+                             Value low =
+                                 e.codeOf(e.load(rows, {t, c}), scale, limit);
+                             Value high = e.codeOf(
+                                 e.load(rows, {t, e.add(c, e.index(1))}), scale,
+                                 limit);
+                             Value packed = arith::OrIOp::create(
+                                 e, arith::AndIOp::create(e, low, e.i8(0x0F)),
+                                 arith::ShLIOp::create(e, high, e.i8(4)));
+                             e.store(packed, region.data,
+                                     {position, arith::DivUIOp::create(
+                                                    e, c, e.index(2))});
+                           }),
+                    "independent");
               });
         }
       });
@@ -749,40 +811,50 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
               Value kvBase = e.mul(
                   arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
                   e.index(headDim));
+              // With vectors of values, every loop over positions may be
+              // spread over the lanes of a GPU warp: a lane keeps the scores
+              // of its own positions.
+              auto overPositions = [&](scf::ForOp loop, StringRef split) {
+                return vectorLanes ? Emitter::splitOverLanes(loop, split)
+                                   : loop;
+              };
               Value maximum =
-                  e.loop(
-                       e.index(0), visible, 1,
-                       {e.f32(-std::numeric_limits<float>::infinity())},
-                       [&](Emitter &e, Value s,
-                           ValueRange current) -> SmallVector<Value> {
-                         Value dot =
-                             e.loop(e.index(0), e.index(headDim), 1,
-                                    {e.f32(0.0f)},
-                                    [&](Emitter &e, Value d, ValueRange sum)
-                                        -> SmallVector<Value> {
-                                      Value q = e.load(
-                                          query, {t, e.add(queryBase, d)});
-                                      Value k = keys.load(e, type, s,
-                                                          e.add(kvBase, d));
-                                      return {e.addf(sum[0], e.mulf(q, k))};
-                                    })
-                                 .getResult(0);
-                         Value score = e.mulf(dot, e.f32(scoreScale));
-                         e.store(score, scores, s);
-                         return {e.maxOf(current[0], score)};
-                       })
+                  overPositions(
+                      e.loop(e.index(0), visible, 1,
+                             {e.f32(-std::numeric_limits<float>::infinity())},
+                             [&](Emitter &e, Value s,
+                                 ValueRange current) -> SmallVector<Value> {
+                               Value dot =
+                                   e.loop(
+                                        e.index(0), e.index(headDim), 1,
+                                        {e.f32(0.0f)},
+                                        [&](Emitter &e, Value d, ValueRange sum)
+                                            -> SmallVector<Value> {
+                                          Value q = e.load(
+                                              query, {t, e.add(queryBase, d)});
+                                          Value k = keys.load(e, type, s,
+                                                              e.add(kvBase, d));
+                                          return {e.addf(sum[0], e.mulf(q, k))};
+                                        })
+                                       .getResult(0);
+                               Value score = e.mulf(dot, e.f32(scoreScale));
+                               e.store(score, scores, s);
+                               return {e.maxOf(current[0], score)};
+                             }),
+                      "max")
                       .getResult(0);
               Value total =
-                  e.loop(
-                       e.index(0), visible, 1, {e.f32(0.0f)},
-                       [&](Emitter &e, Value s,
-                           ValueRange sum) -> SmallVector<Value> {
-                         Value weight = math::ExpOp::create(
-                             e, arith::SubFOp::create(e, e.load(scores, s),
-                                                      maximum));
-                         e.store(weight, scores, s);
-                         return {e.addf(sum[0], weight)};
-                       })
+                  overPositions(
+                      e.loop(e.index(0), visible, 1, {e.f32(0.0f)},
+                             [&](Emitter &e, Value s,
+                                 ValueRange sum) -> SmallVector<Value> {
+                               Value weight = math::ExpOp::create(
+                                   e, arith::SubFOp::create(
+                                          e, e.load(scores, s), maximum));
+                               e.store(weight, scores, s);
+                               return {e.addf(sum[0], weight)};
+                             }),
+                      "add")
                       .getResult(0);
               if (vectorLanes) {
                 // out[d] += weight_s * v[s][d] over s in order, the head's
@@ -793,21 +865,23 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                     arith::ConstantOp::create(
                         e, floats, DenseElementsAttr::get(floats, 0.0f)));
                 ValueRange sums =
-                    e.loop(
-                         e.index(0), visible, 1, zero,
-                         [&](Emitter &e, Value s, ValueRange acc) {
-                           Value weight = vector::BroadcastOp::create(
-                               e, floats, e.divf(e.load(scores, s), total));
-                           SmallVector<Value> next;
-                           for (auto [i, sum] : llvm::enumerate(acc)) {
-                             Value v = values.loadVector(
-                                 e, type, s,
-                                 e.add(kvBase, e.index(i * vectorLanes)),
-                                 vectorLanes);
-                             next.push_back(e.addf(sum, e.mulf(weight, v)));
-                           }
-                           return next;
-                         })
+                    overPositions(
+                        e.loop(
+                            e.index(0), visible, 1, zero,
+                            [&](Emitter &e, Value s, ValueRange acc) {
+                              Value weight = vector::BroadcastOp::create(
+                                  e, floats, e.divf(e.load(scores, s), total));
+                              SmallVector<Value> next;
+                              for (auto [i, sum] : llvm::enumerate(acc)) {
+                                Value v = values.loadVector(
+                                    e, type, s,
+                                    e.add(kvBase, e.index(i * vectorLanes)),
+                                    vectorLanes);
+                                next.push_back(e.addf(sum, e.mulf(weight, v)));
+                              }
+                              return next;
+                            }),
+                        "add")
                         .getResults();
                 for (auto [i, sum] : llvm::enumerate(sums))
                   vector::StoreOp::create(

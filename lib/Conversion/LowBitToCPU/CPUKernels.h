@@ -39,10 +39,14 @@ enum class CPUMatmulISA {
   /// The generic kernel with x86 AVX-512 VNNI `vpdpwssd` (INT16 pairs) for
   /// the products and sums.
   X86VNNI,
+  /// lowbit's NVIDIA GPU matmul kernels (decode and tensor-core) for every
+  /// matmul that fitsGPUMatmul, on weights in the interleaved form; the
+  /// generic kernel for the others. For lowbit-offload-kernels-to-gpu.
+  NVGPU,
 };
 
-/// The ISA named "generic", "neon-dotprod", "neon-i8mm" or
-/// "x86-avx512vnni".
+/// The ISA named "generic", "neon-dotprod", "neon-i8mm", "x86-avx512vnni"
+/// or "nvgpu".
 std::optional<CPUMatmulISA> parseCPUMatmulISA(llvm::StringRef name);
 
 /// Whether `isa` is one of the AArch64 NEON ISAs.
@@ -53,6 +57,12 @@ inline bool isNeon(CPUMatmulISA isa) {
 /// Whether the NEON matmul kernels take operands of `layout`: blocks and
 /// scale groups of multiples of 32 channels.
 bool fitsNeonMatmul(BlockLayoutAttr layout);
+
+/// Whether lowbit's GPU matmul kernels take a matmul of `act` and `weight`
+/// into `resultType`: INT4 weights, input channels and both scale groups in
+/// multiples of 32, and an f32 result.
+bool fitsGPUMatmul(QuantizedTensorType act, QuantizedTensorType weight,
+                   mlir::FloatType resultType);
 
 /// Rows per tile of stored weights for the matmul of `isa`: 1 for Generic
 /// and X86VNNI (packed rows, docs/quantization.md), 4 for NeonDot and 2 for
@@ -119,6 +129,14 @@ public:
   mlir::func::FuncOp getMatmul(QuantizedTensorType act,
                                QuantizedTensorType weight,
                                mlir::FloatType resultType, bool prescaled);
+
+  /// A declaration of getMatmul's signature, marked kGPUMatmulAttrName, for
+  /// a matmul that fitsGPUMatmul with weights in kGPUInterleavedWeightForm:
+  /// lowbit-define-gpu-matmuls gives it a body that launches lowbit's GPU
+  /// matmul kernels.
+  mlir::func::FuncOp getGPUMatmul(QuantizedTensorType act,
+                                  QuantizedTensorType weight,
+                                  mlir::FloatType resultType);
 
   /// Rotary embedding of channel pairs per head, in place into `out`.
   /// (input: ?xC f32, positions: ?xi32, out: ?xC f32, factors: H/2 f32 when

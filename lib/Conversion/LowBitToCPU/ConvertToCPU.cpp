@@ -93,6 +93,20 @@ bool hasPrescaledScales(QuantizeOp quantize, CPUMatmulISA isa) {
   });
 }
 
+/// Whether the weight `quantize` feeds lowbit's GPU matmul kernels: with
+/// `isa` nvgpu, when every user is a matmul they take.
+bool usesGPUMatmul(QuantizeOp quantize, CPUMatmulISA isa) {
+  if (isa != CPUMatmulISA::NVGPU || quantize->use_empty())
+    return false;
+  return llvm::all_of(quantize->getUsers(), [](Operation *user) {
+    auto matmul = dyn_cast<MatmulOp>(user);
+    return matmul &&
+           fitsGPUMatmul(matmul.getAct().getType(),
+                         matmul.getWeight().getType(),
+                         cast<FloatType>(matmul.getType().getElementType()));
+  });
+}
+
 /// The weight buffer: every stored form of every weight, placed once and
 /// shared by all entry points.
 class WeightPlan {
@@ -408,9 +422,12 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
         if (std::optional<WeightSource> source =
                 getWeightSource(quantize.getInput())) {
           int64_t tileRows = getWeightTileRows(kernels.getISA());
-          int64_t offset = weights.place(
-              *source, getWeightForm(kernels.getISA()), quantize, tileRows,
-              hasPrescaledScales(quantize, kernels.getISA()));
+          StringRef form = usesGPUMatmul(quantize, kernels.getISA())
+                               ? StringRef(kGPUInterleavedWeightForm)
+                               : getWeightForm(kernels.getISA());
+          int64_t offset =
+              weights.place(*source, form, quantize, tileRows,
+                            hasPrescaledScales(quantize, kernels.getISA()));
           int64_t rows = type.getShape()[0];
           BlockLayoutAttr layout = type.getLayout();
           int64_t codeBytes = getQuantizedBytes(type, rows, tileRows).first;
@@ -463,11 +480,14 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                              weight.getShape()[0]);
         Lowered act = lowered[matmul.getAct()];
         Lowered packed = lowered[matmul.getWeight()];
-        call(kernels.getMatmul(
-                 matmul.getAct().getType(), weight,
-                 cast<FloatType>(resultType.getElementType()),
-                 hasPrescaledScales(matmul.getWeight().getDefiningOp<QuantizeOp>(),
-                                    kernels.getISA())),
+        auto weightQuantize = matmul.getWeight().getDefiningOp<QuantizeOp>();
+        auto resultElement = cast<FloatType>(resultType.getElementType());
+        call(usesGPUMatmul(weightQuantize, kernels.getISA())
+                 ? kernels.getGPUMatmul(matmul.getAct().getType(), weight,
+                                        resultElement)
+                 : kernels.getMatmul(
+                       matmul.getAct().getType(), weight, resultElement,
+                       hasPrescaledScales(weightQuantize, kernels.getISA())),
              {act.data, act.extra, packed.data, packed.extra, out});
         lowered[matmul.getResult()] = {out, {}};
         return success();
@@ -610,7 +630,7 @@ struct ConvertLowBitToCPUPass
     if (!matmulISA) {
       module.emitError() << "lowbit-convert-to-cpu: unknown isa '" << isa
                          << "' (known: generic, neon-dotprod, neon-i8mm, "
-                            "x86-avx512vnni)";
+                            "x86-avx512vnni, nvgpu)";
       return signalPassFailure();
     }
     if (isNeon(*matmulISA)) {

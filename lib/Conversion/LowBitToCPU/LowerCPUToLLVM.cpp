@@ -13,6 +13,7 @@
 
 #include "lowbit/Conversion/Passes.h"
 
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -26,6 +27,9 @@ void lowbit::buildCPULoweringPipeline(OpPassManager &pm,
                                       bool launchesGPUKernels) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
+  // Expanding reshapes (the GPU matmuls' flattened views) leaves
+  // affine.apply.
+  pm.addPass(createLowerAffinePass());
   if (launchesGPUKernels)
     pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createConvertVectorToLLVMPass());

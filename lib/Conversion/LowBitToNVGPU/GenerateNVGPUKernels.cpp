@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelEmitter.h"
 #include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/WireKernels.h"
@@ -30,13 +31,6 @@ namespace {
 constexpr llvm::StringLiteral kKernelModuleName = "lowbit_kernels";
 /// Attribute on a lowbit.matmul: the symbol references of its kernels.
 constexpr llvm::StringLiteral kKernelsAttrName = "lowbit.gpu_kernels";
-/// Columns each warp computes for `tokens` tokens per block: more tokens
-/// reuse each loaded weight word more, more columns reuse each activation
-/// word; few tokens keep one column so that small layers fill the GPU.
-int64_t getColumnsPerWarp(int64_t tokens) {
-  return std::clamp<int64_t>(tokens / 2, 1, 4);
-}
-
 /// The kernels of one matmul.
 struct MatmulKernels {
   SmallVector<DecodeMatmulKernel> decode;
@@ -100,7 +94,7 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
                               actScaleGroup,
                               weightScaleGroup,
                               tokens,
-                              getColumnsPerWarp(tokens),
+                              DecodeMatmulKernel::getColumnsPerWarp(tokens),
                               weight.getScaleType(),
                               resultType};
     std::string why = kernel.checkSupported();
@@ -124,13 +118,9 @@ gpu::GPUModuleOp GenerateNVGPUKernelsPass::getKernelModule() {
   if (kernelModule)
     return kernelModule;
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  // PTX 8.0 is the first ISA version that knows sm_90.
-  auto target = NVVM::NVVMTargetAttr::get(
-      module.getContext(), /*optLevel=*/3, "nvptx64-nvidia-cuda", chip,
-      "+ptx80");
-  kernelModule = gpu::GPUModuleOp::create(builder, module.getLoc(),
-                                          kKernelModuleName,
-                                          builder.getArrayAttr({target}));
+  kernelModule = gpu::GPUModuleOp::create(
+      builder, module.getLoc(), kKernelModuleName,
+      builder.getArrayAttr({getKernelTarget(module.getContext(), chip)}));
   return kernelModule;
 }
 
@@ -176,7 +166,7 @@ LogicalResult GenerateNVGPUKernelsPass::generateWireKernels(AllReduceOp reduce) 
 }
 
 void GenerateNVGPUKernelsPass::runOnOperation() {
-  if (chip != "sm_80" && chip != "sm_89" && chip != "sm_90") {
+  if (!isKnownGPUChip(chip)) {
     getOperation().emitError() << "unknown GPU chip '" << chip
                                << "'; expected sm_80, sm_89 or sm_90";
     return signalPassFailure();

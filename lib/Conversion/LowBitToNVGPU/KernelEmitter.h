@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Builders.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -20,6 +21,19 @@
 #include <utility>
 
 namespace lowbit {
+
+/// Whether lowbit generates GPU code for `chip`: sm_80, sm_89 or sm_90.
+inline bool isKnownGPUChip(llvm::StringRef chip) {
+  return chip == "sm_80" || chip == "sm_89" || chip == "sm_90";
+}
+
+/// The `#nvvm.target` of lowbit's kernel modules for `chip`: PTX 8.0, the
+/// first ISA version that knows sm_90.
+inline mlir::NVVM::NVVMTargetAttr getKernelTarget(mlir::MLIRContext *context,
+                                                  llvm::StringRef chip) {
+  return mlir::NVVM::NVVMTargetAttr::get(context, /*optLevel=*/3,
+                                         "nvptx64-nvidia-cuda", chip, "+ptx80");
+}
 
 /// The type's name as MLIR prints it (`f16`, `bf16`, `f32`), for kernel
 /// symbol names.

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelEmitter.h"
 #include "lowbit/Conversion/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -59,6 +60,40 @@ void sinkTablesAndBuffers(scf::ParallelOp loop) {
       original->erase();
 }
 
+/// `loop` rewritten to run every dimension from 0 by 1, its body computing
+/// the original induction variables: upstream tiling's bound check
+/// (noMinMaxBounds) is only right for unit steps.
+scf::ParallelOp normalizeSteps(scf::ParallelOp loop) {
+  if (llvm::all_of(loop.getStep(), [](Value step) {
+        return getConstantIntValue(step) == int64_t(1);
+      }))
+    return loop;
+  OpBuilder b(loop);
+  Location loc = loop.getLoc();
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  SmallVector<Value> lowers, uppers, steps;
+  for (auto [lower, upper, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    lowers.push_back(zero);
+    uppers.push_back(arith::CeilDivUIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, upper, lower), step));
+    steps.push_back(one);
+  }
+  auto normalized = scf::ParallelOp::create(b, loc, lowers, uppers, steps);
+  Block *from = loop.getBody(), *to = normalized.getBody();
+  b.setInsertionPointToStart(to);
+  for (auto [index, iv] : llvm::enumerate(from->getArguments()))
+    iv.replaceAllUsesWith(arith::AddIOp::create(
+        b, loc, loop.getLowerBound()[index],
+        arith::MulIOp::create(b, loc, to->getArgument(index),
+                              loop.getStep()[index])));
+  to->getOperations().splice(std::prev(to->end()), from->getOperations(),
+                             from->begin(), std::prev(from->end()));
+  loop.erase();
+  return normalized;
+}
+
 /// The trip count of dimension `dim` of `loop` when its bounds and step
 /// are constants.
 std::optional<int64_t> getConstantTripCount(scf::ParallelOp loop,
@@ -71,12 +106,10 @@ std::optional<int64_t> getConstantTripCount(scf::ParallelOp loop,
   return (*upper - *lower + *step - 1) / *step;
 }
 
-/// Tile sizes for `loop`: the dimension with the most constant iterations
-/// (channels, outputs) spreads over up to `threads` threads of a block, the
-/// others over blocks; a nest of run-time extent only (tokens) takes a warp
-/// per block along its first dimension.
-SmallVector<int64_t> chooseTileSizes(scf::ParallelOp loop, int64_t threads) {
-  SmallVector<int64_t> sizes(loop.getNumLoops(), 1);
+/// The dimension of `loop` with the most constant iterations and that count,
+/// or std::nullopt and 0 when every extent is known only at run time.
+std::pair<std::optional<unsigned>, int64_t>
+getWidestConstantDim(scf::ParallelOp loop) {
   std::optional<unsigned> widest;
   int64_t widestTrips = 0;
   for (unsigned dim = 0; dim < loop.getNumLoops(); ++dim)
@@ -85,6 +118,16 @@ SmallVector<int64_t> chooseTileSizes(scf::ParallelOp loop, int64_t threads) {
       widest = dim;
       widestTrips = *trips;
     }
+  return {widest, widestTrips};
+}
+
+/// Tile sizes for `loop`: the dimension with the most constant iterations
+/// (channels, outputs) spreads over up to `threads` threads of a block, the
+/// others over blocks; a nest of run-time extent only (tokens) takes a warp
+/// per block along its first dimension.
+SmallVector<int64_t> chooseTileSizes(scf::ParallelOp loop, int64_t threads) {
+  SmallVector<int64_t> sizes(loop.getNumLoops(), 1);
+  auto [widest, widestTrips] = getWidestConstantDim(loop);
   if (!widest) {
     sizes[0] = kWarpThreads;
     return sizes;
@@ -93,6 +136,116 @@ SmallVector<int64_t> chooseTileSizes(scf::ParallelOp loop, int64_t threads) {
                   kWarpThreads;
   sizes[*widest] = warps * kWarpThreads;
   return sizes;
+}
+
+/// The loops of `nest`'s iterations that may be spread over the lanes of a
+/// warp (kLaneSplitAttrName), outside deeper parallel loops.
+SmallVector<scf::ForOp> getLaneSplitLoops(scf::ParallelOp nest) {
+  SmallVector<scf::ForOp> loops;
+  nest.getBody()->walk([&](Operation *op) {
+    if (isa<scf::ParallelOp>(op))
+      return WalkResult::skip();
+    if (auto loop = dyn_cast<scf::ForOp>(op);
+        loop && loop->hasAttr(kLaneSplitAttrName))
+      loops.push_back(loop);
+    return WalkResult::advance();
+  });
+  return loops;
+}
+
+/// Tile sizes for a nest whose iterations each take a warp: `warps`
+/// iterations per block along the dimension with the most constant
+/// iterations, else along the first.
+SmallVector<int64_t> chooseWarpTileSizes(scf::ParallelOp loop, int64_t warps) {
+  SmallVector<int64_t> sizes(loop.getNumLoops(), 1);
+  auto [widest, widestTrips] = getWidestConstantDim(loop);
+  sizes[widest.value_or(0)] = widest ? std::min(widestTrips, warps) : warps;
+  return sizes;
+}
+
+/// `value` folded over the 32 lanes of a warp with `split` ("add" or
+/// "max", as Emitter::maxOf), every lane getting the result; vectors
+/// element by element.
+Value combineLanes(OpBuilder &b, Location loc, Value value, StringRef split) {
+  if (auto vector = dyn_cast<VectorType>(value.getType())) {
+    SmallVector<Value> elements;
+    for (int64_t i = 0; i < vector.getNumElements(); ++i)
+      elements.push_back(combineLanes(
+          b, loc, vector::ExtractOp::create(b, loc, value, i), split));
+    return vector::FromElementsOp::create(b, loc, vector, elements);
+  }
+  Value width =
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), kWarpThreads);
+  for (int64_t offset = kWarpThreads / 2; offset > 0; offset /= 2) {
+    Value other = gpu::ShuffleOp::create(b, loc, value,
+                                         arith::ConstantIntOp::create(
+                                             b, loc, b.getI32Type(), offset),
+                                         width, gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    if (split == "add") {
+      value = arith::AddFOp::create(b, loc, value, other);
+    } else {
+      Value less = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                         value, other);
+      value = arith::SelectOp::create(b, loc, less, other, value);
+    }
+  }
+  return value;
+}
+
+/// Gives each iteration of the thread tile `inner` a warp: a new leading
+/// dimension of 32 lanes, by which every loop split over lanes starts at its
+/// lane's first iteration and steps over the warp's; the partial results of
+/// folding loops are combined across the warp. Returns the new tile.
+scf::ParallelOp splitOverLanes(scf::ParallelOp inner) {
+  SmallVector<scf::ForOp> splitLoops = getLaneSplitLoops(inner);
+  OpBuilder b(inner);
+  Location loc = inner.getLoc();
+  SmallVector<Value> lowers = {arith::ConstantIndexOp::create(b, loc, 0)};
+  SmallVector<Value> uppers = {
+      arith::ConstantIndexOp::create(b, loc, kWarpThreads)};
+  SmallVector<Value> steps = {arith::ConstantIndexOp::create(b, loc, 1)};
+  llvm::append_range(lowers, inner.getLowerBound());
+  llvm::append_range(uppers, inner.getUpperBound());
+  llvm::append_range(steps, inner.getStep());
+  auto lanes = scf::ParallelOp::create(b, loc, lowers, uppers, steps);
+  Block *from = inner.getBody(), *to = lanes.getBody();
+  for (auto [index, iv] : llvm::enumerate(from->getArguments()))
+    iv.replaceAllUsesWith(to->getArgument(index + 1));
+  to->getOperations().splice(to->begin(), from->getOperations(), from->begin(),
+                             std::prev(from->end()));
+  inner.erase();
+
+  Value lane = to->getArgument(0);
+  for (scf::ForOp loop : splitLoops) {
+    StringRef split =
+        loop->getAttrOfType<StringAttr>(kLaneSplitAttrName).getValue();
+    loop->removeAttr(kLaneSplitAttrName);
+    b.setInsertionPoint(loop);
+    Value step = loop.getStep();
+    loop.setLowerBound(
+        arith::AddIOp::create(b, loc, loop.getLowerBound(),
+                              arith::MulIOp::create(b, loc, lane, step)));
+    loop.setStep(arith::MulIOp::create(
+        b, loc, step, arith::ConstantIndexOp::create(b, loc, kWarpThreads)));
+    if (split == "independent")
+      continue;
+    b.setInsertionPointAfter(loop);
+    for (Value partial : loop.getResults()) {
+      Block::iterator before = std::prev(b.getInsertionPoint());
+      Value combined = combineLanes(b, loc, partial, split);
+      // Every use of the partial result but the combination's takes the
+      // warp's result.
+      SmallPtrSet<Operation *, 16> combination;
+      for (Operation &op :
+           llvm::make_range(std::next(before), b.getInsertionPoint()))
+        combination.insert(&op);
+      partial.replaceUsesWithIf(combined, [&](OpOperand &use) {
+        return !combination.contains(use.getOwner());
+      });
+    }
+  }
+  return lanes;
 }
 
 /// Maps the dimensions of `outer` to block ids and those of `inner` to
@@ -134,7 +287,7 @@ struct OffloadKernelsToGPUPass
 
 void OffloadKernelsToGPUPass::runOnOperation() {
   ModuleOp module = getOperation();
-  if (chip != "sm_80" && chip != "sm_89" && chip != "sm_90") {
+  if (!isKnownGPUChip(chip)) {
     module.emitError() << "unknown GPU chip '" << chip
                        << "'; expected sm_80, sm_89 or sm_90";
     return signalPassFailure();
@@ -154,9 +307,20 @@ void OffloadKernelsToGPUPass::runOnOperation() {
       nests.push_back(loop);
   });
   for (scf::ParallelOp nest : nests) {
+    nest = normalizeSteps(nest);
     sinkTablesAndBuffers(nest);
+    // A nest with loops split over lanes gives each iteration a warp, when
+    // the thread ids (x: lanes) have room for its dimensions.
+    bool warpPerIteration =
+        !getLaneSplitLoops(nest).empty() && nest.getNumLoops() <= 2;
     auto [outer, inner] = scf::tileParallelLoop(
-        nest, chooseTileSizes(nest, threadsPerBlock), /*noMinMaxBounds=*/true);
+        nest,
+        warpPerIteration
+            ? chooseWarpTileSizes(nest, threadsPerBlock / kWarpThreads)
+            : chooseTileSizes(nest, threadsPerBlock),
+        /*noMinMaxBounds=*/true);
+    if (warpPerIteration)
+      inner = splitOverLanes(inner);
     if (failed(mapToBlocksAndThreads(outer, inner))) {
       outer.emitError() << "cannot map this loop nest to GPU threads";
       return signalPassFailure();
@@ -195,9 +359,7 @@ void OffloadKernelsToGPUPass::runOnOperation() {
   outlining.addPass(createCanonicalizerPass());
   if (failed(runPipeline(outlining, module)))
     return signalPassFailure();
-  // PTX 8.0 is the first ISA version that knows sm_90.
-  auto nvvmTarget = NVVM::NVVMTargetAttr::get(
-      &getContext(), /*optLevel=*/3, "nvptx64-nvidia-cuda", chip, "+ptx80");
+  auto nvvmTarget = getKernelTarget(&getContext(), chip);
   module.walk([&](gpu::GPUModuleOp kernels) {
     kernels.setTargetsAttr(ArrayAttr::get(&getContext(), {nvvmTarget}));
   });

@@ -14,6 +14,7 @@
 #include "lowbit/Frontend/Tokenizer.h"
 #include "lowbit/Reference/QuantizedArithmetic.h"
 #include "lowbit/Runtime/Artifact.h"
+#include "lowbit/Runtime/GpuWeightLayout.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -343,10 +344,14 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
       int64_t tileRows = form == "packed-row-quads"   ? 4
                          : form == "packed-row-pairs" ? 2
                                                       : 1;
-      std::vector<uint8_t> codes = tileRows == 1
-                                       ? packCodes(packed)
-                                       : packRowTiles(packed, tileRows);
-      appendBytes(bytes, llvm::ArrayRef<uint8_t>(codes));
+      if (form == kGPUInterleavedWeightForm)
+        appendBytes(bytes,
+                    llvm::ArrayRef<uint32_t>(runtime::packInt4Interleaved(
+                        packed.codes.data(), packed.rows, packed.channels)));
+      else
+        appendBytes(bytes, llvm::ArrayRef<uint8_t>(
+                               tileRows == 1 ? packCodes(packed)
+                                             : packRowTiles(packed, tileRows)));
       bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
       if (entry.get("prescaled")) {
         // The NEON kernels' 4-bit sums are 16 x the dot product.
@@ -481,16 +486,18 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
 
   PassManager pm(module.getContext());
   ConvertLowBitToCPUOptions conversion;
-  lowered.matmulISA =
-      gpuChip.empty()
-          ? getMatmulISA(options.architecture, lowered.checkedFeatures)
-          : "generic";
+  lowered.matmulISA = gpuChip.empty() ? getMatmulISA(options.architecture,
+                                                     lowered.checkedFeatures)
+                                      : "nvgpu";
   conversion.isa = lowered.matmulISA;
   if (options.profile)
     conversion.profileCounter =
         options.architecture == "x86_64" ? "cycle" : "steady";
   pm.addPass(createConvertLowBitToCPU(conversion));
   if (!gpuChip.empty()) {
+    DefineGPUMatmulsOptions matmuls;
+    matmuls.chip = gpuChip;
+    pm.addPass(createDefineGPUMatmuls(matmuls));
     OffloadKernelsToGPUOptions offload;
     offload.chip = gpuChip;
     pm.addPass(createOffloadKernelsToGPU(offload));

@@ -57,7 +57,7 @@
 // LLVM-NOT: memref.
 // LLVM-NOT: vector.load
 
-// BAD-ISA: error: lowbit-convert-to-cpu: unknown isa 'sve2' (known: generic, neon-dotprod, neon-i8mm, x86-avx512vnni)
+// BAD-ISA: error: lowbit-convert-to-cpu: unknown isa 'sve2' (known: generic, neon-dotprod, neon-i8mm, x86-avx512vnni, nvgpu)
 
 module attributes {lowbit.checkpoint = "tiny.gguf"} {
   func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x6xf32> {

@@ -24,12 +24,15 @@
 // CHECK: gpu.block_id x
 // CHECK: gpu.thread_id y
 
-// Rows known only at run time: a warp of tokens per block. The permutation
-// table is read from the kernel module's copy.
+// Rows known only at run time, each quantized by a warp (four per block):
+// its lanes split a scale group's channels and combine their absolute
+// maxima. The permutation table is read from the kernel module's copy.
 // CHECK-LABEL: func.func private @lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9]+}}(
-// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c4{{.*}}, %c1{{.*}})
 // CHECK: gpu.module @lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9]+}}_kernel
 // CHECK: memref.get_global @lowbit_cpu_permutation_p[[PERM:[0-9]+]]
+// CHECK: scf.for %{{.*}} = %thread_id_x to %c16 step %c32
+// CHECK: gpu.shuffle xor
 // CHECK: memref.global "private" constant @lowbit_cpu_permutation_p[[PERM]]
 // CHECK-NEXT: }
 
@@ -39,13 +42,20 @@
 // CHECK: gpu.func @lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32_kernel(
 // CHECK: vector.reduction <add>
 
-// The attention scores live on each thread's stack.
+// Each query row and head gets a warp whose lanes split the positions; a
+// lane keeps the scores of its positions on its own stack, and the maximum,
+// the softmax sum and the weighted values are combined across the warp.
 // CHECK-LABEL: func.func private @lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8(
 // CHECK-NOT: memref.alloca
-// CHECK: gpu.launch_func
+// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
 // CHECK: gpu.func @lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8_kernel(
 // CHECK: memref.alloca() : memref<8xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// CHECK: arith.cmpf olt
+// CHECK: gpu.shuffle xor
 // CHECK: math.exp
+// CHECK: gpu.shuffle xor
+// CHECK: vector.from_elements
 
 // SM90: gpu.module @lowbit_cpu_embedding_8x32_kernel [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
 // SM90-LABEL: func.func private @lowbit_cpu_linear_8x16(

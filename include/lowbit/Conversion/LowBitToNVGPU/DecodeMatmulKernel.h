@@ -12,6 +12,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
 #include <string>
 
 namespace lowbit {
@@ -53,6 +54,12 @@ struct DecodeMatmulKernel {
   /// A symbol name that spells out every parameter, e.g.
   /// `decode_matmul_w4_n4096_k4096_ga128_gw128_t1_c1_f16_f32`.
   std::string getName() const;
+  /// Columns each warp computes for `tokens` tokens per block: more tokens
+  /// reuse each loaded weight word more, more columns reuse each activation
+  /// word; few tokens keep one column so that small layers fill the GPU.
+  static int64_t getColumnsPerWarp(int64_t tokens) {
+    return std::clamp<int64_t>(tokens / 2, 1, 4);
+  }
   /// Output channels one thread block computes.
   int64_t getColumnsPerBlock() const { return kWarpsPerBlock * columnsPerWarp; }
   /// Why the kernel cannot be generated for these parameters, or empty.

@@ -1,0 +1,16 @@
+// RUN: lowbit-opt %s --lowbit-define-gpu-matmuls -split-input-file -verify-diagnostics
+// RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=chip=sm_75 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=max-decode-tokens=12 2>&1 | FileCheck %s --check-prefix=TOKENS
+// RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=pipeline-stages=5 2>&1 | FileCheck %s --check-prefix=STAGES
+
+// CHIP: error: unknown GPU chip 'sm_75'; expected sm_80, sm_89 or sm_90
+// TOKENS: error: max-decode-tokens must be a positive power of two, got 12
+// STAGES: error: pipeline-stages must be 2, 3 or 4, got 5
+
+// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, weight codes, weight scales, result) as 2-D memrefs}}
+func.func private @three_arguments(memref<?x64xi8>, memref<?x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
+
+// -----
+
+// expected-error @below {{'func.func' op has no GPU decode kernel: 48 input channels are not a multiple of 32}}
+func.func private @odd_channels(memref<?x48xi8>, memref<?x1xf32>, memref<8x24xi8>, memref<8x1xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul}

@@ -1,0 +1,51 @@
+// RUN: lowbit-opt %s --lowbit-define-gpu-matmuls="chip=sm_89 max-decode-tokens=2" | FileCheck %s
+
+// The GPU matmul declarations of lowbit-convert-to-cpu{isa=nvgpu} get host
+// bodies: their buffers viewed as the kernels read them (codes as 16-byte
+// words for the decode kernels, bytes for the tensor-core kernel; scales and
+// result flattened), then a launch chosen by the step's token count.
+
+// CHECK-LABEL: func.func private @lowbit_nvgpu_matmul_64x64_ga32_gw32(
+// CHECK-SAME: %[[ACT:[^:]*]]: memref<?x64xi8>, %[[ACT_SCALES:[^:]*]]: memref<?x2xf32>, %[[W:[^:]*]]: memref<64x32xi8>, %[[W_SCALES:[^:]*]]: memref<64x2xf32>, %[[OUT:[^:]*]]: memref<?x64xf32>)
+// CHECK-NOT: lowbit.gpu_matmul
+// CHECK: %[[TOKENS:.*]] = memref.dim %[[ACT]], %c0
+// CHECK: %[[TOKENS_I32:.*]] = arith.index_cast %[[TOKENS]] : index to i32
+// CHECK: %[[ACT_BYTES:.*]] = memref.collapse_shape %[[ACT]] {{\[\[}}0, 1]] : memref<?x64xi8> into memref<?xi8>
+// CHECK: %[[ACT_WORDS:.*]] = memref.view %[[ACT_BYTES]]{{.*}} : memref<?xi8> to memref<?xvector<4xi32>>
+// CHECK: %[[ACT_SCALES_1D:.*]] = memref.collapse_shape %[[ACT_SCALES]]
+// CHECK: %[[W_FLAT:.*]] = memref.collapse_shape %[[W]] {{.*}} into memref<2048xi8>
+// CHECK: %[[W_BYTES:.*]] = memref.cast %[[W_FLAT]] : memref<2048xi8> to memref<?xi8>
+// CHECK: %[[C128:.*]] = arith.constant 128 : index
+// CHECK: %[[W_WORDS:.*]] = memref.view %[[W_BYTES]][%{{.*}}][%[[C128]]] : memref<?xi8> to memref<?xvector<4xi32>>
+// CHECK: %[[W_SCALES_1D:.*]] = memref.cast
+// CHECK: %[[OUT_1D:.*]] = memref.collapse_shape %[[OUT]]
+// CHECK: %[[ONE_TOKEN:.*]] = arith.cmpi ule, %[[TOKENS]], %c1
+// CHECK: scf.if %[[ONE_TOKEN]] {
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_k64_ga32_gw32_t1_c1_f32_f32 blocks in (%c8, %{{.*}}, %c1{{.*}}) threads in (%c256, %c1{{.*}}, %c1{{.*}}) args(%[[W_WORDS]] : memref<?xvector<4xi32>>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_WORDS]] : memref<?xvector<4xi32>>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
+// CHECK: } else {
+// CHECK: %[[TWO_TOKENS:.*]] = arith.cmpi ule, %[[TOKENS]], %c2
+// CHECK: scf.if %[[TWO_TOKENS]] {
+// CHECK: %[[ROW_BLOCKS:.*]] = arith.ceildivui %[[TOKENS]], %c2
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32 blocks in (%c8{{.*}}, %[[ROW_BLOCKS]], %c1{{.*}})
+// CHECK: } else {
+// CHECK: %[[TILE_ROWS:.*]] = arith.ceildivui %[[TOKENS]], %c128
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32 blocks in (%c1{{.*}}, %[[TILE_ROWS]], %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c18432_i32 args(%[[W_BYTES]] : memref<?xi8>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_BYTES]] : memref<?xi8>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
+
+// 36 output channels are not a multiple of the tensor-core kernel's 8, so
+// more tokens than a decode kernel holds take the largest one over blocks
+// of tokens.
+// CHECK-LABEL: func.func private @lowbit_nvgpu_matmul_36x64_ga64_gw32(
+// CHECK: } else {
+// CHECK: %[[ROW_BLOCKS:.*]] = arith.ceildivui %{{.*}}, %c2
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n36_k64_ga64_gw32_t2_c1_f32_f32 blocks in (%c5{{.*}}, %[[ROW_BLOCKS]], %c1{{.*}})
+// CHECK-NOT: tc_matmul
+
+// CHECK: gpu.module @lowbit_matmul_kernels [#nvvm.target<O = 3, chip = "sm_89", features = "+ptx80">]
+// CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t1_c1_f32_f32(
+// CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32(
+// CHECK-DAG: gpu.func @tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32(
+// CHECK-DAG: gpu.func @decode_matmul_w4_n36_k64_ga64_gw32_t1_c1_f32_f32(
+// CHECK-DAG: gpu.func @decode_matmul_w4_n36_k64_ga64_gw32_t2_c1_f32_f32(
+
+func.func private @lowbit_nvgpu_matmul_64x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
+func.func private @lowbit_nvgpu_matmul_36x64_ga64_gw32(memref<?x64xi8>, memref<?x1xf32>, memref<36x32xi8>, memref<36x2xf32>, memref<?x36xf32>) attributes {lowbit.gpu_matmul}
