@@ -6,7 +6,11 @@
 #
 #   scripts/gpu-check.sh compile   # here: lowbit-compile writes the PTX of
 #                                  # the Llama-2-7B examples to build/gpu-check
-#   scripts/gpu-check.sh run [matmul|collectives|model]
+#   scripts/gpu-check.sh compile-7b   # here: a Llama-2-7B-shaped checkpoint
+#                                  # with random periodic weights compiled
+#                                  # for sm_90 in W4Ax-KV4, xz-compressed
+#                                  # (about 20 MiB) to build/gpu-check
+#   scripts/gpu-check.sh run [matmul|collectives|model|e2e]
 #                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
@@ -24,7 +28,10 @@
 #                                  # FP32, W4A8 and W4Ax-KV4 and compares its
 #                                  # tokens and logits with the x86-64
 #                                  # artifacts' (the reference executor's
-#                                  # numbers). All three by default.
+#                                  # numbers); e2e times prefill and
+#                                  # decode of the 7B-shaped artifact
+#                                  # (when carried) against PyTorch fp16.
+#                                  # All by default.
 #
 # `run` writes its tables to $OUT (or build/gpu-check/results) and exits
 # non-zero when a kernel computes a wrong result.
@@ -39,6 +46,8 @@ ITERATIONS=${ITERATIONS:-200}
 MODEL_PROMPT=1,45,211,298,33,26,178,31,27,100,200,300,400,500,600,700,800
 MODEL_TOKENS=${MODEL_TOKENS:-24}
 DECODE_TOKENS=${DECODE_TOKENS:-257}
+E2E_PREFILL=${E2E_PREFILL:-16,128,2048}
+E2E_DECODE=${E2E_DECODE:-128}
 
 case "${1:-}" in
 compile)
@@ -71,12 +80,32 @@ compile)
   done
   ls -l "$CHECK_DIR"
   ;;
+compile-7b)
+  # Speed does not depend on weight values: random weights whose rows repeat
+  # every few rows, so the 4.5 GB artifact compresses to about 20 MiB and
+  # travels.
+  mkdir -p "$CHECK_DIR"
+  work=${WORK_7B:-/tmp/lowbit-7b}
+  mkdir -p "$work"
+  python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
+    -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
+  build/bin/lowbit-compile "$work/llama2-7b.gguf" --target=sm_90 \
+    --scheme=w4ax-kv4 --calibration "$work/calibration.json" \
+    -o "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
+  xz -1 -T2 -c "$work/llama2-7b-w4ax-kv4-sm_90.lbm" \
+    > "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm.xz"
+  rm "$work/llama2-7b.gguf" "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
+  ls -l "$CHECK_DIR"/llama2-7b-*.lbm.xz
+  ;;
 run)
   what=${2:-all}
   RESULTS=${OUT:-$CHECK_DIR/results}
   mkdir -p "$RESULTS" "$CHECK_DIR/bin"
   runtime=(runtime/lib/CudaDriver.cpp runtime/lib/GpuWeightLayout.cpp
            runtime/lib/Nccl.cpp runtime/lib/WireFormat.cpp)
+  model_runtime=(runtime/lib/Artifact.cpp runtime/lib/CAPI.cpp
+                 runtime/lib/CudaDriver.cpp runtime/lib/GpuExecution.cpp
+                 runtime/lib/HostModel.cpp runtime/lib/Sampler.cpp)
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
     bench/gpu/MatmulBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-matmul"
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
@@ -120,9 +149,6 @@ run)
     cat "$RESULTS/collectives.md"
   fi
   if [[ $what == all || $what == model ]]; then
-    model_runtime=(runtime/lib/Artifact.cpp runtime/lib/CAPI.cpp
-                   runtime/lib/CudaDriver.cpp runtime/lib/GpuExecution.cpp
-                   runtime/lib/HostModel.cpp runtime/lib/Sampler.cpp)
     gcc -O2 -c -Iruntime/include runtime/examples/generate-tokens.c \
       -o "$CHECK_DIR/bin/generate-tokens.o"
     g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
@@ -200,6 +226,38 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
     } > "$RESULTS/model.md" 2>&1
     cat "$RESULTS/model.md"
   fi
+  packed_7b=$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm.xz
+  if [[ ($what == all || $what == e2e) && -f $packed_7b ]]; then
+    g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
+      bench/gpu/ModelBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-model"
+    python3 -c 'import lzma, shutil, sys
+shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
+      "$packed_7b" "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm"
+    {
+      echo "command: E2E_PREFILL=$E2E_PREFILL E2E_DECODE=$E2E_DECODE scripts/gpu-check.sh run e2e"
+      echo "lowbit: lowbit-bench-model on the artifact of scripts/gpu-check.sh compile-7b"
+      "$CHECK_DIR/bin/lowbit-bench-model" \
+        "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" "$E2E_PREFILL" \
+        "$E2E_DECODE" 3 || status=1
+      echo
+      python3 bench/gpu/torch_llama_peer.py "$E2E_PREFILL" "$E2E_DECODE" 3 \
+        1,32 || status=1
+      for phase in prefill decode; do
+        if [[ $phase == prefill ]]; then counts=2048 steps=1
+        else counts=16 steps=$E2E_DECODE; fi
+        echo
+        echo "Kernel profile, $phase (LOWBIT_GPU_PROFILE; lowbit-bench-model"
+        echo "with prefill $counts and $steps decode steps, once, after a warm-up):"
+        echo
+        LOWBIT_GPU_PROFILE=$RESULTS/profile-7b-$phase.md \
+          "$CHECK_DIR/bin/lowbit-bench-model" \
+          "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" $counts $steps 1 \
+          > /dev/null || status=1
+        head -n 24 "$RESULTS/profile-7b-$phase.md"
+      done
+    } > "$RESULTS/e2e.md" 2>&1
+    cat "$RESULTS/e2e.md"
+  fi
   [[ $what == all || $what == matmul ]] || exit "$status"
   {
     echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run"
@@ -216,7 +274,7 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
   exit "$status"
   ;;
 *)
-  echo "usage: $0 compile|run" >&2
+  echo "usage: $0 compile|compile-7b|run [what]" >&2
   exit 2
   ;;
 esac

@@ -91,6 +91,13 @@ class GGUFWriter:
         raw = np.frombuffer(bytes(data), dtype=np.uint8)
         self.tensors.append((name, raw, ggml_type, tuple(shape)))
 
+    def add_generated_tensor(self, name, shape, ggml_type, make):
+        """A tensor whose data ``make()`` returns (a numpy array of ``shape``)
+        only while the file is written, so files larger than memory can be
+        written one tensor at a time."""
+        self.tensors.append((name, _Generated(shape, ggml_type, make),
+                             ggml_type, tuple(shape)))
+
     def write(self, path):
         head = [GGUF_MAGIC, struct.pack("<IQQ", GGUF_VERSION,
                                         len(self.tensors), len(self.kv))]
@@ -111,8 +118,26 @@ class GGUFWriter:
             f.write(head)
             f.write(b"\0" * _pad(len(head)))
             for (name, arr, gtype, *_), off in zip(self.tensors, offsets):
+                if isinstance(arr, _Generated):
+                    arr = arr.materialize()
                 f.write(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
                 f.write(b"\0" * _pad(arr.nbytes))
+
+
+class _Generated:
+    """A tensor made on demand: its size is known before its data."""
+
+    def __init__(self, shape, ggml_type, make):
+        self.shape, self.make = tuple(shape), make
+        self.dtype = np.dtype(_GGML_DTYPE[ggml_type])
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def materialize(self):
+        arr = np.ascontiguousarray(self.make(), dtype=self.dtype)
+        if arr.shape != self.shape:
+            raise ValueError("generated tensor has shape %s, not %s"
+                             % (arr.shape, self.shape))
+        return arr
 
 
 class _Cursor:
