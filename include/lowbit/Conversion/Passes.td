@@ -130,6 +130,14 @@ def OffloadKernelsToGPU : Pass<"lowbit-offload-kernels-to-gpu",
       a block (a multiple of 32), the other dimensions over blocks; a nest
       whose extent is known only at run time (tokens) takes one warp per
       block;
+    - a nest of at most two dimensions whose iterations contain loops marked
+      `lowbit.lane_split` (reductions over channels, positions or a scale
+      group) gives each iteration a warp, 4 iterations per block, or, when
+      those loops have at least 512 iterations, a block of 2 to 16 warps
+      (8 or more steps per thread): the lanes take every 32nd (or 32 x
+      warps-th) step, and folded results are combined by `gpu.shuffle xor`
+      within a warp, then across warps through workgroup memory in warp
+      order;
     - outer tiles map to block ids, iterations within a tile to thread ids
       (`convert-parallel-loops-to-gpu`), and the body is outlined into a
       `gpu.func` (`gpu-kernel-outlining`) in a `gpu.module` with an
@@ -143,9 +151,10 @@ def OffloadKernelsToGPU : Pass<"lowbit-offload-kernels-to-gpu",
     launch grids and call `gpu.launch_func`; the buffers of the entry points
     are device memory. A memory access left outside every parallel loop
     would run on the host against device memory, and is an error. Each
-    thread runs the CPU kernel's body, so the floating-point order of every
-    sum is the CPU kernel's; only library math (exp, pow, sin, cos) comes
-    from CUDA's libdevice instead of libm.
+    thread runs the CPU kernel's body, so integer arithmetic is the CPU
+    kernel's; floating-point sums split over lanes add in another order, and
+    library math (exp, pow, sin, cos) comes from CUDA's libdevice instead of
+    libm.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",

@@ -228,25 +228,28 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
         int64_t vectors = outChannels % (2 * lanes) == 0 ? 2 : 1;
         auto tile = [&](Emitter &e, Value t, int64_t tokens, Value n) {
           SmallVector<Value> initial(tokens * vectors, zeros);
+          // On a GPU the lanes of a warp split k.
           ValueRange sums =
-              e.loop(e.index(0), e.index(inChannels), 1, initial,
-                     [&](Emitter &e, Value k, ValueRange acc) {
-                       SmallVector<Value> w;
-                       for (int64_t v = 0; v < vectors; ++v)
-                         w.push_back(vector::LoadOp::create(
-                             e, vectorType, weightT,
-                             ValueRange{k, e.add(n, e.index(v * lanes))}));
-                       SmallVector<Value> next;
-                       for (int64_t r = 0; r < tokens; ++r) {
-                         Value x = vector::BroadcastOp::create(
-                             e, vectorType,
-                             e.load(input, {e.add(t, e.index(r)), k}));
-                         for (int64_t v = 0; v < vectors; ++v)
-                           next.push_back(e.addf(acc[r * vectors + v],
-                                                 e.mulf(x, w[v])));
-                       }
-                       return next;
-                     })
+              Emitter::splitOverLanes(
+                  e.loop(e.index(0), e.index(inChannels), 1, initial,
+                         [&](Emitter &e, Value k, ValueRange acc) {
+                           SmallVector<Value> w;
+                           for (int64_t v = 0; v < vectors; ++v)
+                             w.push_back(vector::LoadOp::create(
+                                 e, vectorType, weightT,
+                                 ValueRange{k, e.add(n, e.index(v * lanes))}));
+                           SmallVector<Value> next;
+                           for (int64_t r = 0; r < tokens; ++r) {
+                             Value x = vector::BroadcastOp::create(
+                                 e, vectorType,
+                                 e.load(input, {e.add(t, e.index(r)), k}));
+                             for (int64_t v = 0; v < vectors; ++v)
+                               next.push_back(e.addf(acc[r * vectors + v],
+                                                     e.mulf(x, w[v])));
+                           }
+                           return next;
+                         }),
+                  "add")
                   .getResults();
           for (int64_t r = 0; r < tokens; ++r)
             for (int64_t v = 0; v < vectors; ++v)
@@ -255,17 +258,28 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
                   ValueRange{e.add(t, e.index(r)),
                              e.add(n, e.index(v * lanes))});
         };
+        // Independent tiles: (outputs, groups of 4 tokens), the last group
+        // token by token when fewer than 4 remain.
         Value numRows = e.rows(out);
-        Value quads = arith::SubIOp::create(
-            e, numRows, arith::RemUIOp::create(e, numRows, e.index(4)));
-        e.parallel({e.index(0)}, {e.index(outChannels)}, {vectors * lanes},
-                   [&](Emitter &e, ValueRange ivs) {
-                     Value n = ivs[0];
-                     e.loop(e.index(0), quads, 4,
-                            [&](Emitter &e, Value t) { tile(e, t, 4, n); });
-                     e.loop(quads, numRows, 1,
-                            [&](Emitter &e, Value t) { tile(e, t, 1, n); });
-                   });
+        Value tokenGroups =
+            arith::DivUIOp::create(e, e.add(numRows, e.index(3)), e.index(4));
+        e.parallel(
+            {e.index(0), e.index(0)}, {e.index(outChannels), tokenGroups},
+            {vectors * lanes, 1}, [&](Emitter &e, ValueRange ivs) {
+              Value n = ivs[0], t = e.mul(ivs[1], e.index(4));
+              Value full = arith::CmpIOp::create(e, arith::CmpIPredicate::ule,
+                                                 e.add(t, e.index(4)), numRows);
+              auto branch = scf::IfOp::create(e, full, /*withElseRegion=*/true);
+              OpBuilder thenBuilder =
+                  OpBuilder::atBlockBegin(branch.thenBlock());
+              Emitter whole(thenBuilder, loc);
+              tile(whole, t, 4, n);
+              OpBuilder elseBuilder =
+                  OpBuilder::atBlockBegin(branch.elseBlock());
+              Emitter rest(elseBuilder, loc);
+              rest.loop(t, numRows, 1,
+                        [&](Emitter &e, Value r) { tile(e, r, 1, n); });
+            });
       });
 }
 
@@ -332,31 +346,34 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
                   {arith::DivUIOp::create(e, offset, columns),
                    arith::RemUIOp::create(e, offset, columns)});
         };
-        e.parallel({numRows}, [&](Emitter &e, ValueRange ivs) {
-          Value t = ivs[0];
-          for (auto [begin, end, bits] : getBitRuns(layout)) {
-            int32_t limit = largestCode(bits);
-            e.loop(begin / group, end / group, 1, [&](Emitter &e, Value g) {
-              Value first = e.mul(g, e.index(group));
-              Value last = e.add(first, e.index(group));
-              Value scale = e.groupScale(
-                  first, last,
-                  [&](Emitter &e, Value c) {
-                    return e.load(input, {t, sourceOf(e, c)});
-                  },
-                  limit, scaleType);
-              storePaired(e, scale, scales, groups, 1, t, g);
-              Emitter::splitOverLanes(
-                  e.loop(first, last, 1,
-                         [&](Emitter &e, Value c) {
-                           Value x = e.load(input, {t, sourceOf(e, c)});
-                           storePaired(e, e.codeOf(x, scale, limit), codes,
-                                       channels, 8, t, c);
-                         }),
-                  "independent");
-            });
-          }
-        });
+        // Every (token, group) is independent: one nest per run of groups
+        // of one bit width.
+        for (auto [begin, end, bits] : getBitRuns(layout)) {
+          int32_t limit = largestCode(bits);
+          e.parallel(
+              {numRows, e.index((end - begin) / group)},
+              [&](Emitter &e, ValueRange ivs) {
+                Value t = ivs[0];
+                Value g = e.add(ivs[1], e.index(begin / group));
+                Value first = e.mul(g, e.index(group));
+                Value last = e.add(first, e.index(group));
+                Value scale = e.groupScale(
+                    first, last,
+                    [&](Emitter &e, Value c) {
+                      return e.load(input, {t, sourceOf(e, c)});
+                    },
+                    limit, scaleType);
+                storePaired(e, scale, scales, groups, 1, t, g);
+                Emitter::splitOverLanes(
+                    e.loop(first, last, 1,
+                           [&](Emitter &e, Value c) {
+                             Value x = e.load(input, {t, sourceOf(e, c)});
+                             storePaired(e, e.codeOf(x, scale, limit), codes,
+                                         channels, 8, t, c);
+                           }),
+                    "independent");
+              });
+        }
       });
 }
 

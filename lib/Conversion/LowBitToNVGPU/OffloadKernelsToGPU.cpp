@@ -3,11 +3,11 @@
 // Implements lowbit-offload-kernels-to-gpu. The kernels of
 // lowbit-convert-to-cpu mark their independent iterations (tokens, output
 // channels, heads, scale groups) as scf.parallel; this pass gives every
-// iteration a GPU thread. Each outermost parallel nest is tiled into thread
-// blocks, mapped to block and thread ids and outlined into a gpu.func with
-// an NVVM target, so the kernel functions stay on the host and only compute
-// views and launch grids. The sequential work inside an iteration, and so
-// its floating-point order, is the CPU kernel's.
+// iteration a GPU thread, or a warp or several when the iteration has loops
+// marked for splitting over lanes. Each outermost parallel nest is tiled
+// into thread blocks, mapped to block and thread ids and outlined into a
+// gpu.func with an NVVM target, so the kernel functions stay on the host and
+// only compute views and launch grids.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +35,14 @@ using namespace lowbit;
 namespace {
 /// Threads of one warp: the fewest a block gets.
 constexpr int64_t kWarpThreads = 32;
+/// The most warps that share one iteration of a nest with lane-split loops.
+constexpr int64_t kMaxWarpsPerIteration = 16;
+/// Iterations of a lane-split loop each thread should have at least, before
+/// an iteration of the nest gets another warp.
+constexpr int64_t kMinStepsPerThread = 8;
+/// The workgroup buffer through which the warps of a block combine their
+/// partial results: one f32 per warp.
+constexpr llvm::StringLiteral kLanePartialsName = "lowbit_lane_partials";
 
 /// Gives each use inside `loop` of a global table or a stack buffer defined
 /// outside it a copy of its own at the top of the loop body: on the GPU the
@@ -163,15 +171,73 @@ SmallVector<int64_t> chooseWarpTileSizes(scf::ParallelOp loop, int64_t warps) {
   return sizes;
 }
 
-/// `value` folded over the 32 lanes of a warp with `split` ("add" or
-/// "max", as Emitter::maxOf), every lane getting the result; vectors
-/// element by element.
-Value combineLanes(OpBuilder &b, Location loc, Value value, StringRef split) {
+/// The iterations of `loop` when its extent is a constant (constant bounds,
+/// or an upper bound that is the lower bound plus a constant) and so is its
+/// step; none otherwise.
+std::optional<int64_t> getConstantTripCount(scf::ForOp loop) {
+  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+  if (!step || *step <= 0)
+    return std::nullopt;
+  std::optional<int64_t> extent;
+  std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> upper = getConstantIntValue(loop.getUpperBound());
+  if (lower && upper)
+    extent = *upper - *lower;
+  else if (auto add = loop.getUpperBound().getDefiningOp<arith::AddIOp>())
+    for (auto [base, offset] : {std::pair(add.getLhs(), add.getRhs()),
+                                std::pair(add.getRhs(), add.getLhs())})
+      if (base == loop.getLowerBound())
+        if (std::optional<int64_t> constant = getConstantIntValue(offset))
+          extent = *constant;
+  if (!extent)
+    return std::nullopt;
+  return (std::max<int64_t>(*extent, 0) + *step - 1) / *step;
+}
+
+/// How many warps each iteration of a nest with the lane-split loops
+/// `splitLoops` gets: one, or, for loops long enough to keep more threads
+/// busy (at least kMinStepsPerThread steps each), a power of two up to
+/// kMaxWarpsPerIteration. Several warps combine through workgroup memory,
+/// which takes scalar f32 partial results only (vectors of partial sums
+/// would cost two barriers per element).
+int64_t chooseWarpsPerIteration(ArrayRef<scf::ForOp> splitLoops) {
+  int64_t longest = 0;
+  for (scf::ForOp loop : splitLoops) {
+    for (Value partial : loop.getResults())
+      if (!partial.getType().isF32())
+        return 1;
+    longest = std::max(longest, getConstantTripCount(loop).value_or(0));
+  }
+  int64_t warps = 1;
+  while (warps < kMaxWarpsPerIteration &&
+         2 * warps * kWarpThreads * kMinStepsPerThread <= longest)
+    warps *= 2;
+  return warps;
+}
+
+/// `value` folded with `split` ("add" or "max", as Emitter::maxOf) with
+/// `other`.
+Value fold(OpBuilder &b, Location loc, Value value, Value other,
+           StringRef split) {
+  if (split == "add")
+    return arith::AddFOp::create(b, loc, value, other);
+  Value less =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, value, other);
+  return arith::SelectOp::create(b, loc, less, other, value);
+}
+
+/// `value` folded over the 32 x `warps` lanes of a block's iteration (lane
+/// `lane`) with `split`, every lane getting the result; vectors element by
+/// element. Within a warp the lanes combine by shuffles; the warps then
+/// through workgroup memory (`partials`), each adding in warp order.
+Value combineLanes(OpBuilder &b, Location loc, Value value, StringRef split,
+                   Value lane, int64_t warps, Value partials) {
   if (auto vector = dyn_cast<VectorType>(value.getType())) {
     SmallVector<Value> elements;
     for (int64_t i = 0; i < vector.getNumElements(); ++i)
-      elements.push_back(combineLanes(
-          b, loc, vector::ExtractOp::create(b, loc, value, i), split));
+      elements.push_back(
+          combineLanes(b, loc, vector::ExtractOp::create(b, loc, value, i),
+                       split, lane, warps, partials));
     return vector::FromElementsOp::create(b, loc, vector, elements);
   }
   Value width =
@@ -182,28 +248,65 @@ Value combineLanes(OpBuilder &b, Location loc, Value value, StringRef split) {
                                              b, loc, b.getI32Type(), offset),
                                          width, gpu::ShuffleMode::XOR)
                       .getShuffleResult();
-    if (split == "add") {
-      value = arith::AddFOp::create(b, loc, value, other);
-    } else {
-      Value less = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
-                                         value, other);
-      value = arith::SelectOp::create(b, loc, less, other, value);
-    }
+    value = fold(b, loc, value, other, split);
   }
-  return value;
+  if (warps == 1)
+    return value;
+  // The barrier first lets every warp finish reading the last combination.
+  gpu::BarrierOp::create(b, loc);
+  Value warpSize = arith::ConstantIndexOp::create(b, loc, kWarpThreads);
+  Value first =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                            arith::RemUIOp::create(b, loc, lane, warpSize),
+                            arith::ConstantIndexOp::create(b, loc, 0));
+  auto write = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(write.thenBlock());
+    memref::StoreOp::create(
+        b, loc, value, partials,
+        arith::DivUIOp::create(b, loc, lane, warpSize).getResult());
+  }
+  gpu::BarrierOp::create(b, loc);
+  Value result = memref::LoadOp::create(
+      b, loc, partials, ValueRange{arith::ConstantIndexOp::create(b, loc, 0)});
+  for (int64_t warp = 1; warp < warps; ++warp)
+    result = fold(b, loc, result,
+                  memref::LoadOp::create(
+                      b, loc, partials,
+                      ValueRange{arith::ConstantIndexOp::create(b, loc, warp)}),
+                  split);
+  return result;
 }
 
-/// Gives each iteration of the thread tile `inner` a warp: a new leading
-/// dimension of 32 lanes, by which every loop split over lanes starts at its
-/// lane's first iteration and steps over the warp's; the partial results of
-/// folding loops are combined across the warp. Returns the new tile.
-scf::ParallelOp splitOverLanes(scf::ParallelOp inner) {
+/// The workgroup buffer of kLanePartialsName, declared in `module` once.
+Value getLanePartials(OpBuilder &b, Location loc, ModuleOp module) {
+  auto type = MemRefType::get(
+      {kMaxWarpsPerIteration}, b.getF32Type(), AffineMap(),
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  if (!module.lookupSymbol(kLanePartialsName)) {
+    OpBuilder atEnd = OpBuilder::atBlockEnd(module.getBody());
+    memref::GlobalOp::create(atEnd, loc, kLanePartialsName,
+                             atEnd.getStringAttr("private"), type,
+                             /*initial_value=*/Attribute(),
+                             /*constant=*/false, /*alignment=*/nullptr);
+  }
+  return memref::GetGlobalOp::create(b, loc, type, kLanePartialsName);
+}
+
+/// Gives each iteration of the thread tile `inner` `warps` warps: a new
+/// leading dimension of 32 x `warps` lanes, by which every loop split over
+/// lanes starts at its lane's first iteration and steps over all lanes'; the
+/// partial results of folding loops are combined across the lanes. Returns
+/// the new tile.
+scf::ParallelOp splitOverLanes(scf::ParallelOp inner, int64_t warps) {
   SmallVector<scf::ForOp> splitLoops = getLaneSplitLoops(inner);
   OpBuilder b(inner);
   Location loc = inner.getLoc();
+  int64_t lanesPerIteration = warps * kWarpThreads;
   SmallVector<Value> lowers = {arith::ConstantIndexOp::create(b, loc, 0)};
   SmallVector<Value> uppers = {
-      arith::ConstantIndexOp::create(b, loc, kWarpThreads)};
+      arith::ConstantIndexOp::create(b, loc, lanesPerIteration)};
   SmallVector<Value> steps = {arith::ConstantIndexOp::create(b, loc, 1)};
   llvm::append_range(lowers, inner.getLowerBound());
   llvm::append_range(uppers, inner.getUpperBound());
@@ -217,6 +320,11 @@ scf::ParallelOp splitOverLanes(scf::ParallelOp inner) {
   inner.erase();
 
   Value lane = to->getArgument(0);
+  Value partials;
+  if (warps > 1) {
+    b.setInsertionPointToStart(to);
+    partials = getLanePartials(b, loc, lanes->getParentOfType<ModuleOp>());
+  }
   for (scf::ForOp loop : splitLoops) {
     StringRef split =
         loop->getAttrOfType<StringAttr>(kLaneSplitAttrName).getValue();
@@ -227,13 +335,15 @@ scf::ParallelOp splitOverLanes(scf::ParallelOp inner) {
         arith::AddIOp::create(b, loc, loop.getLowerBound(),
                               arith::MulIOp::create(b, loc, lane, step)));
     loop.setStep(arith::MulIOp::create(
-        b, loc, step, arith::ConstantIndexOp::create(b, loc, kWarpThreads)));
+        b, loc, step,
+        arith::ConstantIndexOp::create(b, loc, lanesPerIteration)));
     if (split == "independent")
       continue;
     b.setInsertionPointAfter(loop);
     for (Value partial : loop.getResults()) {
       Block::iterator before = std::prev(b.getInsertionPoint());
-      Value combined = combineLanes(b, loc, partial, split);
+      Value combined =
+          combineLanes(b, loc, partial, split, lane, warps, partials);
       // Every use of the partial result but the combination's takes the
       // warp's result.
       SmallPtrSet<Operation *, 16> combination;
@@ -311,16 +421,18 @@ void OffloadKernelsToGPUPass::runOnOperation() {
     sinkTablesAndBuffers(nest);
     // A nest with loops split over lanes gives each iteration a warp, when
     // the thread ids (x: lanes) have room for its dimensions.
-    bool warpPerIteration =
-        !getLaneSplitLoops(nest).empty() && nest.getNumLoops() <= 2;
+    // Long lane-split loops give each iteration a block of several warps.
+    SmallVector<scf::ForOp> splitLoops = getLaneSplitLoops(nest);
+    bool warpPerIteration = !splitLoops.empty() && nest.getNumLoops() <= 2;
+    int64_t warps = warpPerIteration ? chooseWarpsPerIteration(splitLoops) : 1;
     auto [outer, inner] = scf::tileParallelLoop(
         nest,
-        warpPerIteration
-            ? chooseWarpTileSizes(nest, threadsPerBlock / kWarpThreads)
-            : chooseTileSizes(nest, threadsPerBlock),
+        !warpPerIteration ? chooseTileSizes(nest, threadsPerBlock)
+        : warps > 1       ? SmallVector<int64_t>(nest.getNumLoops(), 1)
+                    : chooseWarpTileSizes(nest, threadsPerBlock / kWarpThreads),
         /*noMinMaxBounds=*/true);
     if (warpPerIteration)
-      inner = splitOverLanes(inner);
+      inner = splitOverLanes(inner, warps);
     if (failed(mapToBlocksAndThreads(outer, inner))) {
       outer.emitError() << "cannot map this loop nest to GPU threads";
       return signalPassFailure();
@@ -359,6 +471,10 @@ void OffloadKernelsToGPUPass::runOnOperation() {
   outlining.addPass(createCanonicalizerPass());
   if (failed(runPipeline(outlining, module)))
     return signalPassFailure();
+  // Outlining copied the workgroup buffer into the kernel modules.
+  if (Operation *partials = module.lookupSymbol(kLanePartialsName);
+      partials && SymbolTable::symbolKnownUseEmpty(partials, module))
+    partials->erase();
   auto nvvmTarget = getKernelTarget(&getContext(), chip);
   module.walk([&](gpu::GPUModuleOp kernels) {
     kernels.setTargetsAttr(ArrayAttr::get(&getContext(), {nvvmTarget}));

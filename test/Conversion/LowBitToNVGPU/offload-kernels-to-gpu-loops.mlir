@@ -114,3 +114,50 @@ func.func @maximum(%in: memref<?x64xf32>, %out: memref<?xf32>) {
   }
   return
 }
+
+// A lane-split loop of 4096 iterations gives each row a block of 16 warps
+// (512 threads, 8 steps each): lanes step by 512, and after the shuffles
+// the first lane of every warp writes its warp's maximum to workgroup
+// memory, which every lane then folds in warp order between barriers. The
+// buffer lives in the kernel module only.
+
+// CHECK-LABEL: func.func @block_lanes(
+// CHECK: gpu.launch_func @block_lanes_kernel::@block_lanes_kernel blocks in (%{{.*}}, %c1, %c1) threads in (%c512, %c1, %c1)
+// CHECK: gpu.module @block_lanes_kernel
+// CHECK: gpu.func @block_lanes_kernel(
+// CHECK: %[[LANE:.*]] = gpu.thread_id x
+// CHECK: %[[PARTIALS:.*]] = memref.get_global @lowbit_lane_partials
+// CHECK: %[[STEP:.*]] = arith.muli %{{.*}}, %c512 : index
+// CHECK: scf.for %{{.*}} step %[[STEP]]
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: gpu.barrier
+// CHECK: %[[WARP_LANE:.*]] = arith.remui %[[LANE]], %c32
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[WARP_LANE]], %c0
+// CHECK: scf.if %[[FIRST]] {
+// CHECK: %[[WARP:.*]] = arith.divui %[[LANE]], %c32
+// CHECK: memref.store %{{.*}}, %[[PARTIALS]][%[[WARP]]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[PARTIALS]][%c0]
+// CHECK-COUNT-15: memref.load %[[PARTIALS]]
+// CHECK-NOT: memref.load %[[PARTIALS]]
+// CHECK: memref.store
+// CHECK: memref.global "private" @lowbit_lane_partials : memref<16xf32, #gpu.address_space<workgroup>>
+// CHECK-NOT: @lowbit_lane_partials
+func.func @block_lanes(%in: memref<?x4096xf32>, %out: memref<?xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4096 = arith.constant 4096 : index
+  %zero = arith.constant 0.0 : f32
+  %rows = memref.dim %in, %c0 : memref<?x4096xf32>
+  scf.parallel (%t) = (%c0) to (%rows) step (%c1) {
+    %max = scf.for %c = %c0 to %c4096 step %c1 iter_args(%acc = %zero) -> (f32) {
+      %x = memref.load %in[%t, %c] : memref<?x4096xf32>
+      %less = arith.cmpf olt, %acc, %x : f32
+      %next = arith.select %less, %x, %acc : f32
+      scf.yield %next : f32
+    } {lowbit.lane_split = "max"}
+    memref.store %max, %out[%t] : memref<?xf32>
+    scf.reduce
+  }
+  return
+}

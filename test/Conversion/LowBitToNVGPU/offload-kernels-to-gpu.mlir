@@ -24,14 +24,18 @@
 // CHECK: gpu.block_id x
 // CHECK: gpu.thread_id y
 
-// Rows known only at run time, each quantized by a warp (four per block):
-// its lanes split a scale group's channels and combine their absolute
-// maxima. The permutation table is read from the kernel module's copy.
+// Every (token, scale group) is quantized by a warp, one launch per run of
+// groups of one bit width (here one INT8 group, then one INT4 group): the
+// lanes split the group's channels and combine their absolute maxima. The
+// permutation table is read from the kernel module's copy.
 // CHECK-LABEL: func.func private @lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9]+}}(
-// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c4{{.*}}, %c1{{.*}})
+// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
 // CHECK: gpu.module @lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9]+}}_kernel
 // CHECK: memref.get_global @lowbit_cpu_permutation_p[[PERM:[0-9]+]]
-// CHECK: scf.for %{{.*}} = %thread_id_x to %c16 step %c32
+// CHECK: %[[GROUP_END:.*]] = arith.addi %[[GROUP_START:.*]], %c16 : index
+// CHECK: %[[LANE_START:.*]] = arith.addi %[[GROUP_START]], %thread_id_x : index
+// CHECK: scf.for %{{.*}} = %[[LANE_START]] to %[[GROUP_END]] step %c32
 // CHECK: gpu.shuffle xor
 // CHECK: memref.global "private" constant @lowbit_cpu_permutation_p[[PERM]]
 // CHECK-NEXT: }
