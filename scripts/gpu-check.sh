@@ -92,6 +92,13 @@ compile-7b)
   build/bin/lowbit-compile "$work/llama2-7b.gguf" --target=sm_90 \
     --scheme=w4ax-kv4 --calibration "$work/calibration.json" \
     -o "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
+  # The roofline of the same quantized module, for run e2e to set the kernel
+  # profile beside: 2048-token prefill, decode at the mean context of the
+  # profiled decode steps (a 1-token prompt and E2E_DECODE steps).
+  build/bin/lowbit-import "$work/llama2-7b.gguf" |
+    build/bin/lowbit-opt -o /dev/null \
+      --lowbit-w4ax-kv4="calibration=$work/calibration.json" \
+      --lowbit-roofline="hw=h100-sxm seq=2048 context=$((E2E_DECODE / 2 + 1)) format=csv output=$CHECK_DIR/llama2-7b-w4ax-kv4-roofline.csv"
   xz -1 -T2 -c "$work/llama2-7b-w4ax-kv4-sm_90.lbm" \
     > "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm.xz"
   rm "$work/llama2-7b.gguf" "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
@@ -242,18 +249,29 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
       echo
       python3 bench/gpu/torch_llama_peer.py "$E2E_PREFILL" "$E2E_DECODE" 3 \
         1,32 || status=1
+      # One run of each phase, no warm-up, so the profile holds exactly one
+      # 2048-token prefill, or a 1-token prompt and E2E_DECODE decode steps
+      # (E2E_DECODE + 1 runs of decode's work).
+      roofline=$CHECK_DIR/llama2-7b-w4ax-kv4-roofline.csv
       for phase in prefill decode; do
-        if [[ $phase == prefill ]]; then counts=2048 steps=1
-        else counts=16 steps=$E2E_DECODE; fi
+        if [[ $phase == prefill ]]; then counts=2048 steps=0 calls=1
+        else counts= steps=$E2E_DECODE calls=$((E2E_DECODE + 1)); fi
         echo
         echo "Kernel profile, $phase (LOWBIT_GPU_PROFILE; lowbit-bench-model"
-        echo "with prefill $counts and $steps decode steps, once, after a warm-up):"
+        echo "with prefill '$counts' and $steps decode steps after a 1-token prompt, once):"
         echo
         LOWBIT_GPU_PROFILE=$RESULTS/profile-7b-$phase.md \
           "$CHECK_DIR/bin/lowbit-bench-model" \
-          "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" $counts $steps 1 \
-          > /dev/null || status=1
+          "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" "$counts" $steps 1 \
+          --decode-prompt 1 --no-warm-up > /dev/null || status=1
         head -n 24 "$RESULTS/profile-7b-$phase.md"
+        if [[ -f $roofline ]]; then
+          echo
+          echo "Measured per run of @$phase against lowbit-roofline (h100-sxm):"
+          echo
+          python3 bench/gpu/roofline_vs_profile.py "$roofline" $phase $phase \
+            "$RESULTS/profile-7b-$phase.md" $calls || status=1
+        fi
       done
     } > "$RESULTS/e2e.md" 2>&1
     cat "$RESULTS/e2e.md"

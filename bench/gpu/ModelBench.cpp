@@ -1,4 +1,5 @@
-//===- ModelBench.cpp - times prefill and decode of a compiled model -------===//
+//===- ModelBench.cpp - times prefill and decode of a compiled model
+//-------===//
 //
 // Opens a model artifact through the runtime's C API (as an application
 // would), then times, with the wall clock around each call (every call
@@ -12,7 +13,12 @@
 // MLIR; prints markdown rows.
 //
 //   lowbit-bench-model MODEL.lbm [prefill-tokens,...] [decode-steps]
-//                      [repeats]
+//                      [repeats] [--decode-prompt N] [--no-warm-up]
+//
+// An empty prefill list or 0 decode steps leaves that phase out; with
+// --no-warm-up and one repeat each phase runs exactly once, which is what a
+// kernel profile (LOWBIT_GPU_PROFILE) of one phase wants. --decode-prompt
+// sets the prompt before the decode steps (default 16 tokens).
 //
 //===----------------------------------------------------------------------===//
 
@@ -92,30 +98,48 @@ double timeDecode(LowbitModel *model, const std::vector<int32_t> &prompt,
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s MODEL.lbm [prefill-tokens,...] "
-                         "[decode-steps] [repeats]\n",
+  std::vector<std::string> positional;
+  int64_t decodePrompt = 16;
+  bool warmUp = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string argument = argv[i];
+    if (argument == "--no-warm-up")
+      warmUp = false;
+    else if (argument == "--decode-prompt" && i + 1 < argc)
+      decodePrompt = std::atoll(argv[++i]);
+    else
+      positional.push_back(argument);
+  }
+  if (positional.empty() || positional.size() > 4) {
+    std::fprintf(stderr,
+                 "usage: %s MODEL.lbm [prefill-tokens,...] [decode-steps] "
+                 "[repeats] [--decode-prompt N] [--no-warm-up]\n",
                  argv[0]);
     return 2;
   }
   std::vector<int64_t> prefillCounts = {16, 128, 2048};
-  if (argc > 2) {
+  if (positional.size() > 1) {
     prefillCounts.clear();
-    std::stringstream list(argv[2]);
+    std::stringstream list(positional[1]);
     for (std::string item; std::getline(list, item, ',');)
       prefillCounts.push_back(std::atoll(item.c_str()));
   }
-  int64_t decodeSteps = argc > 3 ? std::atoll(argv[3]) : 128;
-  int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
-  if (decodeSteps < 1 || repeats < 1 || prefillCounts.empty()) {
-    std::fprintf(stderr, "error: decode steps, repeats and prefill token "
-                         "counts must be positive\n");
+  int64_t decodeSteps =
+      positional.size() > 2 ? std::atoll(positional[2].c_str()) : 128;
+  int repeats = positional.size() > 3 ? std::atoi(positional[3].c_str()) : 3;
+  bool countsPositive = std::all_of(prefillCounts.begin(), prefillCounts.end(),
+                                    [](int64_t count) { return count > 0; });
+  if (decodeSteps < 0 || repeats < 1 || decodePrompt < 1 || !countsPositive) {
+    std::fprintf(stderr, "error: prefill token counts, repeats and the decode "
+                         "prompt must be positive, decode steps not "
+                         "negative\n");
     return 2;
   }
 
   char error[512];
   double openBegin = now();
-  LowbitModel *model = lowbitModelOpen(argv[1], error, sizeof error);
+  const char *path = positional[0].c_str();
+  LowbitModel *model = lowbitModelOpen(path, error, sizeof error);
   if (!model) {
     std::fprintf(stderr, "error: %s\n", error);
     return 1;
@@ -123,9 +147,10 @@ int main(int argc, char **argv) {
   double openSeconds = now() - openBegin;
   int64_t vocabulary = lowbitModelGetVocabularySize(model);
   int64_t context = lowbitModelGetContextLength(model);
-  int64_t longest =
-      *std::max_element(prefillCounts.begin(), prefillCounts.end());
-  if (longest < 1 || longest + decodeSteps > context) {
+  int64_t longest = decodePrompt;
+  for (int64_t count : prefillCounts)
+    longest = std::max(longest, count);
+  if (longest + decodeSteps > context) {
     std::fprintf(stderr,
                  "error: %lld prompt tokens and %lld decode steps do not fit "
                  "the model's context of %lld\n",
@@ -137,16 +162,16 @@ int main(int argc, char **argv) {
   std::vector<float> logits(static_cast<size_t>(longest * vocabulary));
   const char *scheme = lowbitModelGetMetadata(model, "scheme");
   const char *gpu = lowbitModelGetMetadata(model, "gpu");
-  std::printf("model: %s (scheme %s, target %s), opened in %.1f s\n", argv[1],
+  std::printf("model: %s (scheme %s, target %s), opened in %.1f s\n", path,
               scheme ? scheme : "fp32",
-              gpu ? gpu : lowbitModelGetMetadata(model, "target"),
-              openSeconds);
+              gpu ? gpu : lowbitModelGetMetadata(model, "target"), openSeconds);
   std::printf("\n| phase | tokens | ms (median of %d) | tokens/s |\n"
               "| --- | --- | --- | --- |\n",
               repeats);
   for (int64_t count : prefillCounts) {
     std::vector<int32_t> prompt = makePrompt(count, vocabulary);
-    timePrefill(model, prompt, logits);
+    if (warmUp)
+      timePrefill(model, prompt, logits);
     std::vector<double> runs;
     for (int r = 0; r < repeats; ++r)
       runs.push_back(timePrefill(model, prompt, logits));
@@ -155,16 +180,20 @@ int main(int argc, char **argv) {
                 static_cast<long long>(count), seconds * 1e3,
                 static_cast<double>(count) / seconds);
   }
-  std::vector<int32_t> prompt = makePrompt(16, vocabulary);
-  timeDecode(model, prompt, std::min<int64_t>(decodeSteps, 8), logits);
-  std::vector<double> runs;
-  for (int r = 0; r < repeats; ++r)
-    runs.push_back(timeDecode(model, prompt, decodeSteps, logits));
-  double seconds = median(runs);
-  std::printf("| decode, batch 1, after 16 prompt tokens | %lld steps | "
-              "%.3f per token | %.0f |\n",
-              static_cast<long long>(decodeSteps), seconds * 1e3,
-              1.0 / seconds);
+  if (decodeSteps > 0) {
+    std::vector<int32_t> prompt = makePrompt(decodePrompt, vocabulary);
+    if (warmUp)
+      timeDecode(model, prompt, std::min<int64_t>(decodeSteps, 8), logits);
+    std::vector<double> runs;
+    for (int r = 0; r < repeats; ++r)
+      runs.push_back(timeDecode(model, prompt, decodeSteps, logits));
+    double seconds = median(runs);
+    std::printf("| decode, batch 1, after %lld prompt tokens | %lld steps | "
+                "%.3f per token | %.0f |\n",
+                static_cast<long long>(decodePrompt),
+                static_cast<long long>(decodeSteps), seconds * 1e3,
+                1.0 / seconds);
+  }
   lowbitModelDestroy(model);
   return 0;
 }

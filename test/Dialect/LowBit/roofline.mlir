@@ -99,6 +99,31 @@ func.func @checkpoint_weight_w4a8(%x: tensor<?x4096xf16>) -> tensor<?x4096xf16> 
   return %y : tensor<?x4096xf16>
 }
 
+// FMPQ reorders a checkpoint weight's input channels to match the permuted
+// activation; permuting and quantizing the weight both happen at compile
+// time, so neither has a row (the activation's permutation runs in the
+// model: 8 f16 channels in and out, 32 B) and only the packed weight counts:
+//   footprint: 8x8 4-bit codes 32 B + 8 rows * 2 groups of f16 scales 32 B = 64
+// CHECK-LABEL: == @permuted_checkpoint_weight | decode
+// CHECK-NEXT: # op
+// CHECK-NEXT: #3 {{.*}}lowbit.permute_channels {{.*}} 8 channels {{.*}} 32 {{.*}} memory
+// CHECK-NEXT: #4 {{.*}}lowbit.quantize
+// CHECK-NEXT: #5 {{.*}}lowbit.matmul
+// CHECK-NEXT: total
+// CHECK: footprint: weights 64 B, KV cache 0 B
+func.func @permuted_checkpoint_weight(%x: tensor<?x8xf16>) -> tensor<?x8xf16> {
+  %w = lowbit.weight "blk.0.attn_q.weight" : tensor<8x8xf16>
+  %wp = lowbit.permute_channels %w [5, 1, 0, 2, 3, 4, 6, 7] : tensor<8x8xf16>
+  %wq = lowbit.quantize %wp : tensor<8x8xf16> -> !lowbit.qtensor<8x8, f16, #lowbit.blocks<4, [4, 4], per_group = 4>>
+  %xp = lowbit.permute_channels %x [5, 1, 0, 2, 3, 4, 6, 7] : tensor<?x8xf16>
+  %xq = lowbit.quantize %xp : tensor<?x8xf16> -> !lowbit.qtensor<?x8, f16, #lowbit.blocks<4, [8, 4], per_token>>
+  %y = lowbit.matmul %xq, %wq
+      : !lowbit.qtensor<?x8, f16, #lowbit.blocks<4, [8, 4], per_token>>,
+        !lowbit.qtensor<8x8, f16, #lowbit.blocks<4, [4, 4], per_group = 4>>
+        -> tensor<?x8xf16>
+  return %y : tensor<?x8xf16>
+}
+
 // KV4 attention of one new token over a 2048-position context, 32 query and
 // 32 KV heads of 128 (Llama-2-7B), groups of 32 with f16 scales.
 //   scores   = heads * positions = 32*2048                          = 65536

@@ -744,16 +744,25 @@ private:
 // RooflineCostModel
 //===----------------------------------------------------------------------===//
 
-/// Whether `value` is a checkpoint weight or a rank's shard of one.
+/// Whether `value` is a checkpoint weight, or a rank's shard or a channel
+/// permutation of one (both folded into the stored weight at compile time).
 static bool isWeightOrShard(Value value) {
-  while (auto shard = value.getDefiningOp<ShardOp>())
-    value = shard.getInput();
+  while (Operation *definingOp = value.getDefiningOp()) {
+    if (auto shard = dyn_cast<ShardOp>(definingOp))
+      value = shard.getInput();
+    else if (auto permute = dyn_cast<PermuteChannelsOp>(definingOp))
+      value = permute.getInput();
+    else
+      break;
+  }
   return value.getDefiningOp<WeightOp>() != nullptr;
 }
 
 bool RooflineCostModel::isCompileTime(Operation *op) {
   if (auto shard = dyn_cast<ShardOp>(op))
     return isWeightOrShard(shard.getInput());
+  if (auto permute = dyn_cast<PermuteChannelsOp>(op))
+    return isWeightOrShard(permute.getInput());
   auto quantize = dyn_cast<QuantizeOp>(op);
   return quantize && isWeightOrShard(quantize.getInput());
 }

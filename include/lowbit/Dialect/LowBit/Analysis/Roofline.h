@@ -158,7 +158,8 @@ public:
   static int64_t getWeightBytes(mlir::Type type);
 
   /// Whether `op` runs at compile time rather than in the model: taking a
-  /// rank's shard of a checkpoint weight or quantizing a weight or shard.
+  /// rank's shard of a checkpoint weight, permuting a weight's channels, or
+  /// quantizing a weight, shard or permuted weight.
   static bool isCompileTime(mlir::Operation *op);
 
 private:
