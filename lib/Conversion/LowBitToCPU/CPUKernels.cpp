@@ -716,6 +716,89 @@ struct KVRegion {
 };
 } // namespace
 
+namespace {
+/// The GPU form of one (token, head) iteration of causal KV attention: the
+/// head's channels are spread over the 32 lanes of a warp (`chunk` channels
+/// each, headDim = 32 x chunk), so every position's keys and values are
+/// read by the whole warp at once; the lanes' partial dot products combine
+/// by shuffles, and one pass over the positions keeps a running maximum,
+/// sum of weights and weighted sum of values (online softmax), with no
+/// array of scores. Run as plain loops (on a CPU) it computes the same.
+void emitAttentionOverChannelLanes(Emitter &e, KVCacheType type, KVRegion &keys,
+                                   KVRegion &values, Value query, Value out,
+                                   Value t, Value visible, Value queryBase,
+                                   Value kvBase, int64_t headDim,
+                                   float scoreScale) {
+  int64_t chunk = headDim / 32;
+  auto floats = VectorType::get({chunk}, e.getF32Type());
+  auto loadChunk = [&](Emitter &e, KVRegion &region, Value s,
+                       Value channel) -> Value {
+    if (chunk > 1)
+      return region.loadVector(e, type, s, channel, chunk);
+    return vector::BroadcastOp::create(e, floats,
+                                       region.load(e, type, s, channel));
+  };
+  // One iteration per lane: the lane's channels d..d+chunk-1.
+  Emitter::splitOverLanes(
+      e.loop(0, headDim, chunk,
+             [&](Emitter &e, Value d) {
+               Value zero = arith::ConstantOp::create(
+                   e, floats, DenseElementsAttr::get(floats, 0.0f));
+               scf::ForOp positions = e.loop(
+                   e.index(0), visible, 1,
+                   {e.f32(-std::numeric_limits<float>::infinity()), e.f32(0.0f),
+                    zero},
+                   [&](Emitter &e, Value s,
+                       ValueRange state) -> SmallVector<Value> {
+                     Value maximum = state[0], total = state[1], sum = state[2];
+                     // The whole head's dot product: this lane's channels,
+                     // then the other lanes' through the combination.
+                     Value dot =
+                         Emitter::splitOverLanes(
+                             e.loop(
+                                 e.index(0), e.index(headDim), chunk,
+                                 {e.f32(0.0f)},
+                                 [&](Emitter &e, Value c,
+                                     ValueRange partial) -> SmallVector<Value> {
+                                   Value q = vector::LoadOp::create(
+                                       e, floats, query,
+                                       ValueRange{t, e.add(queryBase, c)});
+                                   Value k =
+                                       loadChunk(e, keys, s, e.add(kvBase, c));
+                                   Value products = e.mulf(q, k);
+                                   return {
+                                       e.addf(partial[0],
+                                              vector::ReductionOp::create(
+                                                  e, vector::CombiningKind::ADD,
+                                                  products))};
+                                 }),
+                             "add")
+                             .getResult(0);
+                     Value score = e.mulf(dot, e.f32(scoreScale));
+                     Value next = e.maxOf(maximum, score);
+                     Value rescale = math::ExpOp::create(
+                         e, arith::SubFOp::create(e, maximum, next));
+                     Value weight = math::ExpOp::create(
+                         e, arith::SubFOp::create(e, score, next));
+                     Value v = loadChunk(e, values, s, e.add(kvBase, d));
+                     Value scaled = e.mulf(
+                         sum, vector::BroadcastOp::create(e, floats, rescale));
+                     return {next, e.addf(e.mulf(total, rescale), weight),
+                             e.addf(scaled, e.mulf(vector::BroadcastOp::create(
+                                                       e, floats, weight),
+                                                   v))};
+                   });
+               Value total = positions.getResult(1);
+               Value result =
+                   e.divf(positions.getResult(2),
+                          vector::BroadcastOp::create(e, floats, total));
+               vector::StoreOp::create(e, result, out,
+                                       ValueRange{t, e.add(queryBase, d)});
+             }),
+      "independent");
+}
+} // namespace
+
 func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type();
@@ -806,6 +889,14 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                                 KVRegion::fitsVector(type, 8)
                             ? 8
                             : 0;
+  // On the GPU a warp spreads each head's channels over its lanes (one
+  // chunk of channels per lane, whole bytes of 4-bit caches), reading every
+  // position's keys and values together.
+  int64_t laneChunk = headDim / 32;
+  bool overChannelLanes =
+      isa == CPUMatmulISA::NVGPU && headDim % 32 == 0 &&
+      (laneChunk == 1 || ((type.getBits() != 4 || laneChunk % 2 == 0) &&
+                          KVRegion::fitsVector(type, laneChunk)));
   return getOrCreate(
       llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}",
                     queryChannels, numHeads, type.getNumHeads(),
@@ -820,105 +911,138 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
         KVRegion values = KVRegion::view(e, args[2], type);
         Value scores = memref::AllocaOp::create(
             e, MemRefType::get({type.getMaxLength()}, f32));
-        e.parallel(
-            {e.rows(query), e.index(numHeads)}, [&](Emitter &e, ValueRange th) {
-              Value t = th[0], head = th[1];
-              Value visible = e.add(e.add(start, t), e.index(1));
-              Value queryBase = e.mul(head, e.index(headDim));
-              Value kvBase = e.mul(
-                  arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
-                  e.index(headDim));
-              // With vectors of values, every loop over positions may be
-              // spread over the lanes of a GPU warp: a lane keeps the scores
-              // of its own positions.
-              auto overPositions = [&](scf::ForOp loop, StringRef split) {
-                return vectorLanes ? Emitter::splitOverLanes(loop, split)
-                                   : loop;
-              };
-              Value maximum =
-                  overPositions(
-                      e.loop(e.index(0), visible, 1,
-                             {e.f32(-std::numeric_limits<float>::infinity())},
-                             [&](Emitter &e, Value s,
-                                 ValueRange current) -> SmallVector<Value> {
-                               Value dot =
-                                   e.loop(
-                                        e.index(0), e.index(headDim), 1,
-                                        {e.f32(0.0f)},
-                                        [&](Emitter &e, Value d, ValueRange sum)
-                                            -> SmallVector<Value> {
-                                          Value q = e.load(
-                                              query, {t, e.add(queryBase, d)});
-                                          Value k = keys.load(e, type, s,
-                                                              e.add(kvBase, d));
-                                          return {e.addf(sum[0], e.mulf(q, k))};
-                                        })
-                                       .getResult(0);
-                               Value score = e.mulf(dot, e.f32(scoreScale));
-                               e.store(score, scores, s);
-                               return {e.maxOf(current[0], score)};
-                             }),
-                      "max")
-                      .getResult(0);
-              Value total =
-                  overPositions(
-                      e.loop(e.index(0), visible, 1, {e.f32(0.0f)},
-                             [&](Emitter &e, Value s,
-                                 ValueRange sum) -> SmallVector<Value> {
-                               Value weight = math::ExpOp::create(
-                                   e, arith::SubFOp::create(
-                                          e, e.load(scores, s), maximum));
-                               e.store(weight, scores, s);
-                               return {e.addf(sum[0], weight)};
-                             }),
-                      "add")
-                      .getResult(0);
-              if (vectorLanes) {
-                // out[d] += weight_s * v[s][d] over s in order, the head's
-                // channels in registers, `vectorLanes` per vector.
-                auto floats = VectorType::get({vectorLanes}, f32);
-                SmallVector<Value> zero(
-                    headDim / vectorLanes,
-                    arith::ConstantOp::create(
-                        e, floats, DenseElementsAttr::get(floats, 0.0f)));
-                ValueRange sums =
+        auto emitNest = [&](Emitter &outer, bool acrossChannels) {
+          outer.parallel(
+              {outer.rows(query), outer.index(numHeads)},
+              [&](Emitter &e, ValueRange th) {
+                Value t = th[0], head = th[1];
+                Value visible = e.add(e.add(start, t), e.index(1));
+                Value queryBase = e.mul(head, e.index(headDim));
+                Value kvBase = e.mul(
+                    arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
+                    e.index(headDim));
+                if (acrossChannels) {
+                  emitAttentionOverChannelLanes(e, type, keys, values, query,
+                                                out, t, visible, queryBase,
+                                                kvBase, headDim, scoreScale);
+                  return;
+                }
+                // With vectors of values, every loop over positions may be
+                // spread over the lanes of a GPU warp: a lane keeps the scores
+                // of its own positions.
+                auto overPositions = [&](scf::ForOp loop, StringRef split) {
+                  return vectorLanes ? Emitter::splitOverLanes(loop, split)
+                                     : loop;
+                };
+                Value maximum =
                     overPositions(
                         e.loop(
-                            e.index(0), visible, 1, zero,
-                            [&](Emitter &e, Value s, ValueRange acc) {
-                              Value weight = vector::BroadcastOp::create(
-                                  e, floats, e.divf(e.load(scores, s), total));
-                              SmallVector<Value> next;
-                              for (auto [i, sum] : llvm::enumerate(acc)) {
-                                Value v = values.loadVector(
-                                    e, type, s,
-                                    e.add(kvBase, e.index(i * vectorLanes)),
-                                    vectorLanes);
-                                next.push_back(e.addf(sum, e.mulf(weight, v)));
-                              }
-                              return next;
+                            e.index(0), visible, 1,
+                            {e.f32(-std::numeric_limits<float>::infinity())},
+                            [&](Emitter &e, Value s,
+                                ValueRange current) -> SmallVector<Value> {
+                              Value dot =
+                                  e.loop(
+                                       e.index(0), e.index(headDim), 1,
+                                       {e.f32(0.0f)},
+                                       [&](Emitter &e, Value d, ValueRange sum)
+                                           -> SmallVector<Value> {
+                                         Value q = e.load(
+                                             query, {t, e.add(queryBase, d)});
+                                         Value k = keys.load(e, type, s,
+                                                             e.add(kvBase, d));
+                                         return {e.addf(sum[0], e.mulf(q, k))};
+                                       })
+                                      .getResult(0);
+                              Value score = e.mulf(dot, e.f32(scoreScale));
+                              e.store(score, scores, s);
+                              return {e.maxOf(current[0], score)};
                             }),
+                        "max")
+                        .getResult(0);
+                Value total =
+                    overPositions(
+                        e.loop(e.index(0), visible, 1, {e.f32(0.0f)},
+                               [&](Emitter &e, Value s,
+                                   ValueRange sum) -> SmallVector<Value> {
+                                 Value weight = math::ExpOp::create(
+                                     e, arith::SubFOp::create(
+                                            e, e.load(scores, s), maximum));
+                                 e.store(weight, scores, s);
+                                 return {e.addf(sum[0], weight)};
+                               }),
                         "add")
-                        .getResults();
-                for (auto [i, sum] : llvm::enumerate(sums))
-                  vector::StoreOp::create(
-                      e, sum, out,
-                      ValueRange{t,
-                                 e.add(queryBase, e.index(i * vectorLanes))});
-                return;
-              }
-              e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
-                e.store(e.f32(0.0f), out, {t, e.add(queryBase, d)});
-              });
-              e.loop(e.index(0), visible, 1, [&](Emitter &e, Value s) {
-                Value weight = e.divf(e.load(scores, s), total);
+                        .getResult(0);
+                if (vectorLanes) {
+                  // out[d] += weight_s * v[s][d] over s in order, the head's
+                  // channels in registers, `vectorLanes` per vector.
+                  auto floats = VectorType::get({vectorLanes}, f32);
+                  SmallVector<Value> zero(
+                      headDim / vectorLanes,
+                      arith::ConstantOp::create(
+                          e, floats, DenseElementsAttr::get(floats, 0.0f)));
+                  ValueRange sums =
+                      overPositions(
+                          e.loop(e.index(0), visible, 1, zero,
+                                 [&](Emitter &e, Value s, ValueRange acc) {
+                                   Value weight = vector::BroadcastOp::create(
+                                       e, floats,
+                                       e.divf(e.load(scores, s), total));
+                                   SmallVector<Value> next;
+                                   for (auto [i, sum] : llvm::enumerate(acc)) {
+                                     Value v = values.loadVector(
+                                         e, type, s,
+                                         e.add(kvBase,
+                                               e.index(i * vectorLanes)),
+                                         vectorLanes);
+                                     next.push_back(
+                                         e.addf(sum, e.mulf(weight, v)));
+                                   }
+                                   return next;
+                                 }),
+                          "add")
+                          .getResults();
+                  for (auto [i, sum] : llvm::enumerate(sums))
+                    vector::StoreOp::create(
+                        e, sum, out,
+                        ValueRange{t,
+                                   e.add(queryBase, e.index(i * vectorLanes))});
+                  return;
+                }
                 e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
-                  Value channel = e.add(queryBase, d);
-                  Value v = values.load(e, type, s, e.add(kvBase, d));
-                  e.store(e.addf(e.load(out, {t, channel}), e.mulf(weight, v)),
-                          out, {t, channel});
+                  e.store(e.f32(0.0f), out, {t, e.add(queryBase, d)});
+                });
+                e.loop(e.index(0), visible, 1, [&](Emitter &e, Value s) {
+                  Value weight = e.divf(e.load(scores, s), total);
+                  e.loop(0, headDim, 1, [&](Emitter &e, Value d) {
+                    Value channel = e.add(queryBase, d);
+                    Value v = values.load(e, type, s, e.add(kvBase, d));
+                    e.store(
+                        e.addf(e.load(out, {t, channel}), e.mulf(weight, v)),
+                        out, {t, channel});
+                  });
                 });
               });
+        };
+        if (!overChannelLanes)
+          return emitNest(e, false);
+        // One query row (decode) gives too few (token, head) pairs to hide
+        // the latency of a warp walking the positions one by one: lanes
+        // over positions keep 32 of them in flight. Prompts take the
+        // channel lanes.
+        Value oneRow = arith::CmpIOp::create(e, arith::CmpIPredicate::eq,
+                                             e.rows(query), e.index(1));
+        scf::IfOp::create(
+            e, oneRow,
+            [&](OpBuilder &b, Location loc) {
+              Emitter branch(b, loc);
+              emitNest(branch, false);
+              scf::YieldOp::create(b, loc);
+            },
+            [&](OpBuilder &b, Location loc) {
+              Emitter branch(b, loc);
+              emitNest(branch, true);
+              scf::YieldOp::create(b, loc);
             });
       });
 }

@@ -1,0 +1,54 @@
+// RUN: lowbit-opt %s --lowbit-convert-to-cpu=isa=nvgpu --lowbit-offload-kernels-to-gpu=chip=sm_90 | FileCheck %s
+
+// KV4 attention on the GPU takes two forms, chosen by the number of query
+// rows. One row (decode) keeps the lanes of a warp over positions: each lane
+// scores its own positions on its own stack, and the maximum, the sum and
+// the weighted values combine across the warp after the loops. More rows
+// (prefill) spread a head's 64 channels over the 32 lanes, two each, so a
+// position's packed keys and values are read by the warp at once: every
+// position's partial dot products combine by shuffles inside the loop over
+// positions, which keeps a running maximum, sum and weighted value sum
+// (online softmax) and needs no array of scores.
+
+// CHECK-LABEL: func.func private @lowbit_cpu_kv_attention_128_h2_kv1_b4_g32_l8(
+// CHECK: %[[ROWS:.*]] = memref.dim
+// CHECK: %[[ONE:.*]] = arith.cmpi eq, %[[ROWS]]
+// CHECK: scf.if %[[ONE]]
+// CHECK: gpu.launch_func @[[POSITIONS:[a-z0-9_]+]]::@{{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
+// CHECK: } else {
+// CHECK: gpu.launch_func @[[CHANNELS:[a-z0-9_]+]]::@{{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
+
+// CHECK: gpu.module @[[POSITIONS]] [
+// CHECK: memref.alloca() : memref<8xf32>
+// CHECK: scf.for
+// CHECK: arith.cmpf olt
+// CHECK: gpu.shuffle xor
+
+// CHECK: gpu.module @[[CHANNELS]] [
+// CHECK-NOT: memref.alloca
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<2xf32>)
+// CHECK: vector.load %{{.*}} : memref<?x128xf32>, vector<2xf32>
+// CHECK: vector.load %{{.*}} : memref<8x32xi8>, vector<1xi8>
+// CHECK: vector.interleave
+// CHECK: vector.reduction <add>
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: math.exp
+// CHECK: math.exp
+// CHECK: scf.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, vector<2xf32>
+// CHECK: vector.store %{{.*}} : memref<?x128xf32>, vector<2xf32>
+
+!cache = !lowbit.kv_cache<bits = 4, group = 32, heads = 1, head_dim = 64, max_len = 8>
+
+module attributes {lowbit.checkpoint = "tiny.gguf"} {
+  func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index, %cache: !cache) -> (tensor<?x8xf32>, !cache) {
+    %table = lowbit.weight "token_embd.weight" : tensor<8x64xf32>
+    %kv = lowbit.embedding %table[%tokens] : tensor<8x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+    %table2 = lowbit.weight "token_embd2.weight" : tensor<8x128xf32>
+    %q = lowbit.embedding %table2[%tokens] : tensor<8x128xf32>, tensor<?xi32> -> tensor<?x128xf32>
+    %c = lowbit.kv_append %kv, %kv into %cache at %start : tensor<?x64xf32>, tensor<?x64xf32> -> !cache
+    %o = lowbit.kv_attention %q, %c at %start {num_heads = 2 : i64} : tensor<?x128xf32>, !cache
+    %head = lowbit.weight "output.weight" : tensor<8x128xf32>
+    %logits = lowbit.linear %o, %head : tensor<?x128xf32>, tensor<8x128xf32> -> tensor<?x8xf32>
+    return %logits, %c : tensor<?x8xf32>, !cache
+  }
+}
