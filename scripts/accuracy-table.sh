@@ -26,12 +26,14 @@ rows=(
   "FP32|"
   "W8A8|w8a8{$blocks}"
   "W4A16|w4a16{$blocks}"
+  "W4A16 (asymmetric weights)|w4a16{$blocks asymmetric-weights=true}"
   "W4A8|w4a8{$blocks}"
   "W4A4 (naive, per token and 32-channel block)|w4a4{$blocks}"
   "W4A4 (naive, per token, blocks of 256)|w4a4{block-size=256 group-size=32}"
   "W4Ax (FMPQ)|w4ax{$blocks}"
   "W4Ax (FMPQ) + clip search|w4ax{$blocks clip-search=true}"
   "W4Ax-KV4|w4ax-kv4{$blocks}"
+  "W4Ax-KV4 (asymmetric KV)|w4ax-kv4{$blocks asymmetric-kv=true}"
 )
 
 table="$work/accuracy.md"

@@ -110,6 +110,62 @@ static float quantizeGroupWithClipSearch(
   return bestScale;
 }
 
+/// Largest unsigned code of an asymmetric `bits`-bit integer: 15 for 4 bits.
+static int32_t largestUnsignedCode(int64_t bits) { return (1 << bits) - 1; }
+
+/// Quantizes one group of `count` values asymmetrically to stored codes in
+/// [0, levels] over the range [min(x, 0), max(x, 0)] times the clipRatios()
+/// entry of smallest weighted squared error (only the first, 1, without
+/// `clipSearch`); writes code minus zero point to `codes` and the zero
+/// point to `zero`, and returns the scale, rounded to `scaleSemantics`.
+static float quantizeGroupAsymmetric(const float *values, const float *weights,
+                                     int64_t count, int32_t levels,
+                                     bool clipSearch,
+                                     const llvm::fltSemantics &scaleSemantics,
+                                     int32_t *codes, int32_t &zero) {
+  float lowest = 0.0f, highest = 0.0f;
+  for (int64_t i = 0; i < count; ++i) {
+    lowest = std::min(lowest, values[i]);
+    highest = std::max(highest, values[i]);
+  }
+  auto codesAt = [&](float ratio, float &scale, int32_t &zeroPoint,
+                     int32_t *out) {
+    scale = roundTo(ratio * (highest - lowest) / static_cast<float>(levels),
+                    scaleSemantics);
+    zeroPoint = scale > 0.0f ? static_cast<int32_t>(std::clamp(
+                                   std::nearbyint(-ratio * lowest / scale),
+                                   0.0f, static_cast<float>(levels)))
+                             : 0;
+    double error = 0.0;
+    for (int64_t i = 0; i < count; ++i) {
+      float stored = scale > 0.0f ? std::nearbyint(values[i] / scale) : 0.0f;
+      stored = std::clamp(stored + static_cast<float>(zeroPoint), 0.0f,
+                          static_cast<float>(levels));
+      out[i] = static_cast<int32_t>(stored) - zeroPoint;
+      double difference = values[i] - static_cast<float>(out[i]) * scale;
+      error += (weights ? weights[i] : 1.0) * difference * difference;
+    }
+    return error;
+  };
+  std::vector<int32_t> candidate(count);
+  float bestScale = 0.0f;
+  int32_t bestZero = 0;
+  double bestError = INFINITY;
+  for (float ratio : clipSearch ? clipRatios() : clipRatios().take_front()) {
+    float scale;
+    int32_t zeroPoint;
+    double error = codesAt(ratio, scale, zeroPoint, candidate.data());
+    if (error < bestError) {
+      bestError = error;
+      bestScale = scale;
+      bestZero = zeroPoint;
+      std::copy(candidate.begin(), candidate.end(), codes);
+    }
+  }
+  zero = bestZero;
+  return bestScale;
+}
+
 QuantizedTensor lowbit::quantize(const Tensor &input,
                                  QuantizedTensorType type,
                                  const ScaleChoice &choice) {
@@ -122,6 +178,8 @@ QuantizedTensor lowbit::quantize(const Tensor &input,
   int64_t group = layout.getScaleGroupChannels();
   int64_t groups = layout.getScalesPerRow();
   result.scales.resize(result.rows * groups);
+  if (layout.getAsymmetric())
+    result.zeroPoints.resize(result.rows * groups);
   llvm::ArrayRef<int64_t> permutation = layout.getPermutation();
   auto sourceChannel = [&](int64_t c) {
     return permutation.empty() ? c : permutation[c];
@@ -133,23 +191,33 @@ QuantizedTensor lowbit::quantize(const Tensor &input,
   const llvm::fltSemantics &scaleSemantics =
       type.getScaleType().getFloatSemantics();
   std::vector<float> stored(result.channels);
+  std::vector<int32_t> wideCodes(group);
   for (int64_t row = 0; row < result.rows; ++row) {
     const float *source = &input.data[row * result.channels];
     for (int64_t c = 0; c < result.channels; ++c)
       stored[c] = source[sourceChannel(c)];
     for (int64_t g = 0; g < groups; ++g) {
-      int32_t limit = largestCode(
-          layout.getBlockBits()[g * group / layout.getBlockSize()]);
+      int64_t bits = layout.getBlockBits()[g * group / layout.getBlockSize()];
+      int32_t limit = largestCode(bits);
       int8_t *codes = &result.codes[row * result.channels + g * group];
+      const float *importance =
+          storedImportance.empty() ? nullptr : &storedImportance[g * group];
+      if (layout.getAsymmetric()) {
+        // 4-bit only (the layout verifier): codes - zero fit in [-15, 15].
+        int32_t zero;
+        result.scales[row * groups + g] = quantizeGroupAsymmetric(
+            &stored[g * group], importance, group, largestUnsignedCode(bits),
+            choice.clipSearch, scaleSemantics, wideCodes.data(), zero);
+        std::copy(wideCodes.begin(), wideCodes.end(), codes);
+        result.zeroPoints[row * groups + g] = static_cast<uint8_t>(zero);
+        continue;
+      }
       result.scales[row * groups + g] =
           choice.clipSearch
-              ? quantizeGroupWithClipSearch(
-                    &stored[g * group],
-                    storedImportance.empty() ? nullptr
-                                             : &storedImportance[g * group],
-                    group, limit, scaleSemantics, codes)
-              : quantizeGroup(&stored[g * group], group, limit,
-                              scaleSemantics, codes);
+              ? quantizeGroupWithClipSearch(&stored[g * group], importance,
+                                            group, limit, scaleSemantics, codes)
+              : quantizeGroup(&stored[g * group], group, limit, scaleSemantics,
+                              codes);
     }
   }
   return result;
@@ -158,13 +226,17 @@ QuantizedTensor lowbit::quantize(const Tensor &input,
 std::vector<uint8_t> lowbit::packCodes(const QuantizedTensor &input) {
   BlockLayoutAttr layout = input.layout;
   int64_t rowBytes = layout.getPackedRowBytes();
+  int64_t group = layout.getScaleGroupChannels();
+  int64_t groups = layout.getScalesPerRow();
   std::vector<uint8_t> packed(input.rows * rowBytes, 0);
   for (int64_t row = 0; row < input.rows; ++row) {
     int64_t bitOffset = row * rowBytes * 8;
     for (int64_t c = 0; c < input.channels; ++c) {
       int64_t bits = layout.getBlockBits()[c / layout.getBlockSize()];
-      uint32_t field = static_cast<uint8_t>(input.codes[row * input.channels + c]) &
-                       ((1u << bits) - 1);
+      int32_t code = input.codes[row * input.channels + c];
+      if (layout.getAsymmetric())
+        code += input.zeroPoints[row * groups + c / group];
+      uint32_t field = static_cast<uint32_t>(code) & ((1u << bits) - 1);
       for (int64_t bit = 0; bit < bits; ++bit, ++bitOffset)
         packed[bitOffset / 8] |= ((field >> bit) & 1u) << (bitOffset % 8);
     }
@@ -173,9 +245,12 @@ std::vector<uint8_t> lowbit::packCodes(const QuantizedTensor &input) {
 }
 
 std::vector<int8_t> lowbit::unpackCodes(llvm::ArrayRef<uint8_t> packed,
-                                        BlockLayoutAttr layout, int64_t rows) {
+                                        BlockLayoutAttr layout, int64_t rows,
+                                        llvm::ArrayRef<uint8_t> zeroPoints) {
   int64_t channels = layout.getNumChannels();
   int64_t rowBytes = layout.getPackedRowBytes();
+  int64_t group = layout.getScaleGroupChannels();
+  int64_t groups = layout.getScalesPerRow();
   std::vector<int8_t> codes(rows * channels);
   for (int64_t row = 0; row < rows; ++row) {
     int64_t bitOffset = row * rowBytes * 8;
@@ -184,9 +259,10 @@ std::vector<int8_t> lowbit::unpackCodes(llvm::ArrayRef<uint8_t> packed,
       int32_t field = 0;
       for (int64_t bit = 0; bit < bits; ++bit, ++bitOffset)
         field |= ((packed[bitOffset / 8] >> (bitOffset % 8)) & 1) << bit;
-      // Sign-extend the two's-complement field.
-      if (field & (1 << (bits - 1)))
-        field -= 1 << bits;
+      if (layout.getAsymmetric())
+        field -= zeroPoints[row * groups + c / group];
+      else if (field & (1 << (bits - 1)))
+        field -= 1 << bits; // Sign-extend the two's-complement field.
       codes[row * channels + c] = static_cast<int8_t>(field);
     }
   }
@@ -239,7 +315,7 @@ Tensor lowbit::quantizedMatmul(const QuantizedTensor &act,
 }
 
 void lowbit::roundForKVCache(float *values, int64_t count, int64_t bits,
-                             int64_t group) {
+                             int64_t group, bool asymmetric) {
   if (bits == 32)
     return;
   if (bits == 16) {
@@ -248,7 +324,18 @@ void lowbit::roundForKVCache(float *values, int64_t count, int64_t bits,
     return;
   }
   std::vector<int8_t> codes(group);
+  std::vector<int32_t> wideCodes(group);
   for (int64_t begin = 0; begin < count; begin += group) {
+    if (asymmetric) {
+      int32_t zero;
+      float scale = quantizeGroupAsymmetric(
+          values + begin, /*weights=*/nullptr, group, largestUnsignedCode(bits),
+          /*clipSearch=*/false, llvm::APFloat::IEEEhalf(), wideCodes.data(),
+          zero);
+      for (int64_t i = 0; i < group; ++i)
+        values[begin + i] = static_cast<float>(wideCodes[i]) * scale;
+      continue;
+    }
     float scale = quantizeGroup(values + begin, group, largestCode(bits),
                                 llvm::APFloat::IEEEhalf(), codes.data());
     for (int64_t i = 0; i < group; ++i)

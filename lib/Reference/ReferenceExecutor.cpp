@@ -342,9 +342,9 @@ llvm::Error ReferenceExecutor::Frame::kvAppend(KVAppendOp op) {
   // Groups divide head_dim, so rounding a whole row keeps them within heads.
   for (int64_t row = start; row < start + rows; ++row) {
     roundForKVCache(&cache->keys[row * cache->channels], cache->channels,
-                    cache->bits, cache->groupSize);
+                    cache->bits, cache->groupSize, cache->asymmetric);
     roundForKVCache(&cache->values[row * cache->channels], cache->channels,
-                    cache->bits, cache->groupSize);
+                    cache->bits, cache->groupSize, cache->asymmetric);
   }
   caches[op.getResult()] = cache;
   return llvm::Error::success();
@@ -545,6 +545,7 @@ ReferenceExecutor::create(ModuleOp module, const Checkpoint &checkpoint) {
     cache.channels = cacheType.getChannels();
     cache.bits = cacheType.getBits();
     cache.groupSize = cacheType.getGroupSize();
+    cache.asymmetric = cacheType.getAsymmetric();
     for (RankState &rank : executor->ranks)
       rank.caches.push_back(cache);
   }

@@ -25,13 +25,16 @@ class QuantizedArithmeticTest : public ::testing::Test {
 protected:
   QuantizedArithmeticTest() { context.loadDialect<LowBitDialect>(); }
 
-  /// A [rows, channels] qtensor type with f16 scales.
+  /// A [rows, channels] qtensor type with f16 scales (and zero points when
+  /// `asymmetric`).
   QuantizedTensorType type(int64_t rows, int64_t blockSize,
                            llvm::ArrayRef<int64_t> blockBits,
                            ScaleGranularity granularity, int64_t groupSize = 0,
-                           llvm::ArrayRef<int64_t> permutation = {}) {
-    auto layout = BlockLayoutAttr::get(&context, blockSize, blockBits,
-                                       granularity, groupSize, permutation);
+                           llvm::ArrayRef<int64_t> permutation = {},
+                           bool asymmetric = false) {
+    auto layout =
+        BlockLayoutAttr::get(&context, blockSize, blockBits, granularity,
+                             groupSize, permutation, asymmetric);
     int64_t channels = blockSize * static_cast<int64_t>(blockBits.size());
     return QuantizedTensorType::get(&context, {rows, channels},
                                     mlir::Float16Type::get(&context), layout);
@@ -150,6 +153,103 @@ TEST_F(QuantizedArithmeticTest, PackingRoundTripsBitExactly) {
                                             ((quantized.codes[1] & 0xF) << 4)));
   // The 8-bit block starts at byte 2 and stores plain bytes.
   EXPECT_EQ(static_cast<int8_t>(packed[2]), quantized.codes[4]);
+}
+
+/// One-sided data (every value positive), where a zero point pays most.
+static Tensor positiveTensor(int64_t rows, int64_t channels, unsigned seed) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> uniform(0.5f, 3.0f);
+  Tensor tensor{{rows, channels}, std::vector<float>(rows * channels)};
+  for (float &value : tensor.data)
+    value = uniform(generator);
+  return tensor;
+}
+
+/// Sum of squared differences between two tensors of one shape.
+static double squaredError(const Tensor &a, const Tensor &b) {
+  double sum = 0.0;
+  for (size_t i = 0; i < a.data.size(); ++i)
+    sum += (a.data[i] - b.data[i]) * (a.data[i] - b.data[i]);
+  return sum;
+}
+
+TEST_F(QuantizedArithmeticTest, AsymmetricCodesUseAllSixteenLevels) {
+  std::vector<int64_t> permutation = {5, 3, 1, 7, 0, 2, 4, 6};
+  for (auto qtype : {type(4, 8, {4}, ScaleGranularity::PerGroup, 4, {}, true),
+                     type(4, 4, {4, 4}, ScaleGranularity::PerChannel, 0,
+                          permutation, true)}) {
+    for (const Tensor &input :
+         {randomTensor(4, 8, 11), positiveTensor(4, 8, 12)}) {
+      QuantizedTensor quantized = quantize(input, qtype);
+      Tensor restored = dequantize(quantized);
+      int64_t group = qtype.getLayout().getScaleGroupChannels();
+      int64_t groups = qtype.getLayout().getScalesPerRow();
+      ASSERT_EQ(quantized.zeroPoints.size(), 4u * groups);
+      for (int64_t row = 0; row < 4; ++row)
+        for (int64_t stored = 0; stored < 8; ++stored) {
+          int64_t index = row * groups + stored / group;
+          int32_t code =
+              quantized.codes[row * 8 + stored] + quantized.zeroPoints[index];
+          EXPECT_GE(code, 0);
+          EXPECT_LE(code, 15);
+          EXPECT_LE(quantized.zeroPoints[index], 15);
+          llvm::ArrayRef<int64_t> order = qtype.getLayout().getPermutation();
+          int64_t channel = order.empty() ? stored : order[stored];
+          EXPECT_LE(std::fabs(input.data[row * 8 + channel] -
+                              restored.data[row * 8 + channel]),
+                    0.5f * quantized.scales[index] * (1.0f + 2e-2f))
+              << "row " << row << " channel " << channel;
+        }
+    }
+  }
+}
+
+TEST_F(QuantizedArithmeticTest, AsymmetricBeatsSymmetricOnOneSidedGroups) {
+  Tensor input = positiveTensor(8, 64, 13);
+  double symmetric = squaredError(
+      input, dequantize(quantize(
+                 input, type(8, 64, {4}, ScaleGranularity::PerGroup, 32))));
+  double asymmetric = squaredError(
+      input,
+      dequantize(quantize(
+          input, type(8, 64, {4}, ScaleGranularity::PerGroup, 32, {}, true))));
+  // Symmetric codes spend half their levels on negative values that never
+  // occur: about 7 steps over [0, max] against 15 over [0, max].
+  EXPECT_LT(asymmetric, symmetric / 3.0);
+}
+
+TEST_F(QuantizedArithmeticTest, AsymmetricPackingStoresUnsignedCodes) {
+  auto qtype = type(3, 8, {4, 4}, ScaleGranularity::PerGroup, 4, {}, true);
+  QuantizedTensor quantized = quantize(randomTensor(3, 16, 14), qtype);
+  std::vector<uint8_t> packed = packCodes(quantized);
+  ASSERT_EQ(packed.size(), 3u * qtype.getLayout().getPackedRowBytes());
+  EXPECT_EQ(qtype.getLayout().getZeroPointRowBytes(), 2);
+  EXPECT_EQ(unpackCodes(packed, qtype.getLayout(), 3, quantized.zeroPoints),
+            quantized.codes);
+  EXPECT_EQ(packed[0] & 0xF, quantized.codes[0] + quantized.zeroPoints[0]);
+}
+
+TEST_F(QuantizedArithmeticTest, AsymmetricKVCacheKeepsHalfAStep) {
+  std::vector<float> values(64);
+  std::mt19937 generator(15);
+  std::uniform_real_distribution<float> uniform(-0.5f, 4.0f);
+  for (float &value : values)
+    value = uniform(generator);
+  for (int64_t bits : {4, 8}) {
+    std::vector<float> rounded = values;
+    roundForKVCache(rounded.data(), 64, bits, 32, /*asymmetric=*/true);
+    for (int64_t begin = 0; begin < 64; begin += 32) {
+      float lowest = 0.0f, highest = 0.0f;
+      for (int64_t i = begin; i < begin + 32; ++i) {
+        lowest = std::min(lowest, values[i]);
+        highest = std::max(highest, values[i]);
+      }
+      float step = (highest - lowest) / static_cast<float>((1 << bits) - 1);
+      for (int64_t i = begin; i < begin + 32; ++i)
+        EXPECT_LE(std::fabs(rounded[i] - values[i]), 0.5f * step * 1.02f)
+            << bits << " bits, value " << i;
+    }
+  }
 }
 
 /// The wire format `element` with blocks of `blockSize` and `scaleType`.

@@ -36,13 +36,17 @@ Tensor permuteAlong(const Tensor &input, llvm::ArrayRef<int64_t> permutation,
 
 /// A [rows, channels] tensor in the storage a !lowbit.qtensor describes:
 /// signed codes in stored (permuted) channel order and one scale per row and
-/// scale group, already rounded to the scale type.
+/// scale group, already rounded to the scale type. An asymmetric layout
+/// also has one zero point per row and scale group; its codes are then the
+/// stored unsigned code minus the zero point (in [-15, 15]), so that every
+/// value is code * scale in both forms.
 struct QuantizedTensor {
   int64_t rows = 0;
   int64_t channels = 0;
   BlockLayoutAttr layout;
   std::vector<int8_t> codes;
   std::vector<float> scales;
+  std::vector<uint8_t> zeroPoints;
 };
 
 /// `value` rounded to the nearest value of `type` (f16, bf16 or f32), ties
@@ -66,7 +70,10 @@ llvm::ArrayRef<float> clipRatios();
 /// Quantizes `input` as `type` says: channels permuted by the layout, then
 /// per row and scale group scale = absmax / largestCode (rounded to the
 /// scale type) and code = round-to-even(x / scale) clamped to
-/// [-largestCode, largestCode]. With a clip search, the scale is the
+/// [-largestCode, largestCode]. An asymmetric layout takes lo = min(x, 0)
+/// and hi = max(x, 0) instead: scale = (hi - lo) / 15, zero point =
+/// round-to-even(-lo / scale) and stored code = round-to-even(x / scale) +
+/// zero clamped to [0, 15]. With a clip search, the range is the
 /// clipRatios() multiple of that with the smallest weighted squared error.
 QuantizedTensor quantize(const Tensor &input, QuantizedTensorType type,
                          const ScaleChoice &choice = {});
@@ -75,12 +82,15 @@ QuantizedTensor quantize(const Tensor &input, QuantizedTensorType type,
 /// takes BlockLayoutAttr::getPackedRowBytes() bytes; its codes, in stored
 /// order, are two's-complement fields of their block's width laid out
 /// least significant bit first, so a 4-bit block puts code 2i in the low
-/// and code 2i+1 in the high nibble of a byte.
+/// and code 2i+1 in the high nibble of a byte. Asymmetric layouts store the
+/// unsigned codes (code + zero point) the same way.
 std::vector<uint8_t> packCodes(const QuantizedTensor &input);
 
-/// The codes of `rows` rows packed by packCodes with `layout`.
+/// The codes of `rows` rows packed by packCodes with `layout`; an
+/// asymmetric layout needs the rows' `zeroPoints`.
 std::vector<int8_t> unpackCodes(llvm::ArrayRef<uint8_t> packed,
-                                BlockLayoutAttr layout, int64_t rows);
+                                BlockLayoutAttr layout, int64_t rows,
+                                llvm::ArrayRef<uint8_t> zeroPoints = {});
 
 /// codes * scales, with channels back in their original order.
 Tensor dequantize(const QuantizedTensor &input);
@@ -94,9 +104,10 @@ Tensor quantizedMatmul(const QuantizedTensor &act,
 
 /// Rounds `count` values of one KV head the way a `bits`-bit KV cache stores
 /// them: 32 keeps f32, 16 rounds to f16, 4 and 8 quantize every `group`
-/// consecutive values with an f16 absmax scale.
-void roundForKVCache(float *values, int64_t count, int64_t bits,
-                     int64_t group);
+/// consecutive values with an f16 absmax scale, or, `asymmetric`, with an
+/// f16 scale and an integer zero point over [min(x, 0), max(x, 0)].
+void roundForKVCache(float *values, int64_t count, int64_t bits, int64_t group,
+                     bool asymmetric = false);
 
 /// Rounds `count` values, a multiple of the wire block size, to what a
 /// collective with `wire` delivers (runtime::roundThroughWire): per block

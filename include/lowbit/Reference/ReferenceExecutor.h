@@ -63,6 +63,7 @@ private:
     int64_t channels = 0;
     int64_t bits = 32;
     int64_t groupSize = 0;
+    bool asymmetric = false;
     std::vector<float> keys;
     std::vector<float> values;
   };

@@ -617,6 +617,23 @@ struct ConvertLowBitToCPUPass
                             "tensor-parallel modules (lowbit.rank_group)";
       return signalPassFailure();
     }
+    WalkResult asymmetric = module.walk([](Operation *op) {
+      auto isAsymmetric = [](Type type) {
+        if (auto quantized = dyn_cast<QuantizedTensorType>(type))
+          return quantized.getLayout().getAsymmetric();
+        auto cache = dyn_cast<KVCacheType>(type);
+        return cache && cache.getAsymmetric();
+      };
+      if (llvm::none_of(op->getResultTypes(), isAsymmetric) &&
+          llvm::none_of(op->getOperandTypes(), isAsymmetric))
+        return WalkResult::advance();
+      op->emitOpError() << "lowbit-convert-to-cpu does not lower asymmetric "
+                           "(zero-point) weights or KV caches yet; the "
+                           "reference executor runs them";
+      return WalkResult::interrupt();
+    });
+    if (asymmetric.wasInterrupted())
+      return signalPassFailure();
     SmallVector<func::FuncOp> graphs;
     for (auto function : module.getOps<func::FuncOp>())
       if (!function.isDeclaration() && !function.isPrivate())

@@ -65,6 +65,10 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
   auto act = cast<QuantizedTensorType>(matmul.getAct().getType());
   auto weight = cast<QuantizedTensorType>(matmul.getWeight().getType());
   BlockLayoutAttr weightLayout = weight.getLayout();
+  if (weightLayout.getAsymmetric())
+    return matmul.emitError() << "GPU kernels need symmetric weights; "
+                                 "asymmetric (zero-point) weights run on the "
+                                 "reference executor only";
   if (weightLayout.getNumInt8Blocks() != 0)
     return matmul.emitError()
            << "GPU kernels need INT4 weights, but "

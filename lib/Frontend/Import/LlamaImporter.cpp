@@ -77,10 +77,11 @@ private:
 
 void ForwardBuilder::build(StringRef name, int64_t numRows) {
   rows = numRows;
-  auto cacheType = KVCacheType::get(builder.getContext(), /*bits=*/32,
-                                    /*groupSize=*/config.headDim(),
-                                    config.numKVHeads, config.headDim(),
-                                    config.contextLength);
+  auto cacheType =
+      KVCacheType::get(builder.getContext(), /*bits=*/32,
+                       /*groupSize=*/config.headDim(), config.numKVHeads,
+                       config.headDim(), config.contextLength,
+                       /*asymmetric=*/false);
   auto tokensType = RankedTensorType::get({rows}, builder.getI32Type());
   SmallVector<Type> inputs = {tokensType, tokensType, builder.getIndexType()};
   SmallVector<Type> results = {activation(config.vocabSize)};

@@ -61,3 +61,14 @@ func.func @compressed_reduce_scatter(%x: tensor<?x64xf16>) -> tensor<?x32xf16> {
   %0 = lowbit.reduce_scatter %x over @tp along 1 wire <fp4_e2m1, block = 16, scale = f16> : tensor<?x64xf16> -> tensor<?x32xf16>
   return %0 : tensor<?x32xf16>
 }
+
+// -----
+
+!act = !lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [8, 8], per_token>>
+!wasym = !lowbit.qtensor<64x256, f16, #lowbit.blocks<128, [4, 4], per_group = 128, asymmetric>>
+
+func.func @asymmetric_weights(%a: !act, %w: !wasym) -> tensor<?x64xf32> {
+  // expected-error @+1 {{GPU kernels need symmetric weights; asymmetric (zero-point) weights run on the reference executor only}}
+  %y = lowbit.matmul %a, %w : !act, !wasym -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}

@@ -126,3 +126,23 @@ func.func private @stats_lengths() attributes {s = #lowbit.channel_stats<tokens 
 
 // expected-error @+1 {{absmax of channel 1 is -2.000000e+00; expected a finite non-negative number}}
 func.func private @stats_negative() attributes {s = #lowbit.channel_stats<tokens = 4, absmax = [1.0, -2.0], percentile = [1.0, 2.0], mean_square = [1.0, 1.0]>}
+
+// -----
+
+// expected-error @+1 {{asymmetric (zero-point) scales are for stored weights: expected per_channel or per_group, found per_token}}
+func.func private @asymmetric_per_token(!lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [4, 4], per_token, asymmetric>>)
+
+// -----
+
+// expected-error @+1 {{asymmetric layouts store 4-bit blocks only; block 1 is 8-bit}}
+func.func private @asymmetric_int8(!lowbit.qtensor<16x256, f16, #lowbit.blocks<128, [4, 8], per_group = 32, asymmetric>>)
+
+// -----
+
+// expected-error @+1 {{expected 'perm = [...]' and then 'asymmetric', each at most once, found 'asymmetric'}}
+func.func private @asymmetric_twice(!lowbit.qtensor<16x256, f16, #lowbit.blocks<128, [4, 4], per_group = 32, asymmetric, asymmetric>>)
+
+// -----
+
+// expected-error @+1 {{an asymmetric KV cache stores 4- or 8-bit codes, found 16 bits}}
+func.func private @asymmetric_kv16(!lowbit.kv_cache<bits = 16, group = 64, heads = 4, head_dim = 64, max_len = 16, asymmetric = true>)

@@ -22,6 +22,22 @@ func.func @per_group_blocks(%w: !lowbit.qtensor<16x256, f32, #lowbit.blocks<128,
   return
 }
 
+// CHECK-LABEL: func @asymmetric_blocks
+// CHECK-SAME: #lowbit.blocks<128, [4, 4], per_group = 64, asymmetric>
+// CHECK-SAME: #lowbit.blocks<4, [4, 4], per_channel, perm = [5, 1, 0, 2, 3, 4, 6, 7], asymmetric>
+func.func @asymmetric_blocks(%w: !lowbit.qtensor<16x256, f16, #lowbit.blocks<128, [4, 4], per_group = 64, asymmetric>>,
+                             %p: !lowbit.qtensor<16x8, f16, #lowbit.blocks<4, [4, 4], per_channel, perm = [5, 1, 0, 2, 3, 4, 6, 7], asymmetric>>) {
+  return
+}
+
+// CHECK-LABEL: func @asymmetric_kv_cache
+// CHECK-SAME: !lowbit.kv_cache<bits = 4, group = 32, heads = 4, head_dim = 64, max_len = 2048, asymmetric = true>
+// CHECK-SAME: !lowbit.kv_cache<bits = 8, group = 32, heads = 4, head_dim = 64, max_len = 2048>
+func.func @asymmetric_kv_cache(%a: !lowbit.kv_cache<bits = 4, group = 32, heads = 4, head_dim = 64, max_len = 2048, asymmetric = true>,
+                               %s: !lowbit.kv_cache<bits = 8, group = 32, heads = 4, head_dim = 64, max_len = 2048, asymmetric = false>) {
+  return
+}
+
 // CHECK-LABEL: func @permuted_blocks
 // CHECK-SAME: #lowbit.blocks<4, [8, 4], per_token, perm = [5, 1, 0, 2, 3, 4, 6, 7]>
 func.func @permuted_blocks(%a: !lowbit.qtensor<?x8, f16, #lowbit.blocks<4, [8, 4], per_token, perm = [5, 1, 0, 2, 3, 4, 6, 7]>>) {

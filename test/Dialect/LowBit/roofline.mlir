@@ -51,6 +51,23 @@ func.func @matmul_w4a8(
   return %y : tensor<?x4096xf16>
 }
 
+// The same matmul with asymmetric weights: 4 bits of zero point per scale
+// group on top of the codes and scales.
+//   W = 8650752 + 4096 rows * 32 groups / 2 = 8650752 + 65536 = 8716288
+//   bytes = 8663104 + 65536 = 8728640
+// CHECK-LABEL: == @matmul_w4a8_asymmetric | decode
+// CHECK: lowbit.matmul {{.*}} M=1 N=4096 K=4096 A8 W4 g128 asym 393216 - - 33554432 - 8728640 -
+// CHECK: footprint: weights 8716288 B, KV cache 0 B
+func.func @matmul_w4a8_asymmetric(
+    %x: !lowbit.qtensor<?x4096, f16, #lowbit.blocks<128, [8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8], per_token>>,
+    %w: !lowbit.qtensor<4096x4096, f16, #lowbit.blocks<128, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4], per_group = 128, asymmetric>>) -> tensor<?x4096xf16> {
+  %y = lowbit.matmul %x, %w
+      : !lowbit.qtensor<?x4096, f16, #lowbit.blocks<128, [8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8], per_token>>,
+        !lowbit.qtensor<4096x4096, f16, #lowbit.blocks<128, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4], per_group = 128, asymmetric>>
+        -> tensor<?x4096xf16>
+  return %y : tensor<?x4096xf16>
+}
+
 // W4A4 at a 2048-token prefill: Hopper has no INT4 peak, so the INT4 work
 // runs at the INT8 rate and binds there.
 //   int4 ops  = 2*2048*4096*4096                                   = 68719476736

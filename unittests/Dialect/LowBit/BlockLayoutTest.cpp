@@ -32,7 +32,8 @@ protected:
     });
     return BlockLayoutAttr::getChecked(
         [&] { return emitError(UnknownLoc::get(&context)); }, &context,
-        blockSize, bits, granularity, groupSize, permutation);
+        blockSize, bits, granularity, groupSize, permutation,
+        /*asymmetric=*/false);
   }
 
   MLIRContext context;

@@ -309,8 +309,9 @@ Precision getFloatPrecision(Type type) {
 /// the scales of every row.
 int64_t getQuantizedBytes(QuantizedTensorType type, int64_t rows) {
   BlockLayoutAttr layout = type.getLayout();
-  return rows * (layout.getPackedRowBytes() +
-                 layout.getScalesPerRow() * getElementBytes(type.getScaleType()));
+  return rows *
+         (layout.getPackedRowBytes() + layout.getZeroPointRowBytes() +
+          layout.getScalesPerRow() * getElementBytes(type.getScaleType()));
 }
 
 /// Bytes of one position (keys and values of all KV heads) of a KV cache.
@@ -319,6 +320,10 @@ int64_t getKVPositionBytes(KVCacheType type) {
   int64_t bytes = llvm::divideCeil(elements * type.getBits(), 8);
   if (type.getBits() <= 8)
     bytes += elements / type.getGroupSize() * 2;
+  // An asymmetric cache's zero points are as wide as its codes.
+  if (type.getAsymmetric())
+    bytes +=
+        llvm::divideCeil(elements / type.getGroupSize() * type.getBits(), 8);
   return bytes;
 }
 
@@ -327,6 +332,8 @@ std::string describeKVCache(KVCacheType type) {
   std::string text = "KV" + std::to_string(type.getBits());
   if (type.getBits() <= 8)
     text += " g" + std::to_string(type.getGroupSize());
+  if (type.getAsymmetric())
+    text += " asym";
   return text;
 }
 
@@ -344,9 +351,11 @@ std::string describeBlockBits(BlockLayoutAttr layout) {
 
 /// A short name of the scale granularity of a block layout.
 std::string describeScales(BlockLayoutAttr layout) {
-  if (layout.getGranularity() == ScaleGranularity::PerGroup)
-    return "g" + std::to_string(layout.getGroupSize());
-  return stringifyScaleGranularity(layout.getGranularity()).str();
+  std::string text =
+      layout.getGranularity() == ScaleGranularity::PerGroup
+          ? "g" + std::to_string(layout.getGroupSize())
+          : stringifyScaleGranularity(layout.getGranularity()).str();
+  return layout.getAsymmetric() ? text + " asym" : text;
 }
 
 /// Whether `value` holds weights rather than activations: a checkpoint

@@ -68,16 +68,34 @@ Attribute BlockLayoutAttr::parse(AsmParser &parser, Type) {
       (parser.parseEqual() || parser.parseInteger(groupSize)))
     return {};
 
+  // Optional `, perm = [...]` and `, asymmetric`, in this order.
   SmallVector<int64_t> permutation;
-  if (succeeded(parser.parseOptionalComma()) &&
-      (parser.parseKeyword("perm") || parser.parseEqual() ||
-       parseIntegerList(parser, permutation)))
+  bool asymmetric = false;
+  while (succeeded(parser.parseOptionalComma())) {
+    SMLoc optionLoc = parser.getCurrentLocation();
+    StringRef option;
+    if (parser.parseKeyword(&option))
+      return {};
+    if (option == "perm" && permutation.empty() && !asymmetric) {
+      if (parser.parseEqual() || parseIntegerList(parser, permutation))
+        return {};
+      continue;
+    }
+    if (option == "asymmetric" && !asymmetric) {
+      asymmetric = true;
+      continue;
+    }
+    parser.emitError(optionLoc)
+        << "expected 'perm = [...]' and then 'asymmetric', each at most "
+           "once, found '"
+        << option << "'";
     return {};
+  }
   if (parser.parseGreater())
     return {};
-  return parser.getChecked<BlockLayoutAttr>(loc, parser.getContext(),
-                                            blockSize, blockBits, *granularity,
-                                            groupSize, permutation);
+  return parser.getChecked<BlockLayoutAttr>(loc, parser.getContext(), blockSize,
+                                            blockBits, *granularity, groupSize,
+                                            permutation, asymmetric);
 }
 
 void BlockLayoutAttr::print(AsmPrinter &printer) const {
@@ -91,6 +109,8 @@ void BlockLayoutAttr::print(AsmPrinter &printer) const {
     llvm::interleaveComma(getPermutation(), printer);
     printer << "]";
   }
+  if (getAsymmetric())
+    printer << ", asymmetric";
   printer << ">";
 }
 
@@ -98,7 +118,7 @@ LogicalResult
 BlockLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                         int64_t blockSize, ArrayRef<int64_t> blockBits,
                         ScaleGranularity granularity, int64_t groupSize,
-                        ArrayRef<int64_t> permutation) {
+                        ArrayRef<int64_t> permutation, bool asymmetric) {
   if (blockSize <= 0)
     return emitError() << "block size must be positive, found " << blockSize;
   if (blockBits.empty())
@@ -116,6 +136,17 @@ BlockLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "a scale group size (" << groupSize
                        << ") needs per_group scales, found "
                        << stringifyScaleGranularity(granularity);
+  }
+  if (asymmetric) {
+    if (granularity == ScaleGranularity::PerToken)
+      return emitError() << "asymmetric (zero-point) scales are for stored "
+                            "weights: expected per_channel or per_group, "
+                            "found per_token";
+    for (auto [block, bits] : llvm::enumerate(blockBits))
+      if (bits != 4)
+        return emitError() << "asymmetric layouts store 4-bit blocks only; "
+                              "block "
+                           << block << " is " << bits << "-bit";
   }
   if (permutation.empty())
     return success();
@@ -137,6 +168,10 @@ int64_t BlockLayoutAttr::getPackedRowBytes() const {
   for (int64_t blockBits : getBlockBits())
     bits += blockBits * getBlockSize();
   return llvm::divideCeil(bits, 8);
+}
+
+int64_t BlockLayoutAttr::getZeroPointRowBytes() const {
+  return getAsymmetric() ? llvm::divideCeil(getScalesPerRow(), 2) : 0;
 }
 
 //===----------------------------------------------------------------------===//

@@ -91,10 +91,14 @@ QuantizedTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                                   int64_t bits, int64_t groupSize,
                                   int64_t numHeads, int64_t headDim,
-                                  int64_t maxLength) {
+                                  int64_t maxLength, bool asymmetric) {
   if (bits != 4 && bits != 8 && bits != 16 && bits != 32)
     return emitError() << "KV cache bit width " << bits
                        << " is not one of 4, 8, 16, 32";
+  if (asymmetric && bits > 8)
+    return emitError() << "an asymmetric KV cache stores 4- or 8-bit codes, "
+                          "found "
+                       << bits << " bits";
   if (numHeads <= 0)
     return emitError() << "KV cache heads must be positive, found "
                        << numHeads;

@@ -122,7 +122,8 @@ void FMPQPass::apply(Value input, ArrayRef<LinearOp> linears,
   MLIRContext *context = &getContext();
   auto layout = BlockLayoutAttr::get(context, blockSize, plan.blockBits,
                                      ScaleGranularity::PerToken,
-                                     /*groupSize=*/0, ArrayRef<int64_t>());
+                                     /*groupSize=*/0, ArrayRef<int64_t>(),
+                                     /*asymmetric=*/false);
   bool identity = llvm::equal(plan.permutation,
                               llvm::seq<int64_t>(0, plan.permutation.size()));
   Value permuted = input;

@@ -67,6 +67,7 @@ void addSchemePasses(OpPassManager &pm, const Scheme &scheme,
     weights.groupSize = options.groupSize;
     weights.clipSearch = options.clipSearch;
     weights.int8OutlierBlocks = options.int8OutlierWeights;
+    weights.asymmetric = options.asymmetricWeights;
     pm.addPass(createQuantizeWeights(weights));
   }
   if (scheme.activationBits) {
@@ -77,6 +78,7 @@ void addSchemePasses(OpPassManager &pm, const Scheme &scheme,
   if (scheme.kvBits != 32) {
     QuantizeKVOptions kv;
     kv.bits = scheme.kvBits;
+    kv.asymmetric = options.asymmetricKV;
     pm.addPass(createQuantizeKV(kv));
   }
   pm.addPass(createCanonicalizerPass());

@@ -68,7 +68,7 @@ LogicalResult QuantizeActivationsPass::rewrite(LinearOp linear,
     auto layout = BlockLayoutAttr::getChecked(
         emitError, &getContext(), weightLayout.getBlockSize(),
         weightLayout.getBlockBits(), weightLayout.getGranularity(),
-        weightLayout.getGroupSize(), permutation);
+        weightLayout.getGroupSize(), permutation, weightLayout.getAsymmetric());
     if (!layout)
       return failure();
     QuantizedTensorType oldType = weight.getResult().getType();
@@ -91,7 +91,7 @@ LogicalResult QuantizeActivationsPass::rewrite(LinearOp linear,
   auto layout = BlockLayoutAttr::getChecked(
       emitError, &getContext(), weightLayout.getBlockSize(),
       ArrayRef<int64_t>(blockBits), ScaleGranularity::PerToken,
-      /*groupSize=*/int64_t(0), permutation);
+      /*groupSize=*/int64_t(0), permutation, /*asymmetric=*/false);
   if (!layout)
     return failure();
   auto inputType = cast<RankedTensorType>(activation.getType());

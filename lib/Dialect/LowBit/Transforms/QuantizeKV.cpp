@@ -39,7 +39,8 @@ void QuantizeKVPass::runOnOperation() {
     int64_t group = width == 16 ? cache.getHeadDim() : int64_t(groupSize);
     auto converted = KVCacheType::getChecked(
         [&] { return where->emitError(); }, &getContext(), width, group,
-        cache.getNumHeads(), cache.getHeadDim(), cache.getMaxLength());
+        cache.getNumHeads(), cache.getHeadDim(), cache.getMaxLength(),
+        width <= 8 && asymmetric);
     failed |= !converted;
     return converted ? Type(converted) : type;
   };

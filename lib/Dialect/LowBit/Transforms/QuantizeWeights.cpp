@@ -57,7 +57,8 @@ QuantizeWeightsPass::storedType(LinearOp linear, RankedTensorType weightType) {
   auto emitError = [&] { return linear.emitError(); };
   auto layout = BlockLayoutAttr::getChecked(
       emitError, &getContext(), layerBlockSize, ArrayRef<int64_t>(blockBits),
-      granularity, int64_t(groupSize), /*permutation=*/ArrayRef<int64_t>());
+      granularity, int64_t(groupSize), /*permutation=*/ArrayRef<int64_t>(),
+      bool(asymmetric));
   if (!layout)
     return nullptr;
   return QuantizedTensorType::getChecked(
@@ -69,6 +70,12 @@ void QuantizeWeightsPass::runOnOperation() {
   if (bits != 4 && bits != 8) {
     getOperation().emitError()
         << "weight bits must be 4 or 8, found " << int64_t(bits);
+    return signalPassFailure();
+  }
+  if (asymmetric && (bits != 4 || int8OutlierBlocks)) {
+    getOperation().emitError() << "asymmetric weights are 4-bit only: "
+                                  "bits=8 and int8-outlier-blocks do not "
+                                  "combine with asymmetric";
     return signalPassFailure();
   }
   WalkResult result = getOperation().walk([&](LinearOp linear) {

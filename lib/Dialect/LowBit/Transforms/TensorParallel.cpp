@@ -259,7 +259,7 @@ LogicalResult Sharder::shardFunction(func::FuncOp function) {
     auto localCacheType = KVCacheType::get(
         cacheType.getContext(), cacheType.getBits(), cacheType.getGroupSize(),
         kvHeads * kvReplicas / numRanks, cacheType.getHeadDim(),
-        cacheType.getMaxLength());
+        cacheType.getMaxLength(), cacheType.getAsymmetric());
     auto cacheArgument = cast<BlockArgument>(block.append.getCache());
     cacheArgument.setType(localCacheType);
     argumentTypes[cacheArgument.getArgNumber()] = localCacheType;

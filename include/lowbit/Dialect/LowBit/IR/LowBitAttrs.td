@@ -28,11 +28,18 @@ def LowBit_BlockLayoutAttr : LowBit_Attr<"BlockLayout", "blocks"> {
     block) or `per_group = G` (one scale per row for every G consecutive stored
     channels; G divides the block size).
 
+    `asymmetric` stores stored weights (per_channel or per_group scales, 4-bit
+    blocks) with a zero point per scale group: unsigned codes q in [0, 15]
+    stand for scale * (q - zero), the range [min(x, 0), max(x, 0)] of the
+    group spread over all 16 codes. Symmetric layouts use signed codes in
+    [-7, 7] (or [-127, 127]) and no zero point.
+
     Example:
 
     ```mlir
     #lowbit.blocks<128, [8, 4, 4, 4], per_token>
     #lowbit.blocks<128, [4, 4], per_group = 64>
+    #lowbit.blocks<128, [4, 4], per_group = 64, asymmetric>
     #lowbit.blocks<4, [8, 4], per_token, perm = [5, 1, 0, 2, 3, 4, 6, 7]>
     ```
   }];
@@ -41,7 +48,8 @@ def LowBit_BlockLayoutAttr : LowBit_Attr<"BlockLayout", "blocks"> {
     ArrayRefParameter<"int64_t", "storage bits of each block">:$blockBits,
     EnumParameter<LowBit_ScaleGranularity>:$granularity,
     "int64_t":$groupSize,
-    OptionalArrayRefParameter<"int64_t", "channel permutation">:$permutation
+    OptionalArrayRefParameter<"int64_t", "channel permutation">:$permutation,
+    "bool":$asymmetric
   );
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
@@ -60,6 +68,9 @@ def LowBit_BlockLayoutAttr : LowBit_Attr<"BlockLayout", "blocks"> {
     }
     /// Bytes one row occupies in packed storage, scales not included.
     int64_t getPackedRowBytes() const;
+    /// Bytes of one row's zero points (4 bits per scale group, two per
+    /// byte); 0 for symmetric layouts.
+    int64_t getZeroPointRowBytes() const;
   }];
 }
 

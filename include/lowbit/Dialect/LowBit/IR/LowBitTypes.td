@@ -40,7 +40,10 @@ def LowBit_KVCacheType : LowBit_Type<"KVCache", "kv_cache"> {
     Keys and values of `heads` KV heads of dimension `head_dim` for up to
     `max_len` positions, stored in `bits` bits: 4 or 8 (integers; every
     `group` consecutive elements of a head vector share one scale), 16 (f16)
-    or 32 (f32, the unquantized form the importer emits).
+    or 32 (f32, the unquantized form the importer emits). An `asymmetric`
+    4- or 8-bit cache also gives every group a zero point: unsigned codes q
+    stand for scale * (q - zero), the group's range [min(x, 0), max(x, 0)]
+    spread over all 2^bits codes.
 
     Example: `!lowbit.kv_cache<bits = 4, group = 32, heads = 4, head_dim = 64, max_len = 2048>`
   }];
@@ -49,11 +52,13 @@ def LowBit_KVCacheType : LowBit_Type<"KVCache", "kv_cache"> {
     "int64_t":$groupSize,
     "int64_t":$numHeads,
     "int64_t":$headDim,
-    "int64_t":$maxLength
+    "int64_t":$maxLength,
+    DefaultValuedParameter<"bool", "false">:$asymmetric
   );
   let assemblyFormat = [{
     `<` `bits` `=` $bits `,` `group` `=` $groupSize `,` `heads` `=` $numHeads
-    `,` `head_dim` `=` $headDim `,` `max_len` `=` $maxLength `>`
+    `,` `head_dim` `=` $headDim `,` `max_len` `=` $maxLength
+    (`,` `asymmetric` `=` $asymmetric^)? `>`
   }];
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -61,6 +61,14 @@ struct QuantizationPipelineOptions
       llvm::cl::desc("FMPQ: 8-bit weights in blocks that face INT8 "
                      "activations"),
       llvm::cl::init(false)};
+  Option<bool> asymmetricWeights{
+      *this, "asymmetric-weights",
+      llvm::cl::desc("4-bit weights with a zero point per scale group"),
+      llvm::cl::init(false)};
+  Option<bool> asymmetricKV{
+      *this, "asymmetric-kv",
+      llvm::cl::desc("4/8-bit KV cache groups with a zero point"),
+      llvm::cl::init(false)};
 };
 
 /// Names of the quantization schemes that have a pipeline, e.g. "w4a8".

@@ -184,6 +184,11 @@ def QuantizeWeights : Pass<"lowbit-quantize-weights", "::mlir::ModuleOp"> {
     mean square of each input channel when the linear carries
     `lowbit.calibration` (activation-aware clipping, as AWQ's clipping step
     and llama.cpp's importance matrix do).
+
+    `asymmetric` (4-bit weights only) stores a zero point per scale group
+    beside its scale: the group's range [min(w, 0), max(w, 0)] is spread
+    over the 16 unsigned codes, which fits weights whose groups are not
+    centred on zero better than symmetric codes in [-7, 7].
   }];
   let options = [
     Option<"bits", "bits", "int64_t", "4", "weight bits: 4 or 8">,
@@ -198,7 +203,9 @@ def QuantizeWeights : Pass<"lowbit-quantize-weights", "::mlir::ModuleOp"> {
            "store weight blocks that face INT8 activation blocks in 8 bits">,
     Option<"clipSearch", "clip-search", "bool", "false",
            "search clipped scales that minimise the (activation-weighted) "
-           "rounding error">
+           "rounding error">,
+    Option<"asymmetric", "asymmetric", "bool", "false",
+           "store a zero point per scale group (4-bit weights only)">
   ];
 }
 
@@ -229,12 +236,16 @@ def QuantizeKV : Pass<"lowbit-quantize-kv", "::mlir::ModuleOp"> {
     Changes every `!lowbit.kv_cache` of the module (function signatures and
     operations) to `bits` bits; for 4 and 8 bits every `group-size`
     consecutive elements of a head vector share one f16 scale, so keys and
-    values are quantized per token, per head and per group.
+    values are quantized per token, per head and per group. With
+    `asymmetric` each group also keeps a zero point (codes spread over the
+    group's range rather than symmetric around zero).
   }];
   let options = [
     Option<"bits", "bits", "int64_t", "4", "KV cache bits: 4, 8 or 16">,
     Option<"groupSize", "group-size", "int64_t", "32",
-           "elements of a head vector per scale (divides head_dim)">
+           "elements of a head vector per scale (divides head_dim)">,
+    Option<"asymmetric", "asymmetric", "bool", "false",
+           "give every 4- or 8-bit group a zero point">
   ];
 }
 
