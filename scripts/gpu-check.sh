@@ -247,6 +247,13 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
         "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" "$E2E_PREFILL" \
         "$E2E_DECODE" 3 || status=1
       echo
+      echo "The same decode without CUDA graphs (LOWBIT_GPU_GRAPHS=0: every"
+      echo "kernel launched on its own):"
+      echo
+      LOWBIT_GPU_GRAPHS=0 "$CHECK_DIR/bin/lowbit-bench-model" \
+        "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" "" "$E2E_DECODE" 3 |
+        grep "^| decode" || status=1
+      echo
       python3 bench/gpu/torch_llama_peer.py "$E2E_PREFILL" "$E2E_DECODE" 3 \
         1,32 || status=1
       # One run of each phase, no warm-up, so the profile holds exactly one

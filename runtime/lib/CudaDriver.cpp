@@ -22,6 +22,25 @@ constexpr int kFunctionAttributeMaxDynamicSharedBytes = 8;
 constexpr int kJitErrorLogBuffer = 5;
 constexpr int kJitErrorLogBufferSize = 6;
 constexpr size_t kJitLogBytes = 16384;
+
+/// CUDA_KERNEL_NODE_PARAMS (_v2) of cuda.h.
+struct KernelNodeParams {
+  void *function;
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  void **kernelParams;
+  void **extra;
+  void *kernel;
+  void *context;
+};
+
+KernelNodeParams toNodeParams(const CudaDevice::KernelLaunch &launch) {
+  return {
+      launch.function,  launch.grid[0],  launch.grid[1],  launch.grid[2],
+      launch.block[0],  launch.block[1], launch.block[2], launch.sharedBytes,
+      launch.arguments, nullptr,         nullptr,         nullptr};
+}
 } // namespace
 
 /// The driver entry points, resolved by name.
@@ -51,6 +70,17 @@ struct CudaDevice::Api {
   Result (*eventElapsedTime)(float *, void *, void *);
   Result (*eventDestroy)(void *);
   Result (*getErrorString)(Result, const char **);
+  // Graphs (optional: null when the driver is older than CUDA 12.4).
+  Result (*graphCreate)(void **, unsigned);
+  Result (*graphAddKernelNode)(void **, void *, void *const *, size_t,
+                               const KernelNodeParams *);
+  Result (*graphInstantiateWithFlags)(void **, void *, unsigned long long);
+  Result (*graphExecKernelNodeSetParams)(void *, void *,
+                                         const KernelNodeParams *);
+  Result (*graphLaunch)(void *, void *);
+  Result (*graphDestroy)(void *);
+  Result (*graphExecDestroy)(void *);
+  Result (*funcGetParamInfo)(void *, size_t, size_t *, size_t *);
 
   ~Api() {
     if (library)
@@ -95,6 +125,18 @@ struct CudaDevice::Api {
     get(eventElapsedTime, "cuEventElapsedTime_v2", "cuEventElapsedTime");
     get(eventDestroy, "cuEventDestroy_v2");
     get(getErrorString, "cuGetErrorString");
+    auto optional = [&](auto &function, const char *name) {
+      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
+          dlsym(library, name));
+    };
+    optional(graphCreate, "cuGraphCreate");
+    optional(graphAddKernelNode, "cuGraphAddKernelNode_v2");
+    optional(graphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+    optional(graphExecKernelNodeSetParams, "cuGraphExecKernelNodeSetParams_v2");
+    optional(graphLaunch, "cuGraphLaunch");
+    optional(graphDestroy, "cuGraphDestroy");
+    optional(graphExecDestroy, "cuGraphExecDestroy");
+    optional(funcGetParamInfo, "cuFuncGetParamInfo");
     return ok;
   }
 };
@@ -206,6 +248,56 @@ bool CudaDevice::launch(void *function, const unsigned grid[3],
                                  dynamicSharedBytes, /*stream=*/nullptr,
                                  arguments.data(), nullptr),
                "cuLaunchKernel");
+}
+
+bool CudaDevice::supportsGraphs() const {
+  return api->graphCreate && api->graphAddKernelNode &&
+         api->graphInstantiateWithFlags && api->graphExecKernelNodeSetParams &&
+         api->graphLaunch && api->graphDestroy && api->graphExecDestroy &&
+         api->funcGetParamInfo;
+}
+
+bool CudaDevice::getParameterSize(void *function, size_t index, size_t &bytes) {
+  size_t offset = 0;
+  return check(api->funcGetParamInfo(function, index, &offset, &bytes),
+               "cuFuncGetParamInfo");
+}
+
+bool CudaDevice::createGraph(void *&graph) {
+  return check(api->graphCreate(&graph, 0), "cuGraphCreate");
+}
+
+bool CudaDevice::addKernelNode(void *graph, void *previous,
+                               const KernelLaunch &launch, void *&node) {
+  KernelNodeParams params = toNodeParams(launch);
+  return check(api->graphAddKernelNode(&node, graph,
+                                       previous ? &previous : nullptr,
+                                       previous ? 1 : 0, &params),
+               "cuGraphAddKernelNode");
+}
+
+bool CudaDevice::instantiateGraph(void *graph, void *&executable) {
+  return check(api->graphInstantiateWithFlags(&executable, graph, 0),
+               "cuGraphInstantiate");
+}
+
+bool CudaDevice::setKernelNode(void *executable, void *node,
+                               const KernelLaunch &launch) {
+  KernelNodeParams params = toNodeParams(launch);
+  return check(api->graphExecKernelNodeSetParams(executable, node, &params),
+               "cuGraphExecKernelNodeSetParams");
+}
+
+bool CudaDevice::launchGraph(void *executable) {
+  return check(api->graphLaunch(executable, /*stream=*/nullptr),
+               "cuGraphLaunch");
+}
+
+void CudaDevice::destroyGraph(void *graph, void *executable) {
+  if (executable)
+    api->graphExecDestroy(executable);
+  if (graph)
+    api->graphDestroy(graph);
 }
 
 bool CudaDevice::synchronize() {

@@ -5,7 +5,8 @@
 // CUDA runtime wrappers: the functions below implement that interface on
 // CudaDevice. All kernels go to the device's default stream in launch
 // order, so the per-launch stream synchronisation the host code asks for
-// is not needed: GpuExecution::finish synchronises once per step.
+// is not needed: GpuExecution::finish synchronises once per step. Decode
+// steps run as a CUDA graph built from the same launches (run()).
 //
 //===----------------------------------------------------------------------===//
 
@@ -111,6 +112,7 @@ GpuExecution::~GpuExecution() {
     return;
   if (!profilePath.empty())
     writeProfile();
+  device->destroyGraph(stepGraph.graph, stepGraph.executable);
   for (DevicePointer buffer :
        {weights, state, scratch, tokens, positions, logits})
     if (buffer)
@@ -121,6 +123,19 @@ void GpuExecution::launch(void *function, const unsigned grid[3],
                           const unsigned block[3],
                           std::vector<void *> &arguments,
                           unsigned sharedBytes) {
+  if (graphMode != GraphMode::Off) {
+    CudaDevice::KernelLaunch step{function,
+                                  {grid[0], grid[1], grid[2]},
+                                  {block[0], block[1], block[2]},
+                                  sharedBytes,
+                                  arguments.data()};
+    std::vector<uint8_t> parameters = getParameterBytes(function, arguments);
+    if (graphMode == GraphMode::Record)
+      recordLaunch(step, std::move(parameters));
+    else
+      replayLaunch(step, std::move(parameters));
+    return;
+  }
   auto run = [&] {
     return device->launch(function, grid, block, arguments, sharedBytes);
   };
@@ -134,6 +149,113 @@ void GpuExecution::launch(void *function, const unsigned grid[3],
     return;
   }
   recordError("a kernel launch failed: " + device->getError());
+}
+
+std::vector<uint8_t>
+GpuExecution::getParameterBytes(void *function,
+                                const std::vector<void *> &arguments) {
+  std::vector<size_t> &sizes = parameterSizes[function];
+  while (sizes.size() < arguments.size()) {
+    size_t bytes = 0;
+    if (!device->getParameterSize(function, sizes.size(), bytes)) {
+      recordError("reading a kernel's parameter sizes failed: " +
+                  device->getError());
+      return {};
+    }
+    sizes.push_back(bytes);
+  }
+  std::vector<uint8_t> values;
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const auto *value = static_cast<const uint8_t *>(arguments[i]);
+    size_t bytes = sizes[i];
+    values.insert(values.end(), value, value + bytes);
+  }
+  return values;
+}
+
+bool GpuExecution::beginStepGraph(bool decodeStep) {
+  if (!decodeStep || !graphsEnabled)
+    return false;
+  if (stepGraph.executable) {
+    graphMode = GraphMode::Replay;
+    replayNext = 0;
+    replayMatches = true;
+    return true;
+  }
+  return startRecording();
+}
+
+bool GpuExecution::startRecording() {
+  // Drops the graph before (a recording that failed part-way, or one whose
+  // replay did not match).
+  device->destroyGraph(stepGraph.graph, stepGraph.executable);
+  stepGraph = StepGraph();
+  if (!device->createGraph(stepGraph.graph)) {
+    recordError("creating a CUDA graph failed: " + device->getError());
+    return false;
+  }
+  graphMode = GraphMode::Record;
+  return true;
+}
+
+void GpuExecution::recordLaunch(const CudaDevice::KernelLaunch &launch,
+                                std::vector<uint8_t> parameters) {
+  GraphNode node;
+  void *previous =
+      stepGraph.nodes.empty() ? nullptr : stepGraph.nodes.back().node;
+  if (!device->addKernelNode(stepGraph.graph, previous, launch, node.node)) {
+    recordError("adding a kernel to a CUDA graph failed: " +
+                device->getError());
+    return;
+  }
+  node.function = launch.function;
+  std::copy(launch.grid, launch.grid + 3, node.grid);
+  std::copy(launch.block, launch.block + 3, node.block);
+  node.sharedBytes = launch.sharedBytes;
+  node.parameters = std::move(parameters);
+  stepGraph.nodes.push_back(std::move(node));
+}
+
+void GpuExecution::replayLaunch(const CudaDevice::KernelLaunch &launch,
+                                std::vector<uint8_t> parameters) {
+  if (!replayMatches)
+    return;
+  if (replayNext >= stepGraph.nodes.size() ||
+      stepGraph.nodes[replayNext].function != launch.function) {
+    replayMatches = false;
+    return;
+  }
+  GraphNode &node = stepGraph.nodes[replayNext++];
+  if (std::equal(launch.grid, launch.grid + 3, node.grid) &&
+      std::equal(launch.block, launch.block + 3, node.block) &&
+      launch.sharedBytes == node.sharedBytes && parameters == node.parameters)
+    return;
+  if (!device->setKernelNode(stepGraph.executable, node.node, launch)) {
+    recordError("updating a CUDA graph's kernel failed: " + device->getError());
+    return;
+  }
+  std::copy(launch.grid, launch.grid + 3, node.grid);
+  std::copy(launch.block, launch.block + 3, node.block);
+  node.sharedBytes = launch.sharedBytes;
+  node.parameters = std::move(parameters);
+}
+
+bool GpuExecution::launchStepGraph() {
+  GraphMode mode = graphMode;
+  graphMode = GraphMode::Off;
+  if (!firstError.empty())
+    return true;
+  if (mode == GraphMode::Replay &&
+      (!replayMatches || replayNext != stepGraph.nodes.size()))
+    return !startRecording();
+  if (mode == GraphMode::Record &&
+      !device->instantiateGraph(stepGraph.graph, stepGraph.executable)) {
+    recordError("instantiating a CUDA graph failed: " + device->getError());
+    return true;
+  }
+  if (!device->launchGraph(stepGraph.executable))
+    recordError("launching a CUDA graph failed: " + device->getError());
+  return true;
 }
 
 void GpuExecution::writeProfile() const {
@@ -186,6 +308,11 @@ std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
   execution->library = library;
   if (const char *path = std::getenv("LOWBIT_GPU_PROFILE"))
     execution->profilePath = path;
+  // Profiles time every launch on its own, so they run without graphs.
+  const char *graphs = std::getenv("LOWBIT_GPU_GRAPHS");
+  execution->graphsEnabled = execution->device->supportsGraphs() &&
+                             execution->profilePath.empty() &&
+                             !(graphs && std::string(graphs) == "0");
 
   std::string required = artifact.metadata("gpu_runtime_functions");
   for (size_t begin = 0; begin < required.size();) {

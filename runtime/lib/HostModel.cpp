@@ -231,7 +231,7 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
           function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
                    start, &logitsRef);
         },
-        logits.data(), logitsBytes, error);
+        /*decodeStep=*/count == 1, logits.data(), logitsBytes, error);
   }
   scratch.resize(static_cast<size_t>(count * scratchBytesPerToken));
 

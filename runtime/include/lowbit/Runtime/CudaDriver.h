@@ -63,6 +63,33 @@ public:
               std::vector<void *> &arguments, unsigned dynamicSharedBytes = 0);
   bool synchronize();
 
+  /// One kernel launch as cuLaunchKernel and a graph's kernel node take it.
+  struct KernelLaunch {
+    void *function = nullptr;
+    unsigned grid[3] = {1, 1, 1};
+    unsigned block[3] = {1, 1, 1};
+    unsigned sharedBytes = 0;
+    /// Pointers to each parameter's value.
+    void **arguments = nullptr;
+  };
+  /// Whether the driver has what graphs of kernel launches need (CUDA 12.4
+  /// or later: graph creation, kernel nodes, parameter sizes).
+  bool supportsGraphs() const;
+  /// Bytes of parameter `index` of `function`.
+  bool getParameterSize(void *function, size_t index, size_t &bytes);
+  bool createGraph(void *&graph);
+  /// Appends `launch` to `graph` after `previous` (null: first), copying its
+  /// parameter values; the new node in `node`.
+  bool addKernelNode(void *graph, void *previous, const KernelLaunch &launch,
+                     void *&node);
+  bool instantiateGraph(void *graph, void *&executable);
+  /// Gives `node` of an instantiated graph `launch`'s grid and parameters.
+  bool setKernelNode(void *executable, void *node, const KernelLaunch &launch);
+  /// Launches an instantiated graph on the default stream.
+  bool launchGraph(void *executable);
+  /// Destroys a graph and its instantiation (either may be null).
+  void destroyGraph(void *graph, void *executable);
+
   /// Milliseconds of GPU time that `body` takes on the default stream,
   /// measured with events around it. `body` returns false on failure.
   template <typename Body> bool time(Body body, float &milliseconds) {

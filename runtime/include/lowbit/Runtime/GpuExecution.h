@@ -56,10 +56,22 @@ public:
   /// Makes the calls of the host code that runs `body` go to this device,
   /// waits for the kernels it launched and copies `logitsBytes` of logits
   /// to `logits`; false with the first failed launch's error otherwise.
+  /// A `decodeStep` (one token) runs as a CUDA graph when the driver has
+  /// them (and LOWBIT_GPU_GRAPHS is not 0, and the model is not profiled):
+  /// the first step records its launches as a graph, later steps replay it
+  /// and update only the nodes whose parameters changed (the position, the
+  /// KV cache views), so the step costs one launch instead of hundreds.
   template <typename Body>
-  bool run(Body body, float *logits, int64_t logitsBytes, std::string &error) {
+  bool run(Body body, bool decodeStep, float *logits, int64_t logitsBytes,
+           std::string &error) {
     activate();
+    bool graphed = beginStepGraph(decodeStep);
     body();
+    // A replay whose launches differ from the graph's records it anew.
+    if (graphed && !launchStepGraph())
+      body();
+    if (graphed && graphMode != GraphMode::Off)
+      launchStepGraph();
     return finish(logits, logitsBytes, error);
   }
 
@@ -86,6 +98,43 @@ public:
 private:
   GpuExecution() = default;
   void activate();
+
+  /// What launch() does with a launch.
+  enum class GraphMode {
+    Off,    ///< launch it
+    Record, ///< append it to stepGraph
+    Replay  ///< check it against stepGraph's next node, update that node
+  };
+  /// One recorded kernel node and the launch it holds.
+  struct GraphNode {
+    void *node = nullptr;
+    void *function = nullptr;
+    unsigned grid[3] = {}, block[3] = {}, sharedBytes = 0;
+    std::vector<uint8_t> parameters;
+  };
+  /// The launches of a decode step as an instantiated graph.
+  struct StepGraph {
+    void *graph = nullptr;
+    void *executable = nullptr;
+    std::vector<GraphNode> nodes;
+  };
+  /// Starts recording or replaying the step graph when `decodeStep` and
+  /// graphs are on; false when the step launches directly.
+  bool beginStepGraph(bool decodeStep);
+  /// Replaces the step graph by an empty one to record into; false (with
+  /// the error recorded) when the driver cannot create one.
+  bool startRecording();
+  /// Instantiates a recorded graph, or checks a replay, and launches it;
+  /// false when the replay did not match (the graph is dropped and the next
+  /// run of the step's host code records a new one).
+  bool launchStepGraph();
+  /// The values of `function`'s parameters, concatenated.
+  std::vector<uint8_t> getParameterBytes(void *function,
+                                         const std::vector<void *> &arguments);
+  void recordLaunch(const CudaDevice::KernelLaunch &launch,
+                    std::vector<uint8_t> parameters);
+  void replayLaunch(const CudaDevice::KernelLaunch &launch,
+                    std::vector<uint8_t> parameters);
   bool finish(float *logits, int64_t logitsBytes, std::string &error);
   /// Grows `buffer` (of `capacity` bytes) to at least `bytes`.
   bool reserve(DevicePointer &buffer, int64_t &capacity, int64_t bytes);
@@ -111,6 +160,15 @@ private:
           tokenCapacity = 0, positionCapacity = 0,
           logitsCapacity = 0;
   std::string firstError;
+  /// Whether decode steps run as CUDA graphs.
+  bool graphsEnabled = false;
+  GraphMode graphMode = GraphMode::Off;
+  StepGraph stepGraph;
+  /// The next node a replay compares, and whether all so far matched.
+  size_t replayNext = 0;
+  bool replayMatches = true;
+  /// Parameter sizes of every launched kernel.
+  std::map<void *, std::vector<size_t>> parameterSizes;
 };
 
 } // namespace lowbit::runtime
