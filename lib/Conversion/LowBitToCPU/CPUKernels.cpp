@@ -205,6 +205,10 @@ func::FuncOp CPUKernelBuilder::getPermute(int64_t channels,
       });
 }
 
+/// Token rows up to which the GPU form of the f32 linear splits k over a
+/// warp's lanes rather than giving each thread a tile.
+constexpr int64_t kMaxRowsForLaneSplitLinear = 16;
+
 func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
                                          int64_t outChannels) {
   Builder b(module.getContext());
@@ -226,11 +230,14 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
         // of a tile stay in cache for every token, and each lane sums one
         // output channel of one token over k in order.
         int64_t vectors = outChannels % (2 * lanes) == 0 ? 2 : 1;
-        auto tile = [&](Emitter &e, Value t, int64_t tokens, Value n) {
+        auto tile = [&](Emitter &e, Value t, int64_t tokens, Value n,
+                        bool splitK) {
           SmallVector<Value> initial(tokens * vectors, zeros);
-          // On a GPU the lanes of a warp split k.
+          auto overK = [&](scf::ForOp loop) {
+            return splitK ? Emitter::splitOverLanes(loop, "add") : loop;
+          };
           ValueRange sums =
-              Emitter::splitOverLanes(
+              overK(
                   e.loop(e.index(0), e.index(inChannels), 1, initial,
                          [&](Emitter &e, Value k, ValueRange acc) {
                            SmallVector<Value> w;
@@ -248,8 +255,7 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
                                                      e.mulf(x, w[v])));
                            }
                            return next;
-                         }),
-                  "add")
+                         }))
                   .getResults();
           for (int64_t r = 0; r < tokens; ++r)
             for (int64_t v = 0; v < vectors; ++v)
@@ -263,22 +269,48 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
         Value numRows = e.rows(out);
         Value tokenGroups =
             arith::DivUIOp::create(e, e.add(numRows, e.index(3)), e.index(4));
-        e.parallel(
-            {e.index(0), e.index(0)}, {e.index(outChannels), tokenGroups},
-            {vectors * lanes, 1}, [&](Emitter &e, ValueRange ivs) {
-              Value n = ivs[0], t = e.mul(ivs[1], e.index(4));
-              Value full = arith::CmpIOp::create(e, arith::CmpIPredicate::ule,
-                                                 e.add(t, e.index(4)), numRows);
-              auto branch = scf::IfOp::create(e, full, /*withElseRegion=*/true);
-              OpBuilder thenBuilder =
-                  OpBuilder::atBlockBegin(branch.thenBlock());
-              Emitter whole(thenBuilder, loc);
-              tile(whole, t, 4, n);
-              OpBuilder elseBuilder =
-                  OpBuilder::atBlockBegin(branch.elseBlock());
-              Emitter rest(elseBuilder, loc);
-              rest.loop(t, numRows, 1,
-                        [&](Emitter &e, Value r) { tile(e, r, 1, n); });
+        auto emitNest = [&](Emitter &outer, bool splitK) {
+          outer.parallel({outer.index(0), outer.index(0)},
+                         {outer.index(outChannels), tokenGroups},
+                         {vectors * lanes, 1}, [&](Emitter &e, ValueRange ivs) {
+                           Value n = ivs[0], t = e.mul(ivs[1], e.index(4));
+                           Value full = arith::CmpIOp::create(
+                               e, arith::CmpIPredicate::ule,
+                               e.add(t, e.index(4)), numRows);
+                           auto branch = scf::IfOp::create(
+                               e, full, /*withElseRegion=*/true);
+                           OpBuilder thenBuilder =
+                               OpBuilder::atBlockBegin(branch.thenBlock());
+                           Emitter whole(thenBuilder, loc);
+                           tile(whole, t, 4, n, splitK);
+                           OpBuilder elseBuilder =
+                               OpBuilder::atBlockBegin(branch.elseBlock());
+                           Emitter rest(elseBuilder, loc);
+                           rest.loop(t, numRows, 1, [&](Emitter &e, Value r) {
+                             tile(e, r, 1, n, splitK);
+                           });
+                         });
+        };
+        if (isa != CPUMatmulISA::NVGPU)
+          return emitNest(e, /*splitK=*/false);
+        // On a GPU, few tokens (decode, short prompts) leave too few tiles
+        // for a thread each: a warp takes a tile and its lanes split k. Many
+        // tokens give every thread a tile of its own, and neighbouring
+        // threads then read neighbouring weight columns, which coalesces.
+        Value fewRows =
+            arith::CmpIOp::create(e, arith::CmpIPredicate::ule, numRows,
+                                  e.index(kMaxRowsForLaneSplitLinear));
+        scf::IfOp::create(
+            e, fewRows,
+            [&](OpBuilder &b, Location loc) {
+              Emitter branch(b, loc);
+              emitNest(branch, /*splitK=*/true);
+              scf::YieldOp::create(b, loc);
+            },
+            [&](OpBuilder &b, Location loc) {
+              Emitter branch(b, loc);
+              emitNest(branch, /*splitK=*/false);
+              scf::YieldOp::create(b, loc);
             });
       });
 }

@@ -37,6 +37,23 @@
 // CHECK: scf.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, vector<2xf32>
 // CHECK: vector.store %{{.*}} : memref<?x128xf32>, vector<2xf32>
 
+// The f32 linear (here the LM head) also takes two forms: up to 16 token
+// rows a warp per tile of outputs and tokens, its lanes splitting the input
+// channels and combining by shuffles; more rows a thread per tile, summing
+// the input channels in order, so neighbouring threads read neighbouring
+// weight columns.
+// CHECK-LABEL: func.func private @lowbit_cpu_linear_8x128(
+// CHECK: %[[FEW:.*]] = arith.cmpi ule, %{{.*}}, %c16
+// CHECK: scf.if %[[FEW]]
+// CHECK: gpu.launch_func @[[SPLIT:[a-z0-9_]+]]::@
+// CHECK: } else {
+// CHECK: gpu.launch_func @[[THREADS:[a-z0-9_]+]]::@
+// CHECK: gpu.module @[[SPLIT]] [
+// CHECK: gpu.shuffle xor
+// CHECK: gpu.module @[[THREADS]] [
+// CHECK-NOT: gpu.shuffle
+// CHECK: gpu.return
+
 !cache = !lowbit.kv_cache<bits = 4, group = 32, heads = 1, head_dim = 64, max_len = 8>
 
 module attributes {lowbit.checkpoint = "tiny.gguf"} {
