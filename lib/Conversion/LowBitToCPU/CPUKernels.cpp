@@ -963,7 +963,8 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                 // spread over the lanes of a GPU warp: a lane keeps the scores
                 // of its own positions.
                 auto overPositions = [&](scf::ForOp loop, StringRef split) {
-                  return vectorLanes ? Emitter::splitOverLanes(loop, split)
+                  return vectorLanes ? Emitter::splitOverLanes(
+                                           loop, split, type.getMaxLength())
                                      : loop;
                 };
                 Value maximum =
