@@ -45,12 +45,6 @@ inline constexpr llvm::StringLiteral kGPUInterleavedWeightForm = "interleaved";
 /// loops split the same way.
 inline constexpr llvm::StringLiteral kLaneSplitAttrName = "lowbit.lane_split";
 
-/// On a lane-split loop whose trip count is not a constant: the most steps it
-/// can take (e.g. a KV cache's positions), which lets
-/// lowbit-offload-kernels-to-gpu give its iteration several warps.
-inline constexpr llvm::StringLiteral kLaneSplitMaxStepsAttrName =
-    "lowbit.lane_split_max_steps";
-
 #define GEN_PASS_DECL
 #include "lowbit/Conversion/Passes.h.inc"
 

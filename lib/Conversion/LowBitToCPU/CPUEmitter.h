@@ -120,17 +120,6 @@ public:
                   mlir::StringAttr::get(loop.getContext(), split));
     return loop;
   }
-  /// splitOverLanes() of a loop of at most `maxSteps` steps, which GPU
-  /// offloading may spread over several warps
-  /// (kLaneSplitMaxStepsAttrName).
-  static mlir::scf::ForOp splitOverLanes(mlir::scf::ForOp loop,
-                                         llvm::StringRef split,
-                                         int64_t maxSteps) {
-    loop->setAttr(kLaneSplitMaxStepsAttrName,
-                  mlir::IntegerAttr::get(
-                      mlir::IntegerType::get(loop.getContext(), 64), maxSteps));
-    return splitOverLanes(loop, split);
-  }
 
   /// A nest of independent iterations over [lowers[i], uppers[i]) by
   /// steps[i] (scf.parallel): the body gets one induction variable per

@@ -963,8 +963,7 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                 // spread over the lanes of a GPU warp: a lane keeps the scores
                 // of its own positions.
                 auto overPositions = [&](scf::ForOp loop, StringRef split) {
-                  return vectorLanes ? Emitter::splitOverLanes(
-                                           loop, split, type.getMaxLength())
+                  return vectorLanes ? Emitter::splitOverLanes(loop, split)
                                      : loop;
                 };
                 Value maximum =

@@ -196,26 +196,17 @@ std::optional<int64_t> getConstantTripCount(scf::ForOp loop) {
 
 /// How many warps each iteration of a nest with the lane-split loops
 /// `splitLoops` gets: one, or, for loops long enough to keep more threads
-/// busy (at least kMinStepsPerThread steps each, counting a loop's
-/// kLaneSplitMaxStepsAttrName when its trip count is not constant), a power
-/// of two up to kMaxWarpsPerIteration. Several warps combine through
-/// workgroup memory: scalar f32 partial results, and vectors of f32 only in
-/// loops that give their most steps (a vector costs two barriers per
-/// element, which only a long loop repays).
+/// busy (at least kMinStepsPerThread steps each), a power of two up to
+/// kMaxWarpsPerIteration. Several warps combine through workgroup memory,
+/// which takes scalar f32 partial results only (vectors of partial sums
+/// would cost two barriers per element).
 int64_t chooseWarpsPerIteration(ArrayRef<scf::ForOp> splitLoops) {
   int64_t longest = 0;
   for (scf::ForOp loop : splitLoops) {
-    auto maxSteps =
-        loop->getAttrOfType<IntegerAttr>(kLaneSplitMaxStepsAttrName);
-    for (Value partial : loop.getResults()) {
-      auto vector = dyn_cast<VectorType>(partial.getType());
-      bool combinable = partial.getType().isF32() ||
-                        (maxSteps && vector && vector.getElementType().isF32());
-      if (!combinable)
+    for (Value partial : loop.getResults())
+      if (!partial.getType().isF32())
         return 1;
-    }
-    longest = std::max(longest, getConstantTripCount(loop).value_or(
-                                    maxSteps ? maxSteps.getInt() : 0));
+    longest = std::max(longest, getConstantTripCount(loop).value_or(0));
   }
   int64_t warps = 1;
   while (warps < kMaxWarpsPerIteration &&
@@ -338,7 +329,6 @@ scf::ParallelOp splitOverLanes(scf::ParallelOp inner, int64_t warps) {
     StringRef split =
         loop->getAttrOfType<StringAttr>(kLaneSplitAttrName).getValue();
     loop->removeAttr(kLaneSplitAttrName);
-    loop->removeAttr(kLaneSplitMaxStepsAttrName);
     b.setInsertionPoint(loop);
     Value step = loop.getStep();
     loop.setLowerBound(
