@@ -67,21 +67,10 @@ def main():
     rng = np.random.default_rng(args.seed)
     T = gguf_io
     w = T.GGUFWriter()
-    w.add("general.architecture", T.T_STRING, "llama")
-    w.add("general.name", T.T_STRING,
-          "%s-shaped, random periodic weights" % args.preset)
-    w.add("general.alignment", T.T_UINT32, T.ALIGNMENT)
-    w.add("general.file_type", T.T_UINT32, 1)
-    w.add("llama.context_length", T.T_UINT32, c["context"])
-    w.add("llama.embedding_length", T.T_UINT32, c["dim"])
-    w.add("llama.block_count", T.T_UINT32, c["layers"])
-    w.add("llama.feed_forward_length", T.T_UINT32, c["ffn"])
-    w.add("llama.attention.head_count", T.T_UINT32, c["heads"])
-    w.add("llama.attention.head_count_kv", T.T_UINT32, c["kv_heads"])
-    w.add("llama.rope.dimension_count", T.T_UINT32, c["dim"] // c["heads"])
-    w.add("llama.rope.freq_base", T.T_FLOAT32, 10000.0)
-    w.add("llama.attention.layer_norm_rms_epsilon", T.T_FLOAT32, 1e-5)
-    w.add("llama.vocab_size", T.T_UINT32, c["vocab"])
+    T.add_llama_hyperparameters(
+        w, "%s-shaped, random periodic weights" % args.preset, c["context"],
+        c["dim"], c["layers"], c["ffn"], c["heads"], c["kv_heads"],
+        rope_theta=10000.0, norm_eps=1e-5, vocab_size=c["vocab"])
     tokens, scores, types = vocabulary(c["vocab"])
     w.add("tokenizer.ggml.model", T.T_STRING, "llama")
     w.add_array("tokenizer.ggml.tokens", T.T_STRING, tokens)

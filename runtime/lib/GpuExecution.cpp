@@ -209,9 +209,7 @@ void GpuExecution::recordLaunch(const CudaDevice::KernelLaunch &launch,
     return;
   }
   node.function = launch.function;
-  std::copy(launch.grid, launch.grid + 3, node.grid);
-  std::copy(launch.block, launch.block + 3, node.block);
-  node.sharedBytes = launch.sharedBytes;
+  node.shape = getLaunchShape(launch);
   node.parameters = std::move(parameters);
   stepGraph.nodes.push_back(std::move(node));
 }
@@ -226,17 +224,14 @@ void GpuExecution::replayLaunch(const CudaDevice::KernelLaunch &launch,
     return;
   }
   GraphNode &node = stepGraph.nodes[replayNext++];
-  if (std::equal(launch.grid, launch.grid + 3, node.grid) &&
-      std::equal(launch.block, launch.block + 3, node.block) &&
-      launch.sharedBytes == node.sharedBytes && parameters == node.parameters)
+  std::array<unsigned, 7> shape = getLaunchShape(launch);
+  if (shape == node.shape && parameters == node.parameters)
     return;
   if (!device->setKernelNode(stepGraph.executable, node.node, launch)) {
     recordError("updating a CUDA graph's kernel failed: " + device->getError());
     return;
   }
-  std::copy(launch.grid, launch.grid + 3, node.grid);
-  std::copy(launch.block, launch.block + 3, node.block);
-  node.sharedBytes = launch.sharedBytes;
+  node.shape = shape;
   node.parameters = std::move(parameters);
 }
 

@@ -164,6 +164,26 @@ class _Cursor:
         return self.unpack(_SCALAR_FMT[vtype])
 
 
+def add_llama_hyperparameters(w, name, context_length, dim, n_layers,
+                              hidden_dim, n_heads, n_kv_heads, rope_theta,
+                              norm_eps, vocab_size):
+    """The general.* and llama.* keys of an F16 Llama checkpoint."""
+    w.add("general.architecture", T_STRING, "llama")
+    w.add("general.name", T_STRING, name)
+    w.add("general.alignment", T_UINT32, ALIGNMENT)
+    w.add("general.file_type", T_UINT32, 1)  # LLAMA_FTYPE_MOSTLY_F16
+    w.add("llama.context_length", T_UINT32, context_length)
+    w.add("llama.embedding_length", T_UINT32, dim)
+    w.add("llama.block_count", T_UINT32, n_layers)
+    w.add("llama.feed_forward_length", T_UINT32, hidden_dim)
+    w.add("llama.attention.head_count", T_UINT32, n_heads)
+    w.add("llama.attention.head_count_kv", T_UINT32, n_kv_heads)
+    w.add("llama.rope.dimension_count", T_UINT32, dim // n_heads)
+    w.add("llama.rope.freq_base", T_FLOAT32, rope_theta)
+    w.add("llama.attention.layer_norm_rms_epsilon", T_FLOAT32, norm_eps)
+    w.add("llama.vocab_size", T_UINT32, vocab_size)
+
+
 def read_gguf(path):
     """Parses a GGUF file.
 

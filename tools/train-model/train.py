@@ -226,22 +226,10 @@ def write_gguf(model, path, sp_model_path, name):
     cfg = model.cfg
     T = gguf_io
     w = T.GGUFWriter()
-    w.add("general.architecture", T.T_STRING, "llama")
-    w.add("general.name", T.T_STRING, name)
-    w.add("general.alignment", T.T_UINT32, T.ALIGNMENT)
-    w.add("general.file_type", T.T_UINT32, 1)  # LLAMA_FTYPE_MOSTLY_F16
-    w.add("llama.context_length", T.T_UINT32, cfg["context_length"])
-    w.add("llama.embedding_length", T.T_UINT32, cfg["dim"])
-    w.add("llama.block_count", T.T_UINT32, cfg["n_layers"])
-    w.add("llama.feed_forward_length", T.T_UINT32, cfg["hidden_dim"])
-    w.add("llama.attention.head_count", T.T_UINT32, cfg["n_heads"])
-    w.add("llama.attention.head_count_kv", T.T_UINT32, cfg["n_kv_heads"])
-    w.add("llama.rope.dimension_count", T.T_UINT32,
-          cfg["dim"] // cfg["n_heads"])
-    w.add("llama.rope.freq_base", T.T_FLOAT32, cfg["rope_theta"])
-    w.add("llama.attention.layer_norm_rms_epsilon", T.T_FLOAT32,
-          cfg["norm_eps"])
-    w.add("llama.vocab_size", T.T_UINT32, cfg["vocab_size"])
+    T.add_llama_hyperparameters(
+        w, name, cfg["context_length"], cfg["dim"], cfg["n_layers"],
+        cfg["hidden_dim"], cfg["n_heads"], cfg["n_kv_heads"],
+        cfg["rope_theta"], cfg["norm_eps"], cfg["vocab_size"])
     tokens, scores, types, (bos, eos, unk) = tokenizer_metadata(sp_model_path)
     assert len(tokens) == cfg["vocab_size"]
     w.add("tokenizer.ggml.model", T.T_STRING, "llama")

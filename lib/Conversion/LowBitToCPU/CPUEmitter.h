@@ -111,6 +111,21 @@ public:
     return loop(index(lower), index(upper), step, body);
   }
 
+  /// `thenBody` where `condition` holds, else `elseBody` (scf.if).
+  void ifElse(mlir::Value condition,
+              llvm::function_ref<void(Emitter &)> thenBody,
+              llvm::function_ref<void(Emitter &)> elseBody) {
+    auto branch = [](llvm::function_ref<void(Emitter &)> body) {
+      return [body](mlir::OpBuilder &nested, mlir::Location loc) {
+        Emitter inner(nested, loc);
+        body(inner);
+        mlir::scf::YieldOp::create(nested, loc);
+      };
+    };
+    mlir::scf::IfOp::create(*this, condition, branch(thenBody),
+                            branch(elseBody));
+  }
+
   /// Lets GPU offloading spread `loop` over the lanes of a warp (`split`:
   /// "independent", "add" or "max"; see kLaneSplitAttrName). The CPU runs it
   /// as it is.

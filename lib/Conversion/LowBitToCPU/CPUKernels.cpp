@@ -277,18 +277,17 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
                            Value full = arith::CmpIOp::create(
                                e, arith::CmpIPredicate::ule,
                                e.add(t, e.index(4)), numRows);
-                           auto branch = scf::IfOp::create(
-                               e, full, /*withElseRegion=*/true);
-                           OpBuilder thenBuilder =
-                               OpBuilder::atBlockBegin(branch.thenBlock());
-                           Emitter whole(thenBuilder, loc);
-                           tile(whole, t, 4, n, splitK);
-                           OpBuilder elseBuilder =
-                               OpBuilder::atBlockBegin(branch.elseBlock());
-                           Emitter rest(elseBuilder, loc);
-                           rest.loop(t, numRows, 1, [&](Emitter &e, Value r) {
-                             tile(e, r, 1, n, splitK);
-                           });
+                           e.ifElse(
+                               full,
+                               [&](Emitter &whole) {
+                                 tile(whole, t, 4, n, splitK);
+                               },
+                               [&](Emitter &rest) {
+                                 rest.loop(t, numRows, 1,
+                                           [&](Emitter &e, Value r) {
+                                             tile(e, r, 1, n, splitK);
+                                           });
+                               });
                          });
         };
         if (isa != CPUMatmulISA::NVGPU)
@@ -300,18 +299,9 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
         Value fewRows =
             arith::CmpIOp::create(e, arith::CmpIPredicate::ule, numRows,
                                   e.index(kMaxRowsForLaneSplitLinear));
-        scf::IfOp::create(
-            e, fewRows,
-            [&](OpBuilder &b, Location loc) {
-              Emitter branch(b, loc);
-              emitNest(branch, /*splitK=*/true);
-              scf::YieldOp::create(b, loc);
-            },
-            [&](OpBuilder &b, Location loc) {
-              Emitter branch(b, loc);
-              emitNest(branch, /*splitK=*/false);
-              scf::YieldOp::create(b, loc);
-            });
+        e.ifElse(
+            fewRows, [&](Emitter &few) { emitNest(few, /*splitK=*/true); },
+            [&](Emitter &many) { emitNest(many, /*splitK=*/false); });
       });
 }
 
@@ -1064,17 +1054,8 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
         // channel lanes.
         Value oneRow = arith::CmpIOp::create(e, arith::CmpIPredicate::eq,
                                              e.rows(query), e.index(1));
-        scf::IfOp::create(
-            e, oneRow,
-            [&](OpBuilder &b, Location loc) {
-              Emitter branch(b, loc);
-              emitNest(branch, false);
-              scf::YieldOp::create(b, loc);
-            },
-            [&](OpBuilder &b, Location loc) {
-              Emitter branch(b, loc);
-              emitNest(branch, true);
-              scf::YieldOp::create(b, loc);
-            });
+        e.ifElse(
+            oneRow, [&](Emitter &one) { emitNest(one, false); },
+            [&](Emitter &many) { emitNest(many, true); });
       });
 }

@@ -169,45 +169,46 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
     return arith::CeilDivUIOp::create(
         b, loc, value, arith::ConstantIndexOp::create(b, loc, divisor));
   };
+  // A launch of `function` over blocks of `columnsPerBlock` outputs by
+  // `tokensPerBlock` tokens, `warps` warps each.
+  auto launch = [&](OpBuilder &b, gpu::GPUFuncOp function,
+                    int64_t columnsPerBlock, int64_t tokensPerBlock,
+                    int64_t warps, Value sharedBytes, ValueRange operands) {
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    gpu::LaunchFuncOp::create(
+        b, loc, function,
+        {arith::ConstantIndexOp::create(
+             b, loc, llvm::divideCeil(outChannels, columnsPerBlock)),
+         ceilDiv(b, buffers.tokens, tokensPerBlock), one},
+        {arith::ConstantIndexOp::create(b, loc, warps * kWarpThreads), one,
+         one},
+        sharedBytes, operands);
+  };
   auto launchDecode = [&](OpBuilder &b, const DecodeMatmulKernel &kernel) {
     gpu::GPUFuncOp function =
         getKernel(kernel.getName(), [&](OpBuilder &builder) {
           return buildDecodeMatmulKernel(builder, loc, kernel);
         });
-    Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    gpu::LaunchFuncOp::create(
-        b, loc, function,
-        {arith::ConstantIndexOp::create(
-             b, loc,
-             llvm::divideCeil(outChannels, kernel.getColumnsPerBlock())),
-         ceilDiv(b, buffers.tokens, kernel.tokensPerBlock), one},
-        {arith::ConstantIndexOp::create(
-             b, loc, DecodeMatmulKernel::kWarpsPerBlock * kWarpThreads),
-         one, one},
-        /*dynamicSharedMemorySize=*/Value(),
-        ValueRange{buffers.weightWords, buffers.weightScales, buffers.actWords,
-                   buffers.actScales, buffers.result, buffers.tokensI32});
+    launch(b, function, kernel.getColumnsPerBlock(), kernel.tokensPerBlock,
+           DecodeMatmulKernel::kWarpsPerBlock,
+           /*sharedBytes=*/Value(),
+           ValueRange{buffers.weightWords, buffers.weightScales,
+                      buffers.actWords, buffers.actScales, buffers.result,
+                      buffers.tokensI32});
   };
   auto launchTensorCore = [&](OpBuilder &b) {
     gpu::GPUFuncOp function =
         getKernel(tensorCore.getName(), [&](OpBuilder &builder) {
           return buildTensorCoreMatmulKernel(builder, loc, tensorCore);
         });
-    Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    gpu::LaunchFuncOp::create(
-        b, loc, function,
-        {arith::ConstantIndexOp::create(
-             b, loc,
-             llvm::divideCeil(outChannels,
-                              TensorCoreMatmulKernel::kBlockColumns)),
-         ceilDiv(b, buffers.tokens, TensorCoreMatmulKernel::kBlockRows), one},
-        {arith::ConstantIndexOp::create(
-             b, loc, TensorCoreMatmulKernel::kWarpsPerBlock * kWarpThreads),
-         one, one},
-        arith::ConstantIntOp::create(b, loc, b.getI32Type(),
-                                     tensorCore.getSharedMemoryBytes()),
-        ValueRange{buffers.weightBytes, buffers.weightScales, buffers.actBytes,
-                   buffers.actScales, buffers.result, buffers.tokensI32});
+    launch(b, function, TensorCoreMatmulKernel::kBlockColumns,
+           TensorCoreMatmulKernel::kBlockRows,
+           TensorCoreMatmulKernel::kWarpsPerBlock,
+           arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                        tensorCore.getSharedMemoryBytes()),
+           ValueRange{buffers.weightBytes, buffers.weightScales,
+                      buffers.actBytes, buffers.actScales, buffers.result,
+                      buffers.tokensI32});
   };
   // The smallest decode kernel that holds the tokens, else the tensor-core
   // kernel (or the largest decode kernel over blocks of tokens).
@@ -241,22 +242,9 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
 }
 
 void DefineGPUMatmulsPass::runOnOperation() {
-  if (!isKnownGPUChip(chip)) {
-    getOperation().emitError()
-        << "unknown GPU chip '" << chip << "'; expected sm_80, sm_89 or sm_90";
+  if (failed(checkMatmulKernelOptions(getOperation(), chip, "max-decode-tokens",
+                                      maxDecodeTokens, pipelineStages)))
     return signalPassFailure();
-  }
-  if (maxDecodeTokens <= 0 || !llvm::isPowerOf2_64(maxDecodeTokens)) {
-    getOperation().emitError() << "max-decode-tokens must be a positive power "
-                                  "of two, got "
-                               << int64_t(maxDecodeTokens);
-    return signalPassFailure();
-  }
-  if (pipelineStages < 2 || pipelineStages > 4) {
-    getOperation().emitError()
-        << "pipeline-stages must be 2, 3 or 4, got " << int64_t(pipelineStages);
-    return signalPassFailure();
-  }
   SmallVector<func::FuncOp> declarations;
   for (auto function : getOperation().getOps<func::FuncOp>())
     if (function.isDeclaration() && function->hasAttr(kGPUMatmulAttrName))

@@ -170,22 +170,9 @@ LogicalResult GenerateNVGPUKernelsPass::generateWireKernels(AllReduceOp reduce) 
 }
 
 void GenerateNVGPUKernelsPass::runOnOperation() {
-  if (!isKnownGPUChip(chip)) {
-    getOperation().emitError() << "unknown GPU chip '" << chip
-                               << "'; expected sm_80, sm_89 or sm_90";
+  if (failed(checkMatmulKernelOptions(getOperation(), chip, "max-decode-rows",
+                                      maxDecodeRows, pipelineStages)))
     return signalPassFailure();
-  }
-  if (maxDecodeRows <= 0 || !llvm::isPowerOf2_64(maxDecodeRows)) {
-    getOperation().emitError() << "max-decode-rows must be a positive power "
-                                  "of two, got "
-                               << int64_t(maxDecodeRows);
-    return signalPassFailure();
-  }
-  if (pipelineStages < 2 || pipelineStages > 4) {
-    getOperation().emitError()
-        << "pipeline-stages must be 2, 3 or 4, got " << int64_t(pipelineStages);
-    return signalPassFailure();
-  }
 
   bool failed = false;
   getOperation().walk([&](MatmulOp matmul) {

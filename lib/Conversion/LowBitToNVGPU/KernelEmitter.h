@@ -16,6 +16,7 @@
 #include "mlir/IR/Builders.h"
 
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <string>
 #include <utility>
@@ -25,6 +26,27 @@ namespace lowbit {
 /// Whether lowbit generates GPU code for `chip`: sm_80, sm_89 or sm_90.
 inline bool isKnownGPUChip(llvm::StringRef chip) {
   return chip == "sm_80" || chip == "sm_89" || chip == "sm_90";
+}
+
+/// Checks the options the matmul kernel passes share: a known `chip`, a
+/// positive power of two for the decode token bound (option
+/// `decodeOptionName`) and 2 to 4 pipeline stages; reports the first
+/// wrong one on `op`.
+inline mlir::LogicalResult
+checkMatmulKernelOptions(mlir::Operation *op, llvm::StringRef chip,
+                         llvm::StringRef decodeOptionName,
+                         int64_t maxDecodeTokens, int64_t pipelineStages) {
+  if (!isKnownGPUChip(chip))
+    return op->emitError() << "unknown GPU chip '" << chip
+                           << "'; expected sm_80, sm_89 or sm_90";
+  if (maxDecodeTokens <= 0 || !llvm::isPowerOf2_64(maxDecodeTokens))
+    return op->emitError() << decodeOptionName
+                           << " must be a positive power of two, got "
+                           << maxDecodeTokens;
+  if (pipelineStages < 2 || pipelineStages > 4)
+    return op->emitError() << "pipeline-stages must be 2, 3 or 4, got "
+                           << pipelineStages;
+  return mlir::success();
 }
 
 /// The `#nvvm.target` of lowbit's kernel modules for `chip`: PTX 8.0, the

@@ -753,27 +753,12 @@ private:
 // RooflineCostModel
 //===----------------------------------------------------------------------===//
 
-/// Whether `value` is a checkpoint weight, or a rank's shard or a channel
-/// permutation of one (both folded into the stored weight at compile time).
-static bool isWeightOrShard(Value value) {
-  while (Operation *definingOp = value.getDefiningOp()) {
-    if (auto shard = dyn_cast<ShardOp>(definingOp))
-      value = shard.getInput();
-    else if (auto permute = dyn_cast<PermuteChannelsOp>(definingOp))
-      value = permute.getInput();
-    else
-      break;
-  }
-  return value.getDefiningOp<WeightOp>() != nullptr;
-}
-
 bool RooflineCostModel::isCompileTime(Operation *op) {
-  if (auto shard = dyn_cast<ShardOp>(op))
-    return isWeightOrShard(shard.getInput());
-  if (auto permute = dyn_cast<PermuteChannelsOp>(op))
-    return isWeightOrShard(permute.getInput());
-  auto quantize = dyn_cast<QuantizeOp>(op);
-  return quantize && isWeightOrShard(quantize.getInput());
+  // getSourceWeight looks through shards and channel permutations, which
+  // the compiler folds into the stored weight.
+  if (isa<ShardOp, PermuteChannelsOp, QuantizeOp>(op))
+    return getSourceWeight(op->getOperand(0)) != nullptr;
+  return false;
 }
 
 int64_t RooflineCostModel::getWeightBytes(Type type) {

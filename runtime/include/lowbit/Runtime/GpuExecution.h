@@ -16,6 +16,7 @@
 #include "lowbit/Runtime/Artifact.h"
 #include "lowbit/Runtime/CudaDriver.h"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -109,9 +110,17 @@ private:
   struct GraphNode {
     void *node = nullptr;
     void *function = nullptr;
-    unsigned grid[3] = {}, block[3] = {}, sharedBytes = 0;
+    /// Grid, block and dynamic shared memory (getLaunchShape).
+    std::array<unsigned, 7> shape = {};
     std::vector<uint8_t> parameters;
   };
+  /// A launch's grid, block and dynamic shared memory bytes.
+  static std::array<unsigned, 7>
+  getLaunchShape(const CudaDevice::KernelLaunch &launch) {
+    return {launch.grid[0],    launch.grid[1],  launch.grid[2],
+            launch.block[0],   launch.block[1], launch.block[2],
+            launch.sharedBytes};
+  }
   /// The launches of a decode step as an instantiated graph.
   struct StepGraph {
     void *graph = nullptr;
