@@ -10,7 +10,7 @@
 #                                  # with random periodic weights compiled
 #                                  # for sm_90 in W4Ax-KV4, xz-compressed
 #                                  # (about 20 MiB) to build/gpu-check
-#   scripts/gpu-check.sh run [matmul|collectives|model|e2e]
+#   scripts/gpu-check.sh run [matmul|collectives|model|tp|e2e]
 #                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
@@ -28,7 +28,9 @@
 #                                  # FP32, W4A8 and W4Ax-KV4 and compares its
 #                                  # tokens and logits with the x86-64
 #                                  # artifacts' (the reference executor's
-#                                  # numbers); e2e times prefill and
+#                                  # numbers); tp runs the embedded model
+#                                  # sharded over two GPUs through NCCL
+#                                  # (needs two GPUs); e2e times prefill and
 #                                  # decode of the 7B-shaped artifact
 #                                  # (when carried) against PyTorch fp16.
 #                                  # All by default.
@@ -78,6 +80,17 @@ compile)
       > "$CHECK_DIR/austen-$scheme-cpu.tokens"
     rm "$CHECK_DIR/austen-$scheme-x86_64.lbm"
   done
+  # Sharded over two GPUs (run tp): exact collectives, and FP4 partial
+  # results in blocks of 16 for the prefill's all-reduces.
+  build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
+    --tensor-parallel 2 -o "$CHECK_DIR/austen-fp32-tp2-sm_90.lbm"
+  build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
+    --tensor-parallel 2 --scheme=w4ax-kv4 --calibration "$calibration" \
+    -o "$CHECK_DIR/austen-w4ax-kv4-tp2-sm_90.lbm"
+  build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
+    --tensor-parallel 2 --scheme=w4ax-kv4 --calibration "$calibration" \
+    --compress-collectives 'format=fp4_e2m1 block-size=16' \
+    -o "$CHECK_DIR/austen-w4ax-kv4-tp2-fp4-sm_90.lbm"
   ls -l "$CHECK_DIR"
   ;;
 compile-7b)
@@ -111,8 +124,9 @@ run)
   runtime=(runtime/lib/CudaDriver.cpp runtime/lib/GpuWeightLayout.cpp
            runtime/lib/Nccl.cpp runtime/lib/WireFormat.cpp)
   model_runtime=(runtime/lib/Artifact.cpp runtime/lib/CAPI.cpp
-                 runtime/lib/CudaDriver.cpp runtime/lib/GpuExecution.cpp
-                 runtime/lib/HostModel.cpp runtime/lib/Sampler.cpp)
+                 runtime/lib/Collectives.cpp runtime/lib/CudaDriver.cpp
+                 runtime/lib/GpuExecution.cpp runtime/lib/HostModel.cpp
+                 runtime/lib/Nccl.cpp runtime/lib/Sampler.cpp)
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
     bench/gpu/MatmulBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-matmul"
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
@@ -155,12 +169,69 @@ run)
     } > "$RESULTS/collectives.md"
     cat "$RESULTS/collectives.md"
   fi
-  if [[ $what == all || $what == model ]]; then
+  if [[ $what == all || $what == model || $what == tp ]]; then
     gcc -O2 -c -Iruntime/include runtime/examples/generate-tokens.c \
       -o "$CHECK_DIR/bin/generate-tokens.o"
     g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
-      "$CHECK_DIR/bin/generate-tokens.o" -ldl \
+      "$CHECK_DIR/bin/generate-tokens.o" -ldl -pthread \
       -o "$CHECK_DIR/bin/lowbit-generate-tokens"
+  fi
+  if [[ ($what == all || $what == tp) ]] && ((gpus >= 2)); then
+    export NCCL_NVLS_ENABLE=0
+    {
+      echo "command: MODEL_TOKENS=$MODEL_TOKENS scripts/gpu-check.sh run tp"
+      echo "The embedded model sharded over 2 GPUs (lowbit-compile"
+      echo "--tensor-parallel 2), one process per GPU started with RANK,"
+      echo "WORLD_SIZE and LOCAL_RANK, NCCL id through LOWBIT_NCCL_ID_FILE."
+      echo "prompt: $MODEL_PROMPT, $MODEL_TOKENS greedy tokens; reference: the"
+      echo "unsharded x86-64 artifact of the same scheme."
+      echo
+      echo "| artifact | ranks agree | tokens equal to the reference | max abs logit difference |"
+      echo "| --- | --- | --- | --- |"
+      for variant in fp32-tp2 w4ax-kv4-tp2 w4ax-kv4-tp2-fp4; do
+        base=$CHECK_DIR/austen-$variant
+        reference=$CHECK_DIR/austen-${variant%%-tp2*}
+        [[ -f $base-sm_90.lbm ]] || continue
+        rm -f "$CHECK_DIR/nccl-id"
+        for rank in 0 1; do
+          timeout 300 env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
+            LOWBIT_NCCL_ID_FILE="$CHECK_DIR/nccl-id" \
+            "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" \
+            "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
+            --logits "$base-rank$rank.logits" > "$base-rank$rank.tokens" \
+            2> "$base-rank$rank.log" &
+        done
+        failed=0
+        wait -n || failed=1
+        wait -n || failed=1
+        if ((failed)); then
+          echo "| $variant | run failed: $(cat "$base-rank0.log" "$base-rank1.log" | head -c 300) | | |"
+          status=1
+          continue
+        fi
+        agree=yes
+        cmp -s "$base-rank0.tokens" "$base-rank1.tokens" || { agree=no; status=1; }
+        equal=yes
+        cmp -s "$base-rank0.tokens" "$reference-cpu.tokens" || equal=no
+        # Exact collectives must give the unsharded tokens; compressed ones
+        # are reported as they are.
+        [[ $equal == yes || $variant == *-fp4 ]] || status=1
+        python3 -c '
+import sys, numpy as np
+gpu = np.fromfile(sys.argv[1], dtype=np.float32)
+cpu = np.fromfile(sys.argv[2], dtype=np.float32)
+n = min(gpu.size, cpu.size)
+print("| %s | %s | %s | %.3g |" % (sys.argv[3], sys.argv[4], sys.argv[5],
+      np.abs(gpu[:n] - cpu[:n]).max()))
+' "$base-rank0.logits" "$reference-cpu.logits" "$variant" "$agree" "$equal"
+      done
+      echo
+      echo "Rank 0 tokens, w4ax-kv4-tp2: $(cat "$CHECK_DIR/austen-w4ax-kv4-tp2-rank0.tokens" 2>/dev/null)"
+      echo "Reference tokens, w4ax-kv4:  $(cat "$CHECK_DIR/austen-w4ax-kv4-cpu.tokens")"
+    } > "$RESULTS/tp.md" 2>&1
+    cat "$RESULTS/tp.md"
+  fi
+  if [[ $what == all || $what == model ]]; then
     {
       echo "command: MODEL_TOKENS=$MODEL_TOKENS scripts/gpu-check.sh run model"
       echo "prompt: $MODEL_PROMPT, $MODEL_TOKENS greedy tokens; reference:"
@@ -236,7 +307,7 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
   packed_7b=$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm.xz
   if [[ ($what == all || $what == e2e) && -f $packed_7b ]]; then
     g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
-      bench/gpu/ModelBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-model"
+      bench/gpu/ModelBench.cpp -ldl -pthread -o "$CHECK_DIR/bin/lowbit-bench-model"
     python3 -c 'import lzma, shutil, sys
 shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
       "$packed_7b" "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm"

@@ -289,14 +289,24 @@ void GpuExecution::recordError(const std::string &message) {
     firstError = message;
 }
 
-std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
-                                                   const Artifact &artifact,
-                                                   int64_t stateBytes,
-                                                   std::string &error) {
+bool GpuExecution::runCollective(const char *name,
+                                 const std::function<bool()> &collective) {
+  if (profilePath.empty())
+    return collective();
+  float milliseconds = 0;
+  if (!device->time(collective, milliseconds))
+    return false;
+  KernelTime &time = profile[name];
+  ++time.launches;
+  time.milliseconds += milliseconds;
+  return true;
+}
+
+std::unique_ptr<GpuExecution>
+GpuExecution::create(void *library, const Artifact &artifact,
+                     std::string_view weights, int64_t stateBytes, int ordinal,
+                     bool allowGraphs, std::string &error) {
   std::unique_ptr<GpuExecution> execution(new GpuExecution());
-  int ordinal = 0;
-  if (const char *chosen = std::getenv("LOWBIT_GPU"))
-    ordinal = std::atoi(chosen);
   execution->device = CudaDevice::open(ordinal, error);
   if (!execution->device)
     return nullptr;
@@ -305,9 +315,9 @@ std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
     execution->profilePath = path;
   // Profiles time every launch on its own, so they run without graphs.
   const char *graphs = std::getenv("LOWBIT_GPU_GRAPHS");
-  execution->graphsEnabled = execution->device->supportsGraphs() &&
-                             execution->profilePath.empty() &&
-                             !(graphs && std::string(graphs) == "0");
+  execution->graphsEnabled =
+      allowGraphs && execution->device->supportsGraphs() &&
+      execution->profilePath.empty() && !(graphs && std::string(graphs) == "0");
 
   std::string required = artifact.metadata("gpu_runtime_functions");
   for (size_t begin = 0; begin < required.size();) {
@@ -341,7 +351,6 @@ std::unique_ptr<GpuExecution> GpuExecution::create(void *library,
     return nullptr;
   }
 
-  std::string_view weights = artifact.section(kWeightsSection);
   execution->weightBytes = static_cast<int64_t>(weights.size());
   execution->stateBytes = stateBytes;
   CudaDevice &device = *execution->device;

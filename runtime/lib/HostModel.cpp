@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Runtime/HostModel.h"
+#include "lowbit/Runtime/Nccl.h"
 
 #include <dlfcn.h>
 #include <sys/mman.h>
@@ -15,6 +16,7 @@
 
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #if defined(__aarch64__)
 #include <sys/auxv.h>
@@ -85,10 +87,104 @@ std::string lowbit::runtime::findMissingCPUFeatures(const std::string &required)
 HostModel::~HostModel() {
   if (library)
     dlclose(library);
+  if (codeDescriptor >= 0)
+    close(codeDescriptor);
 }
 
 std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
                                            std::string &error) {
+  const std::string path = artifact->getPath();
+  auto fail = [&](const std::string &message) -> std::unique_ptr<HostModel> {
+    error = "'" + path + "' " + message;
+    return nullptr;
+  };
+  int64_t worldSize = 1;
+  if (!artifact->metadata("tensor_parallel").empty() &&
+      (!artifact->metadataInteger("tensor_parallel", worldSize) ||
+       worldSize < 1 || worldSize > 1024))
+    return fail("has a bad tensor_parallel value '" +
+                artifact->metadata("tensor_parallel") + "'");
+  bool onGPU = artifact->metadata("format") == "lowbit-gpu";
+  int rank = 0, localRank = 0;
+  if (worldSize > 1 && onGPU) {
+    std::string reason;
+    std::optional<RankEnvironment> environment = RankEnvironment::read(reason);
+    if (!environment && !reason.empty())
+      return fail("cannot find its rank: " + reason);
+    if (!environment || environment->worldSize != worldSize)
+      return fail("is sharded over " + std::to_string(worldSize) +
+                  " GPUs: start one process per GPU with a launcher that "
+                  "sets RANK and WORLD_SIZE=" +
+                  std::to_string(worldSize) +
+                  " (torchrun, mpirun, srun), and LOWBIT_NCCL_ID_FILE");
+    rank = environment->rank;
+    localRank = environment->localRank;
+  }
+  std::shared_ptr<Artifact> shared(std::move(artifact));
+  std::unique_ptr<HostModel> model =
+      loadRank(shared, rank, static_cast<int>(worldSize), error);
+  if (!model)
+    return nullptr;
+  if (model->worldSize == 1 && !onGPU) {
+    model->state.assign(static_cast<size_t>(model->stateBytes), 0);
+    return model;
+  }
+
+  if (!onGPU) {
+    std::shared_ptr<ThreadRankGroup> group =
+        ThreadRankGroup::create(model->worldSize);
+    model->collectives = group->join(0);
+    for (int peer = 1; peer < model->worldSize; ++peer) {
+      std::unique_ptr<HostModel> other =
+          loadRank(shared, peer, model->worldSize, error);
+      if (!other)
+        return nullptr;
+      other->collectives = group->join(peer);
+      other->state.assign(static_cast<size_t>(other->stateBytes), 0);
+      model->peers.push_back(std::move(other));
+    }
+    model->state.assign(static_cast<size_t>(model->stateBytes), 0);
+    return model;
+  }
+
+  int ordinal = localRank;
+  if (const char *chosen = std::getenv("LOWBIT_GPU"))
+    ordinal = std::atoi(chosen);
+  std::string reason;
+  model->gpu = GpuExecution::create(
+      model->library, *shared,
+      shared->section(getWeightsSectionName(rank, model->worldSize)),
+      model->stateBytes, ordinal, /*allowGraphs=*/model->worldSize == 1,
+      reason);
+  if (!model->gpu)
+    return fail("cannot run on a GPU: " + reason);
+  if (model->worldSize == 1)
+    return model;
+  const char *idFile = std::getenv("LOWBIT_NCCL_ID_FILE");
+  if (!idFile)
+    return fail("is sharded over GPUs: set LOWBIT_NCCL_ID_FILE to a file "
+                "every rank sees, through which they share the NCCL id");
+  NcclUniqueId id{};
+  if ((rank == 0 && !NcclCommunicator::makeUniqueId(id, reason)) ||
+      !NcclCommunicator::exchangeUniqueId(id, rank, idFile,
+                                          /*timeoutSeconds=*/120, reason))
+    return fail("cannot share the NCCL id: " + reason);
+  std::unique_ptr<NcclCommunicator> communicator =
+      NcclCommunicator::create(id, rank, model->worldSize, reason);
+  if (!communicator)
+    return fail("cannot join the NCCL communicator: " + reason);
+  GpuExecution *execution = model->gpu.get();
+  model->collectives = createNcclCollectives(
+      std::move(communicator),
+      [execution](const char *name, const std::function<bool()> &call) {
+        return execution->runCollective(name, call);
+      });
+  return model;
+}
+
+std::unique_ptr<HostModel>
+HostModel::loadRank(std::shared_ptr<Artifact> artifact, int rank, int worldSize,
+                    std::string &error) {
   const std::string &path = artifact->getPath();
   auto fail = [&](const std::string &message) -> std::unique_ptr<HostModel> {
     error = "'" + path + "' " + message;
@@ -109,43 +205,49 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
                 "'; recompile with a lower --cpu)");
 
   std::unique_ptr<HostModel> model(new HostModel());
-  int64_t weightBytes = 0, stateBytes = 0;
+  model->rank = rank;
+  model->worldSize = worldSize;
+  int64_t weightBytes = 0;
   if (!artifact->metadataInteger("vocab_size", model->vocab) ||
       !artifact->metadataInteger("context_length", model->context) ||
       !artifact->metadataInteger("weight_bytes", weightBytes) ||
-      !artifact->metadataInteger("state_bytes", stateBytes) ||
+      !artifact->metadataInteger("state_bytes", model->stateBytes) ||
       !artifact->metadataInteger("scratch_bytes_per_token",
                                  model->scratchBytesPerToken) ||
-      model->vocab <= 0 || model->context <= 0 || stateBytes < 0 ||
+      model->vocab <= 0 || model->context <= 0 || model->stateBytes < 0 ||
       model->scratchBytesPerToken < 0)
     return fail("has incomplete metadata (vocab_size, context_length, "
                 "weight_bytes, state_bytes, scratch_bytes_per_token)");
-  if (static_cast<int64_t>(artifact->section(kWeightsSection).size()) !=
+  std::string weightsSection = getWeightsSectionName(rank, worldSize);
+  if (!artifact->hasSection(weightsSection))
+    return fail("has no section '" + weightsSection +
+                "' (the weights of rank " + std::to_string(rank) + " of " +
+                std::to_string(worldSize) + ")");
+  if (static_cast<int64_t>(artifact->section(weightsSection).size()) !=
       weightBytes)
-    return fail("has a weights section of " +
-                std::to_string(artifact->section(kWeightsSection).size()) +
+    return fail("has a " + weightsSection + " section of " +
+                std::to_string(artifact->section(weightsSection).size()) +
                 " bytes; the code expects " + std::to_string(weightBytes));
+  model->weights = artifact->section(weightsSection);
 
   std::string_view code = artifact->section(kCodeSection);
   if (code.empty())
     return fail("has no code section");
-  int descriptor = memfd_create("lowbit-model", MFD_CLOEXEC);
-  if (descriptor < 0)
+  model->codeDescriptor = memfd_create("lowbit-model", MFD_CLOEXEC);
+  if (model->codeDescriptor < 0)
     return fail("cannot be loaded: memfd_create failed: " +
                 std::string(std::strerror(errno)));
   size_t written = 0;
   while (written < code.size()) {
-    ssize_t step = write(descriptor, code.data() + written,
+    ssize_t step = write(model->codeDescriptor, code.data() + written,
                          code.size() - written);
-    if (step <= 0) {
-      close(descriptor);
+    if (step <= 0)
       return fail("cannot be loaded: writing its code failed");
-    }
     written += static_cast<size_t>(step);
   }
-  std::string codePath = "/proc/self/fd/" + std::to_string(descriptor);
+  std::string codePath =
+      "/proc/self/fd/" + std::to_string(model->codeDescriptor);
   model->library = dlopen(codePath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  close(descriptor);
   if (!model->library)
     return fail(std::string("has code that does not load: ") + dlerror());
   model->prefill = reinterpret_cast<EntryPoint>(
@@ -154,6 +256,10 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
       dlsym(model->library, "_mlir_ciface_lowbit_decode"));
   if (!model->prefill)
     return fail("has no compiled prefill entry point");
+  std::string reason;
+  if (!bindCollectiveSlots(model->library,
+                           artifact->metadata("collective_functions"), reason))
+    return fail(reason);
   for (const char *entry : {"prefill", "decode"}) {
     std::string kernels = artifact->metadata(std::string("profile_") + entry);
     if (kernels.empty())
@@ -166,15 +272,6 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
     }
     profile.ticks.assign(profile.kernels.size(), 0);
   }
-  if (format == "lowbit-gpu") {
-    std::string reason;
-    model->gpu = GpuExecution::create(model->library, *artifact, stateBytes,
-                                      reason);
-    if (!model->gpu)
-      return fail("cannot run on a GPU: " + reason);
-  } else {
-    model->state.assign(static_cast<size_t>(stateBytes), 0);
-  }
   model->artifact = std::move(artifact);
   return model;
 }
@@ -182,6 +279,32 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
 bool HostModel::run(const std::string &entry, const int32_t *tokens,
                     int64_t count, int64_t start, std::vector<float> &logits,
                     std::string &error) {
+  if (peers.empty())
+    return runRank(entry, tokens, count, start, logits, error);
+  // Every rank runs the step; each ends with the whole logits.
+  std::vector<std::thread> threads;
+  std::vector<std::vector<float>> peerLogits(peers.size());
+  std::vector<std::string> peerErrors(peers.size());
+  std::vector<char> peerSucceeded(peers.size(), 0);
+  for (size_t i = 0; i < peers.size(); ++i)
+    threads.emplace_back([&, i] {
+      peerSucceeded[i] = peers[i]->runRank(entry, tokens, count, start,
+                                           peerLogits[i], peerErrors[i]);
+    });
+  bool succeeded = runRank(entry, tokens, count, start, logits, error);
+  for (std::thread &thread : threads)
+    thread.join();
+  for (size_t i = 0; i < peers.size() && succeeded; ++i)
+    if (!peerSucceeded[i]) {
+      error = "rank " + std::to_string(i + 1) + ": " + peerErrors[i];
+      succeeded = false;
+    }
+  return succeeded;
+}
+
+bool HostModel::runRank(const std::string &entry, const int32_t *tokens,
+                        int64_t count, int64_t start,
+                        std::vector<float> &logits, std::string &error) {
   EntryPoint function = entry == "prefill" ? prefill
                         : entry == "decode" ? decode
                                             : nullptr;
@@ -209,6 +332,13 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
   for (int64_t t = 0; t < count; ++t)
     positions[t] = static_cast<int32_t>(start + t);
   logits.resize(static_cast<size_t>(count * vocab));
+  ActiveCollectives activeCollectives(collectives.get());
+  auto collectiveFailure = [&] {
+    if (activeCollectives.getError().empty())
+      return false;
+    error = activeCollectives.getError();
+    return true;
+  };
   if (gpu) {
     GpuExecution::Buffers buffers;
     int64_t logitsBytes = count * vocab * 4;
@@ -226,12 +356,13 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
     MemRef1D tokenRef = onDevice(buffers.tokens, count);
     MemRef1D positionRef = onDevice(buffers.positions, count);
     MemRef1D logitsRef = onDevice(buffers.logits, logitsBytes);
-    return gpu->run(
+    bool succeeded = gpu->run(
         [&] {
           function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
                    start, &logitsRef);
         },
         /*decodeStep=*/count == 1, logits.data(), logitsBytes, error);
+    return !collectiveFailure() && succeeded;
   }
   scratch.resize(static_cast<size_t>(count * scratchBytesPerToken));
 
@@ -239,7 +370,6 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
     void *pointer = const_cast<void *>(data);
     return MemRef1D{pointer, pointer, 0, size, 1};
   };
-  std::string_view weights = artifact->section(kWeightsSection);
   MemRef1D weightRef = describe(weights.data(),
                                 static_cast<int64_t>(weights.size()));
   MemRef1D stateRef = describe(state.data(), static_cast<int64_t>(state.size()));
@@ -252,7 +382,7 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
   if (profile == profiles.end()) {
     function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
              start, &logitsRef);
-    return true;
+    return !collectiveFailure();
   }
   KernelTicks &kernels = profile->second;
   counters.assign(kernels.kernels.size() + 1, 0);
@@ -263,7 +393,7 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
       &logitsRef, &counterRef);
   for (size_t i = 0; i < kernels.ticks.size(); ++i)
     kernels.ticks[i] = counters[i + 1] - counters[i];
-  return true;
+  return !collectiveFailure();
 }
 
 const HostModel::KernelTicks *
@@ -274,6 +404,8 @@ HostModel::getLastProfile(const std::string &entry) const {
 
 void HostModel::resetCaches() {
   std::fill(state.begin(), state.end(), 0);
+  for (std::unique_ptr<HostModel> &peer : peers)
+    peer->resetCaches();
   std::string error;
   if (gpu)
     gpu->clearState(error);

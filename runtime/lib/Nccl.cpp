@@ -27,6 +27,7 @@ using Result = int;
 constexpr Result kSuccess = 0;
 constexpr int kUint8 = 1;
 constexpr int kFloat16 = 6;
+constexpr int kFloat32 = 7;
 constexpr int kSum = 0;
 
 /// ncclUniqueId, passed by value.
@@ -231,5 +232,13 @@ bool NcclCommunicator::allReduceHalf(DevicePointer send, DevicePointer receive,
   return check(api.allReduce(reinterpret_cast<const void *>(send),
                               reinterpret_cast<void *>(receive), count,
                               kFloat16, kSum, communicator, /*stream=*/nullptr),
+               "ncclAllReduce");
+}
+
+bool NcclCommunicator::allReduceFloat(DevicePointer send, DevicePointer receive,
+                                      size_t count) {
+  return check(api.allReduce(reinterpret_cast<const void *>(send),
+                             reinterpret_cast<void *>(receive), count, kFloat32,
+                             kSum, communicator, /*stream=*/nullptr),
                "ncclAllReduce");
 }

@@ -55,6 +55,17 @@ static cl::opt<std::string> scheme(
     "scheme",
     cl::desc("quantization scheme of lowbit-run --scheme (w4a8, w4a4, "
              "w4ax, w4ax-kv4, ...); default: none, FP32"));
+static cl::opt<int64_t> tensorParallel(
+    "tensor-parallel",
+    cl::desc("shard the model over this many tensor-parallel ranks "
+             "(lowbit-tensor-parallel, before quantization); the artifact "
+             "holds every rank's weights (default 1)"),
+    cl::init(1));
+static cl::opt<std::string> compressCollectives(
+    "compress-collectives",
+    cl::desc("block-quantize the all-reduces of the sharded model (GPU "
+             "targets): options of lowbit-compress-collectives, e.g. "
+             "'format=fp4_e2m1 block-size=16' ('default' for the defaults)"));
 static cl::opt<std::string> calibrationPath(
     "calibration", cl::desc("calibration file for FMPQ schemes"));
 static cl::opt<std::string> tokenizerPath(
@@ -152,19 +163,18 @@ static int compileArtifact(MLIRContext &context, const std::string &gpuChip) {
     return fail(llvm::toString(tokenizer.takeError()));
   if (!module)
     module = lowbit::importLlama(context, **checkpoint, checkpointPath);
-  if (!scheme.empty()) {
-    llvm::Expected<std::string> pipeline =
-        lowbit::getSchemePipelineText(scheme, calibrationPath);
-    if (!pipeline)
-      return fail(llvm::toString(pipeline.takeError()));
+  llvm::Expected<std::string> pipeline = lowbit::getModelPipelineText(
+      tensorParallel, scheme, calibrationPath, compressCollectives);
+  if (!pipeline)
+    return fail(llvm::toString(pipeline.takeError()));
+  if (!pipeline->empty()) {
     PassManager pm(&context);
     std::string parseErrors;
     llvm::raw_string_ostream errorStream(parseErrors);
-    if (failed(parsePassPipeline(*pipeline, pm,
-                                 errorStream)))
-      return fail("bad scheme '" + scheme + "': " + parseErrors);
+    if (failed(parsePassPipeline(*pipeline, pm, errorStream)))
+      return fail("bad pipeline '" + *pipeline + "': " + parseErrors);
     if (failed(pm.run(*module)))
-      return fail("quantizing to " + scheme + " failed");
+      return fail("running " + *pipeline + " failed");
   }
 
   // A module comes quantized (or not) as it is.
@@ -173,6 +183,8 @@ static int compileArtifact(MLIRContext &context, const std::string &gpuChip) {
                  : checkpointPath == inputPath ? "fp32"
                                                : "as in " + inputPath},
       {"checkpoint", checkpointPath}};
+  if (!compressCollectives.empty())
+    metadata["compress_collectives"] = compressCollectives;
   lowbit::CPUTargetOptions options = getCPUTargetOptions();
   llvm::Expected<std::string> artifact =
       !gpuChip.empty()
@@ -211,10 +223,12 @@ int main(int argc, char **argv) {
   if (!llvm::StringRef(inputPath).ends_with(".mlir"))
     return compileArtifact(context, target);
   if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty() ||
-      emit != "artifact" || profile)
+      emit != "artifact" || profile || tensorParallel != 1 ||
+      !compressCollectives.empty())
     return fail("a lowbit module (.mlir) compiles to PTX for a GPU and must "
                 "come quantized (lowbit-opt --lowbit-w4a8); --scheme, "
-                "--calibration, --cpu, --emit and --profile do not apply");
+                "--calibration, --tensor-parallel, --compress-collectives, "
+                "--cpu, --emit and --profile do not apply");
 
   std::string error;
   std::unique_ptr<llvm::MemoryBuffer> input =

@@ -235,32 +235,13 @@ static int fail(const llvm::Twine &message) {
 /// Runs `--tensor-parallel`, `--scheme` (with `--calibration`) and
 /// `--compress-collectives` on the module, in that order.
 static llvm::Error transform(Model &model) {
-  if (tensorParallel < 1)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "--tensor-parallel must be at least 1");
-  if (!compressCollectives.empty() && tensorParallel < 2)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "--compress-collectives needs --tensor-parallel of 2 or more");
-  llvm::SmallVector<std::string> stages;
-  if (tensorParallel > 1)
-    stages.push_back("lowbit-tensor-parallel{tp=" +
-                     std::to_string(tensorParallel) + "}");
-  if (!scheme.empty()) {
-    llvm::Expected<std::string> schemePipeline =
-        getSchemePipelineText(scheme, calibrationPath);
-    if (!schemePipeline)
-      return schemePipeline.takeError();
-    stages.push_back(*schemePipeline);
-  }
-  if (!compressCollectives.empty())
-    stages.push_back(compressCollectives == "default"
-                         ? std::string("lowbit-compress-collectives")
-                         : "lowbit-compress-collectives{" +
-                               compressCollectives + "}");
-  if (stages.empty())
+  llvm::Expected<std::string> stages = getModelPipelineText(
+      tensorParallel, scheme, calibrationPath, compressCollectives);
+  if (!stages)
+    return stages.takeError();
+  if (stages->empty())
     return llvm::Error::success();
-  std::string pipeline = llvm::join(stages, ",");
+  std::string pipeline = *stages;
   // Passes report problems and warnings (e.g. FMPQ's INT8 budget) as
   // diagnostics: print each one line, without the notes that dump IR.
   mlir::ScopedDiagnosticHandler printDiagnostics(

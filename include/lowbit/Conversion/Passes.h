@@ -45,6 +45,43 @@ inline constexpr llvm::StringLiteral kGPUInterleavedWeightForm = "interleaved";
 /// loops split the same way.
 inline constexpr llvm::StringLiteral kLaneSplitAttrName = "lowbit.lane_split";
 
+/// The functions the host code of a tensor-parallel model calls to move
+/// data between ranks. The runtime implements them (NCCL between GPUs,
+/// shared memory between threads of one process); the compiled code reaches
+/// them through pointer slots, each named kCollectiveSlotPrefix + the
+/// function's name. Pointers are addresses (i64) of the calling rank's
+/// buffers, in device memory for a GPU model.
+///
+/// `lowbit_collective_all_reduce_f32(send, receive, count)`: `count` f32 at
+/// `receive` become the sum over ranks of theirs at `send`.
+inline constexpr llvm::StringLiteral kAllReduceFunction =
+    "lowbit_collective_all_reduce_f32";
+/// `lowbit_collective_all_gather(send, receive, bytes)`: every rank's
+/// `bytes` bytes at `send`, in rank order at `receive`.
+inline constexpr llvm::StringLiteral kAllGatherFunction =
+    "lowbit_collective_all_gather";
+/// The prefix every collective function's name starts with.
+inline constexpr llvm::StringLiteral kCollectiveFunctionPrefix =
+    "lowbit_collective_";
+
+/// Emits at `builder`'s insertion point, in a module's host code, a call of
+/// the collective function `name` (kAllReduceFunction, kAllGatherFunction)
+/// with the addresses of the memrefs `send` and `receive` and `count`
+/// (an index), declaring the function in the module when it is not yet.
+void createCollectiveCall(mlir::OpBuilder &builder, mlir::Location loc,
+                          llvm::StringRef name, mlir::Value send,
+                          mlir::Value receive, mlir::Value count);
+
+/// Marks the declarations of lowbit-convert-to-cpu{isa=nvgpu} that stand
+/// for a compressed all-reduce, (partial results as bytes, workspace bytes,
+/// sum as bytes); the attribute is the `#lowbit.wire` format and the
+/// declaration's kRanksAttrName the group's size.
+/// lowbit-define-gpu-wire-all-reduces defines them.
+inline constexpr llvm::StringLiteral kGPUWireAllReduceAttrName =
+    "lowbit.gpu_wire_all_reduce";
+/// The group size of a kGPUWireAllReduceAttrName declaration.
+inline constexpr llvm::StringLiteral kRanksAttrName = "lowbit.ranks";
+
 #define GEN_PASS_DECL
 #include "lowbit/Conversion/Passes.h.inc"
 

@@ -69,6 +69,45 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
   ];
 }
 
+def DefineGPUWireAllReduces
+    : Pass<"lowbit-define-gpu-wire-all-reduces", "::mlir::ModuleOp"> {
+  let summary = "Define the compressed all-reduce declarations of "
+                "lowbit-convert-to-cpu{isa=nvgpu} with the wire kernels and "
+                "an all-gather of their messages";
+  let description = [{
+    lowbit-convert-to-cpu{isa=nvgpu} leaves every `lowbit.all_reduce` with a
+    `#lowbit.wire` format as a call of a private declaration marked
+    `lowbit.gpu_wire_all_reduce` (the format) and `lowbit.ranks` (the
+    group's size) that takes the partial results, a workspace and the sum,
+    each as bytes. This pass gives it a host body that
+
+    1. launches the pack kernel of the format (lowbit-generate-nvgpu-kernels'
+       `wire_pack_*`, one thread per wire block) on this rank's partial
+       results, writing its message at the start of the workspace;
+    2. calls `lowbit_collective_all_gather` on the message, which puts every
+       rank's message, in rank order, after it;
+    3. launches the decode-and-sum kernel (`wire_sum_*`), which writes the
+       sum of the dequantized messages in rank order: the same bits on every
+       rank.
+
+    The kernels go into `gpu.module @lowbit_wire_kernels` with an
+    `#nvvm.target` for `chip`. Formats with f32 scales have no kernels and
+    are refused.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", "\"sm_90\"",
+           "target GPU: sm_80, sm_89 or sm_90">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
   let summary = "Define the GPU matmul declarations of "
                 "lowbit-convert-to-cpu{isa=nvgpu} with launches of lowbit's "

@@ -559,6 +559,76 @@ func::FuncOp CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
   return declaration;
 }
 
+func::FuncOp CPUKernelBuilder::getGPUWireAllReduce(WireFormatAttr wire,
+                                                   int64_t ranks) {
+  assert(isa == CPUMatmulISA::NVGPU &&
+         "compressed all-reduces are generated for GPU models only");
+  std::string name;
+  {
+    llvm::raw_string_ostream os(name);
+    os << "lowbit_nvgpu_wire_all_reduce_"
+       << stringifyWireElement(wire.getElement()) << "_b" << wire.getBlockSize()
+       << "_" << wire.getScaleType() << "_n" << ranks;
+  }
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, builder.getI8Type());
+  auto declaration =
+      func::FuncOp::create(builder, module.getLoc(), name,
+                           builder.getFunctionType({bytes, bytes, bytes}, {}));
+  declaration.setPrivate();
+  declaration->setAttr(kGPUWireAllReduceAttrName, wire);
+  declaration->setAttr(kRanksAttrName, builder.getI64IntegerAttr(ranks));
+  return declaration;
+}
+
+func::FuncOp CPUKernelBuilder::getInterleaveRanks(int64_t ranks,
+                                                  int64_t channels) {
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  return getOrCreate(
+      llvm::formatv("lowbit_cpu_interleave_ranks_{0}x{1}", ranks, channels)
+          .str(),
+      {rowsOf(channels, f32), rowsOf(ranks * channels, f32)},
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        Emitter e(builder, loc);
+        Value gathered = args[0], out = args[1];
+        Value tokens = e.rows(out);
+        e.parallel({tokens, e.index(ranks * channels)}, [&](Emitter &e,
+                                                            ValueRange tc) {
+          Value rank = arith::DivUIOp::create(e, tc[1], e.index(channels));
+          Value channel = arith::RemUIOp::create(e, tc[1], e.index(channels));
+          Value row = e.add(e.mul(rank, tokens), tc[0]);
+          e.store(e.load(gathered, {row, channel}), out, tc);
+        });
+      });
+}
+
+void lowbit::createCollectiveCall(OpBuilder &builder, Location loc,
+                                  StringRef name, Value send, Value receive,
+                                  Value count) {
+  auto module =
+      builder.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  Type i64 = builder.getI64Type();
+  auto function = module.lookupSymbol<func::FuncOp>(name);
+  if (!function) {
+    OpBuilder atEnd = OpBuilder::atBlockEnd(module.getBody());
+    function = func::FuncOp::create(atEnd, loc, name,
+                                    atEnd.getFunctionType({i64, i64, i64}, {}));
+    function.setPrivate();
+  }
+  auto address = [&](Value buffer) -> Value {
+    Value pointer =
+        memref::ExtractAlignedPointerAsIndexOp::create(builder, loc, buffer);
+    return arith::IndexCastOp::create(builder, loc, i64, pointer);
+  };
+  func::CallOp::create(
+      builder, loc, function,
+      ValueRange{address(send), address(receive),
+                 arith::IndexCastOp::create(builder, loc, i64, count)});
+}
+
 func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
                                          float theta, bool hasFactors) {
   Builder b(module.getContext());

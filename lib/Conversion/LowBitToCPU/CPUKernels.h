@@ -138,6 +138,17 @@ public:
                                   QuantizedTensorType weight,
                                   mlir::FloatType resultType);
 
+  /// A declaration of a compressed all-reduce over `ranks` ranks in `wire`
+  /// format, marked kGPUWireAllReduceAttrName, which
+  /// lowbit-define-gpu-wire-all-reduces defines with GPU kernels and an
+  /// all-gather of the messages.
+  /// (partial results: tokens x C f32 as bytes, workspace: bytes of
+  ///  ranks + 1 messages, sum: tokens x C f32 as bytes)
+  mlir::func::FuncOp getGPUWireAllReduce(WireFormatAttr wire, int64_t ranks);
+  /// out[t, r * C + c] = gathered[r * tokens + t, c]: every rank's rows,
+  /// gathered one rank after another, side by side along the channels.
+  /// (gathered: (ranks x tokens) x C f32, out: tokens x (ranks x C) f32)
+  mlir::func::FuncOp getInterleaveRanks(int64_t ranks, int64_t channels);
   /// Rotary embedding of channel pairs per head, in place into `out`.
   /// (input: ?xC f32, positions: ?xi32, out: ?xC f32, factors: H/2 f32 when
   /// `hasFactors`)

@@ -10,6 +10,7 @@
 #include "CPUKernels.h"
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/LowBit/IR/LowBitOps.h"
+#include "lowbit/Runtime/WireFormat.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -55,12 +56,20 @@ int64_t getKVRegionBytes(KVCacheType type) {
   return bytes;
 }
 
-/// A weight as the graph reads it: a checkpoint tensor, possibly with its
-/// channels or rows permuted at compile time.
+/// A weight as the graph reads it: a checkpoint tensor, possibly cut to a
+/// tensor-parallel rank's slice and with its channels or rows permuted at
+/// compile time.
 struct WeightSource {
   WeightOp weight;
+  /// The rank's slice of the weight, taken before any permutation, or null.
+  ShardOp shard;
   /// The permutations applied to it, the first one applied first.
   SmallVector<PermuteChannelsOp> permutations;
+
+  /// The type the graph reads: the slice's when sharded.
+  RankedTensorType getType() {
+    return cast<RankedTensorType>(shard ? shard.getType() : weight.getType());
+  }
 };
 
 /// The weight `value` stands for, or nothing when it is computed at run
@@ -71,10 +80,20 @@ std::optional<WeightSource> getWeightSource(Value value) {
     source.permutations.insert(source.permutations.begin(), permute);
     value = permute.getInput();
   }
+  if ((source.shard = value.getDefiningOp<ShardOp>()))
+    value = source.shard.getInput();
   source.weight = value.getDefiningOp<WeightOp>();
   if (!source.weight)
     return std::nullopt;
   return source;
+}
+
+/// Ranks in the group `op` (a shard or a collective) names.
+template <typename OpTy> int64_t getGroupSize(OpTy op) {
+  return SymbolTable::lookupNearestSymbolFrom<RankGroupOp>(op,
+                                                           op.getGroupAttr())
+      .getRanks()
+      .size();
 }
 
 /// Whether the NEON kernels read the scales of the 4-bit groups of weight
@@ -122,6 +141,8 @@ public:
     std::string key = (weight.getName() + "/" + form).str();
     {
       llvm::raw_string_ostream os(key);
+      if (source.shard)
+        source.shard->getAttrDictionary().print(os);
       for (PermuteChannelsOp permute : source.permutations)
         permute->getAttrDictionary().print(os);
       if (quantize) {
@@ -137,6 +158,18 @@ public:
         builder.getNamedAttr("name", weight.getNameAttr()),
         builder.getNamedAttr("offset", builder.getI64IntegerAttr(size)),
         builder.getNamedAttr("form", builder.getStringAttr(form))};
+    if (ShardOp shard = source.shard) {
+      // Rank r stores slice r / replicas of `slices` along the axis.
+      int64_t replicas = shard.getReplicaCount();
+      entry.push_back(builder.getNamedAttr(
+          "shard",
+          builder.getDenseI64ArrayAttr(
+              {shard.getAxis(), getGroupSize(shard) / replicas, replicas})));
+      entry.push_back(builder.getNamedAttr(
+          "source_shape",
+          builder.getDenseI64ArrayAttr(
+              cast<RankedTensorType>(weight.getType()).getShape())));
+    }
     if (!source.permutations.empty()) {
       SmallVector<Attribute> permutations;
       SmallVector<int64_t> axes;
@@ -165,7 +198,7 @@ public:
         entry.push_back(
             builder.getNamedAttr("channel_importance", importance));
     } else {
-      auto type = cast<RankedTensorType>(weight.getType());
+      RankedTensorType type = source.getType();
       bytes = alignUp(type.getNumElements() * 4);
       entry.push_back(builder.getNamedAttr("type", TypeAttr::get(type)));
     }
@@ -210,6 +243,12 @@ private:
   /// after it.
   Value allocate(OpBuilder &b, Value value, Type element, int64_t channels,
                  int64_t extraBytes = 0, Value *extraStart = nullptr);
+  /// Scratch bytes from `start` (a value of allocate's `extraStart`),
+  /// `bytesPerToken` per token, as a 1-D i8 view.
+  Value scratchBytes(OpBuilder &b, Value start, int64_t bytesPerToken);
+  /// The bytes of `rows`, a [tokens, channels] view that allocate made, as
+  /// a 1-D i8 view.
+  Value bytesOf(OpBuilder &b, Value rows);
   Value weightView(OpBuilder &b, Value weight, StringRef form);
   /// Frees the scratch of values whose last use is `op`.
   void release(Operation *op);
@@ -239,13 +278,21 @@ Value EntryPointLowering::allocate(OpBuilder &b, Value value, Type element,
                                    int64_t channels, int64_t extraBytes,
                                    Value *extraStart) {
   auto type = MemRefType::get({ShapedType::kDynamic, channels}, element);
-  if (llvm::any_of(value.getUsers(),
-                   [](Operation *user) { return isa<func::ReturnOp>(user); }))
+  // The returned logits go to the logits buffer; only their extra bytes
+  // take scratch.
+  bool returned = llvm::any_of(value.getUsers(), [](Operation *user) {
+    return isa<func::ReturnOp>(user);
+  });
+  auto logitsView = [&] {
     return memref::ViewOp::create(b, loc, type, logitsBuffer,
                                   arith::ConstantIndexOp::create(b, loc, 0),
                                   numTokens);
-  int64_t dataBytes = alignUp(channels * element.getIntOrFloatBitWidth() / 8);
+  };
+  int64_t dataBytes =
+      returned ? 0 : alignUp(channels * element.getIntOrFloatBitWidth() / 8);
   int64_t bytes = dataBytes + alignUp(extraBytes);
+  if (bytes == 0)
+    return logitsView();
   // First fit among the gaps between live values.
   SmallVector<std::pair<int64_t, int64_t>> used;
   for (auto &entry : liveScratch)
@@ -265,8 +312,31 @@ Value EntryPointLowering::allocate(OpBuilder &b, Value value, Type element,
   };
   if (extraStart)
     *extraStart = shift(offset + dataBytes);
+  if (returned)
+    return logitsView();
   return memref::ViewOp::create(b, loc, type, scratchBuffer, shift(offset),
                                 numTokens);
+}
+
+Value EntryPointLowering::scratchBytes(OpBuilder &b, Value start,
+                                       int64_t bytesPerToken) {
+  Value size = arith::MulIOp::create(
+      b, loc, numTokens, arith::ConstantIndexOp::create(b, loc, bytesPerToken));
+  return memref::ViewOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+      scratchBuffer, start, ValueRange{size});
+}
+
+Value EntryPointLowering::bytesOf(OpBuilder &b, Value rows) {
+  auto view = rows.getDefiningOp<memref::ViewOp>();
+  auto type = cast<MemRefType>(rows.getType());
+  Value size = arith::MulIOp::create(
+      b, loc, numTokens,
+      arith::ConstantIndexOp::create(
+          b, loc, type.getDimSize(1) * type.getElementTypeBitWidth() / 8));
+  return memref::ViewOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+      view.getSource(), view.getByteShift(), ValueRange{size});
 }
 
 void EntryPointLowering::release(Operation *op) {
@@ -278,8 +348,7 @@ void EntryPointLowering::release(Operation *op) {
 Value EntryPointLowering::weightView(OpBuilder &b, Value weight,
                                      StringRef form) {
   WeightSource source = *getWeightSource(weight);
-  auto type = cast<RankedTensorType>(source.weight.getType());
-  SmallVector<int64_t> shape(type.getShape());
+  SmallVector<int64_t> shape(source.getType().getShape());
   if (form == "transposed")
     std::swap(shape[0], shape[1]);
   int64_t offset = weights.place(source, form);
@@ -325,198 +394,312 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
     return op->emitOpError() << "lowbit-convert-to-cpu needs the " << what
                              << " to be a lowbit.weight (possibly permuted)";
   };
-  LogicalResult lowering = llvm::TypeSwitch<Operation *, LogicalResult>(op)
-      // Weights are placed when a user says in which form it reads them.
-      .Case([&](WeightOp) { return success(); })
-      .Case([&](PermuteChannelsOp permute) -> LogicalResult {
-        if (isWeight(permute.getResult()))
-          return success();
-        auto type = cast<ShapedType>(permute.getType());
-        if (type.getRank() != 2 || permute.getPermutedAxis() != 1)
-          return permute.emitOpError()
-                 << "lowbit-convert-to-cpu permutes activations only along "
-                    "their channels";
-        int64_t channels = type.getDimSize(1);
-        Value out = allocate(b, permute.getResult(), b.getF32Type(), channels);
-        call(kernels.getPermute(channels, permute.getPermutation()),
-             {lowered[permute.getInput()].data, out});
-        lowered[permute.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](EmbeddingOp embedding) -> LogicalResult {
-        if (failed(requireWeight(embedding.getTable(), "embedding table")))
-          return failure();
-        auto table = cast<RankedTensorType>(embedding.getTable().getType());
-        Value out = allocate(b, embedding.getResult(), b.getF32Type(),
-                             table.getDimSize(1));
-        call(kernels.getEmbedding(table.getDimSize(0), table.getDimSize(1)),
-             {weightView(b, embedding.getTable(), "f32"), tokens, out});
-        lowered[embedding.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](RMSNormOp norm) -> LogicalResult {
-        if (failed(requireWeight(norm.getWeight(), "norm weight")))
-          return failure();
-        int64_t channels = channelsOf(norm.getInput());
-        Value out = allocate(b, norm.getResult(), b.getF32Type(), channels);
-        call(kernels.getRMSNorm(
-                 channels, norm.getEpsilon().convertToFloat(),
-                 norm.getOutputPermutation().value_or(ArrayRef<int64_t>())),
-             {lowered[norm.getInput()].data,
-              weightView(b, norm.getWeight(), "f32"), out});
-        lowered[norm.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](LinearOp linear) -> LogicalResult {
-        if (failed(requireWeight(linear.getWeight(), "linear weight")))
-          return failure();
-        auto weight = cast<RankedTensorType>(linear.getWeight().getType());
-        Value out = allocate(b, linear.getResult(), b.getF32Type(),
-                             weight.getDimSize(0));
-        call(kernels.getLinear(weight.getDimSize(1), weight.getDimSize(0)),
-             {lowered[linear.getInput()].data,
-              weightView(b, linear.getWeight(), "transposed"), out});
-        lowered[linear.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](RotaryOp rotary) -> LogicalResult {
-        Value factors = rotary.getFrequencyFactors();
-        if (factors && failed(requireWeight(factors, "frequency factors")))
-          return failure();
-        int64_t channels = channelsOf(rotary.getInput());
-        Value out = allocate(b, rotary.getResult(), b.getF32Type(), channels);
-        SmallVector<Value> operands = {lowered[rotary.getInput()].data,
-                                       positions, out};
-        if (factors)
-          operands.push_back(weightView(b, factors, "f32"));
-        call(kernels.getRotary(channels, rotary.getHeadDimAttr().getInt(),
-                               rotary.getTheta().convertToFloat(),
-                               static_cast<bool>(factors)),
-             operands);
-        lowered[rotary.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](SwiGLUOp swiglu) {
-        int64_t channels = channelsOf(swiglu.getGate());
-        Value out = allocate(b, swiglu.getResult(), b.getF32Type(), channels);
-        call(kernels.getSwiGLU(channels), {lowered[swiglu.getGate()].data,
-                                           lowered[swiglu.getUp()].data, out});
-        lowered[swiglu.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](arith::AddFOp addf) -> LogicalResult {
-        if (!isa<RankedTensorType>(addf.getType()) ||
-            cast<ShapedType>(addf.getType()).getRank() != 2)
-          return addf.emitOpError()
-                 << "lowbit-convert-to-cpu lowers only additions of "
-                    "[tokens, channels] tensors";
-        int64_t channels = channelsOf(addf.getResult());
-        Value out = allocate(b, addf.getResult(), b.getF32Type(), channels);
-        call(kernels.getAdd(channels), {lowered[addf.getLhs()].data,
-                                        lowered[addf.getRhs()].data, out});
-        lowered[addf.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](QuantizeOp quantize) -> LogicalResult {
-        QuantizedTensorType type = quantize.getResult().getType();
-        if (std::optional<WeightSource> source =
-                getWeightSource(quantize.getInput())) {
-          int64_t tileRows = getWeightTileRows(kernels.getISA());
-          StringRef form = usesGPUMatmul(quantize, kernels.getISA())
-                               ? StringRef(kGPUInterleavedWeightForm)
-                               : getWeightForm(kernels.getISA());
-          int64_t offset =
-              weights.place(*source, form, quantize, tileRows,
-                            hasPrescaledScales(quantize, kernels.getISA()));
-          int64_t rows = type.getShape()[0];
-          BlockLayoutAttr layout = type.getLayout();
-          int64_t codeBytes = getQuantizedBytes(type, rows, tileRows).first;
-          lowered[quantize.getResult()] = {
-              memref::ViewOp::create(
-                  b, loc,
-                  MemRefType::get({(rows + tileRows - 1) / tileRows,
-                                   tileRows * layout.getPackedRowBytes()},
-                                  b.getI8Type()),
-                  weightBuffer, arith::ConstantIndexOp::create(b, loc, offset),
-                  ValueRange()),
-              memref::ViewOp::create(
-                  b, loc,
-                  MemRefType::get({(rows + tileRows - 1) / tileRows,
-                                   tileRows * layout.getScalesPerRow()},
-                                  b.getF32Type()),
-                  weightBuffer,
-                  arith::ConstantIndexOp::create(b, loc, offset + codeBytes),
-                  ValueRange())};
-          return success();
-        }
-        if (quantize.getClipSearch())
-          return quantize.emitOpError()
-                 << "lowbit-convert-to-cpu does not search clipped scales of "
-                    "activations at run time";
-        BlockLayoutAttr layout = type.getLayout();
-        Value scalesStart;
-        Value codes = allocate(b, quantize.getResult(), b.getI8Type(),
-                               layout.getNumChannels(),
-                               layout.getScalesPerRow() * 4, &scalesStart);
-        Value scales = memref::ViewOp::create(
-            b, loc,
-            MemRefType::get({ShapedType::kDynamic, layout.getScalesPerRow()},
-                            b.getF32Type()),
-            scratchBuffer, scalesStart, numTokens);
-        call(kernels.getQuantize(type),
-             {lowered[quantize.getInput()].data, codes, scales});
-        lowered[quantize.getResult()] = {codes, scales};
-        return success();
-      })
-      .Case([&](MatmulOp matmul) -> LogicalResult {
-        if (!matmul.getWeight().getDefiningOp<QuantizeOp>() ||
-            !isWeight(matmul.getWeight().getDefiningOp<QuantizeOp>().getInput()))
-          return matmul.emitOpError()
-                 << "lowbit-convert-to-cpu needs the weight operand to be a "
-                    "quantized lowbit.weight";
-        QuantizedTensorType weight = matmul.getWeight().getType();
-        auto resultType = cast<RankedTensorType>(matmul.getType());
-        Value out = allocate(b, matmul.getResult(), b.getF32Type(),
-                             weight.getShape()[0]);
-        Lowered act = lowered[matmul.getAct()];
-        Lowered packed = lowered[matmul.getWeight()];
-        auto weightQuantize = matmul.getWeight().getDefiningOp<QuantizeOp>();
-        auto resultElement = cast<FloatType>(resultType.getElementType());
-        call(usesGPUMatmul(weightQuantize, kernels.getISA())
-                 ? kernels.getGPUMatmul(matmul.getAct().getType(), weight,
-                                        resultElement)
-                 : kernels.getMatmul(
-                       matmul.getAct().getType(), weight, resultElement,
-                       hasPrescaledScales(weightQuantize, kernels.getISA())),
-             {act.data, act.extra, packed.data, packed.extra, out});
-        lowered[matmul.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](KVAppendOp append) {
-        Lowered cache = lowered[append.getCache()];
-        call(kernels.getKVAppend(append.getCache().getType()),
-             {lowered[append.getKeys()].data, lowered[append.getValues()].data,
-              cache.data, cache.extra, start});
-        lowered[append.getResult()] = cache;
-        return success();
-      })
-      .Case([&](KVAttentionOp attention) {
-        int64_t channels = channelsOf(attention.getQuery());
-        Value out =
-            allocate(b, attention.getResult(), b.getF32Type(), channels);
-        Lowered cache = lowered[attention.getCache()];
-        call(kernels.getKVAttention(attention.getCache().getType(), channels,
-                                    attention.getNumHeadsAttr().getInt()),
-             {lowered[attention.getQuery()].data, cache.data, cache.extra,
-              start, out});
-        lowered[attention.getResult()] = {out, {}};
-        return success();
-      })
-      .Case([&](func::ReturnOp) { return success(); })
-      .Default([&](Operation *op) {
-        return op->emitOpError()
-               << "lowbit-convert-to-cpu cannot lower this operation yet";
-      });
+  LogicalResult lowering =
+      llvm::TypeSwitch<Operation *, LogicalResult>(op)
+          // Weights are placed when a user says in which form it reads them.
+          .Case([&](WeightOp) { return success(); })
+          .Case([&](PermuteChannelsOp permute) -> LogicalResult {
+            if (isWeight(permute.getResult()))
+              return success();
+            auto type = cast<ShapedType>(permute.getType());
+            if (type.getRank() != 2 || permute.getPermutedAxis() != 1)
+              return permute.emitOpError()
+                     << "lowbit-convert-to-cpu permutes activations only along "
+                        "their channels";
+            int64_t channels = type.getDimSize(1);
+            Value out =
+                allocate(b, permute.getResult(), b.getF32Type(), channels);
+            call(kernels.getPermute(channels, permute.getPermutation()),
+                 {lowered[permute.getInput()].data, out});
+            lowered[permute.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](EmbeddingOp embedding) -> LogicalResult {
+            if (failed(requireWeight(embedding.getTable(), "embedding table")))
+              return failure();
+            auto table = cast<RankedTensorType>(embedding.getTable().getType());
+            Value out = allocate(b, embedding.getResult(), b.getF32Type(),
+                                 table.getDimSize(1));
+            call(kernels.getEmbedding(table.getDimSize(0), table.getDimSize(1)),
+                 {weightView(b, embedding.getTable(), "f32"), tokens, out});
+            lowered[embedding.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](RMSNormOp norm) -> LogicalResult {
+            if (failed(requireWeight(norm.getWeight(), "norm weight")))
+              return failure();
+            int64_t channels = channelsOf(norm.getInput());
+            Value out = allocate(b, norm.getResult(), b.getF32Type(), channels);
+            call(kernels.getRMSNorm(
+                     channels, norm.getEpsilon().convertToFloat(),
+                     norm.getOutputPermutation().value_or(ArrayRef<int64_t>())),
+                 {lowered[norm.getInput()].data,
+                  weightView(b, norm.getWeight(), "f32"), out});
+            lowered[norm.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](LinearOp linear) -> LogicalResult {
+            if (failed(requireWeight(linear.getWeight(), "linear weight")))
+              return failure();
+            auto weight = cast<RankedTensorType>(linear.getWeight().getType());
+            Value out = allocate(b, linear.getResult(), b.getF32Type(),
+                                 weight.getDimSize(0));
+            call(kernels.getLinear(weight.getDimSize(1), weight.getDimSize(0)),
+                 {lowered[linear.getInput()].data,
+                  weightView(b, linear.getWeight(), "transposed"), out});
+            lowered[linear.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](RotaryOp rotary) -> LogicalResult {
+            Value factors = rotary.getFrequencyFactors();
+            if (factors && failed(requireWeight(factors, "frequency factors")))
+              return failure();
+            int64_t channels = channelsOf(rotary.getInput());
+            Value out =
+                allocate(b, rotary.getResult(), b.getF32Type(), channels);
+            SmallVector<Value> operands = {lowered[rotary.getInput()].data,
+                                           positions, out};
+            if (factors)
+              operands.push_back(weightView(b, factors, "f32"));
+            call(kernels.getRotary(channels, rotary.getHeadDimAttr().getInt(),
+                                   rotary.getTheta().convertToFloat(),
+                                   static_cast<bool>(factors)),
+                 operands);
+            lowered[rotary.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](SwiGLUOp swiglu) {
+            int64_t channels = channelsOf(swiglu.getGate());
+            Value out =
+                allocate(b, swiglu.getResult(), b.getF32Type(), channels);
+            call(kernels.getSwiGLU(channels),
+                 {lowered[swiglu.getGate()].data, lowered[swiglu.getUp()].data,
+                  out});
+            lowered[swiglu.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](arith::AddFOp addf) -> LogicalResult {
+            if (!isa<RankedTensorType>(addf.getType()) ||
+                cast<ShapedType>(addf.getType()).getRank() != 2)
+              return addf.emitOpError()
+                     << "lowbit-convert-to-cpu lowers only additions of "
+                        "[tokens, channels] tensors";
+            int64_t channels = channelsOf(addf.getResult());
+            Value out = allocate(b, addf.getResult(), b.getF32Type(), channels);
+            call(kernels.getAdd(channels), {lowered[addf.getLhs()].data,
+                                            lowered[addf.getRhs()].data, out});
+            lowered[addf.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](QuantizeOp quantize) -> LogicalResult {
+            QuantizedTensorType type = quantize.getResult().getType();
+            if (std::optional<WeightSource> source =
+                    getWeightSource(quantize.getInput())) {
+              int64_t tileRows = getWeightTileRows(kernels.getISA());
+              StringRef form = usesGPUMatmul(quantize, kernels.getISA())
+                                   ? StringRef(kGPUInterleavedWeightForm)
+                                   : getWeightForm(kernels.getISA());
+              int64_t offset =
+                  weights.place(*source, form, quantize, tileRows,
+                                hasPrescaledScales(quantize, kernels.getISA()));
+              int64_t rows = type.getShape()[0];
+              BlockLayoutAttr layout = type.getLayout();
+              int64_t codeBytes = getQuantizedBytes(type, rows, tileRows).first;
+              lowered[quantize.getResult()] = {
+                  memref::ViewOp::create(
+                      b, loc,
+                      MemRefType::get({(rows + tileRows - 1) / tileRows,
+                                       tileRows * layout.getPackedRowBytes()},
+                                      b.getI8Type()),
+                      weightBuffer,
+                      arith::ConstantIndexOp::create(b, loc, offset),
+                      ValueRange()),
+                  memref::ViewOp::create(
+                      b, loc,
+                      MemRefType::get({(rows + tileRows - 1) / tileRows,
+                                       tileRows * layout.getScalesPerRow()},
+                                      b.getF32Type()),
+                      weightBuffer,
+                      arith::ConstantIndexOp::create(b, loc,
+                                                     offset + codeBytes),
+                      ValueRange())};
+              return success();
+            }
+            if (quantize.getClipSearch())
+              return quantize.emitOpError() << "lowbit-convert-to-cpu does not "
+                                               "search clipped scales of "
+                                               "activations at run time";
+            BlockLayoutAttr layout = type.getLayout();
+            Value scalesStart;
+            Value codes = allocate(b, quantize.getResult(), b.getI8Type(),
+                                   layout.getNumChannels(),
+                                   layout.getScalesPerRow() * 4, &scalesStart);
+            Value scales = memref::ViewOp::create(
+                b, loc,
+                MemRefType::get(
+                    {ShapedType::kDynamic, layout.getScalesPerRow()},
+                    b.getF32Type()),
+                scratchBuffer, scalesStart, numTokens);
+            call(kernels.getQuantize(type),
+                 {lowered[quantize.getInput()].data, codes, scales});
+            lowered[quantize.getResult()] = {codes, scales};
+            return success();
+          })
+          .Case([&](MatmulOp matmul) -> LogicalResult {
+            if (!matmul.getWeight().getDefiningOp<QuantizeOp>() ||
+                !isWeight(
+                    matmul.getWeight().getDefiningOp<QuantizeOp>().getInput()))
+              return matmul.emitOpError() << "lowbit-convert-to-cpu needs the "
+                                             "weight operand to be a "
+                                             "quantized lowbit.weight";
+            QuantizedTensorType weight = matmul.getWeight().getType();
+            auto resultType = cast<RankedTensorType>(matmul.getType());
+            Value out = allocate(b, matmul.getResult(), b.getF32Type(),
+                                 weight.getShape()[0]);
+            Lowered act = lowered[matmul.getAct()];
+            Lowered packed = lowered[matmul.getWeight()];
+            auto weightQuantize =
+                matmul.getWeight().getDefiningOp<QuantizeOp>();
+            auto resultElement = cast<FloatType>(resultType.getElementType());
+            call(usesGPUMatmul(weightQuantize, kernels.getISA())
+                     ? kernels.getGPUMatmul(matmul.getAct().getType(), weight,
+                                            resultElement)
+                     : kernels.getMatmul(matmul.getAct().getType(), weight,
+                                         resultElement,
+                                         hasPrescaledScales(weightQuantize,
+                                                            kernels.getISA())),
+                 {act.data, act.extra, packed.data, packed.extra, out});
+            lowered[matmul.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](KVAppendOp append) {
+            Lowered cache = lowered[append.getCache()];
+            call(kernels.getKVAppend(append.getCache().getType()),
+                 {lowered[append.getKeys()].data,
+                  lowered[append.getValues()].data, cache.data, cache.extra,
+                  start});
+            lowered[append.getResult()] = cache;
+            return success();
+          })
+          .Case([&](KVAttentionOp attention) {
+            int64_t channels = channelsOf(attention.getQuery());
+            Value out =
+                allocate(b, attention.getResult(), b.getF32Type(), channels);
+            Lowered cache = lowered[attention.getCache()];
+            call(kernels.getKVAttention(attention.getCache().getType(),
+                                        channels,
+                                        attention.getNumHeadsAttr().getInt()),
+                 {lowered[attention.getQuery()].data, cache.data, cache.extra,
+                  start, out});
+            lowered[attention.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](ShardOp shard) -> LogicalResult {
+            if (isWeight(shard.getResult()))
+              return success();
+            return shard.emitOpError()
+                   << "lowbit-convert-to-cpu takes slices of weights only "
+                      "(cut once, when the artifact is written)";
+          })
+          .Case([&](AllReduceOp reduce) -> LogicalResult {
+            Value input = lowered[reduce.getInput()].data;
+            if (!input) {
+              missingOperand = true;
+              return success();
+            }
+            int64_t channels = channelsOf(reduce.getResult());
+            WireFormatAttr wire = reduce.getWireAttr();
+            if (!wire) {
+              Value out =
+                  allocate(b, reduce.getResult(), b.getF32Type(), channels);
+              createCollectiveCall(
+                  b, loc, kAllReduceFunction, input, out,
+                  arith::MulIOp::create(
+                      b, loc, numTokens,
+                      arith::ConstantIndexOp::create(b, loc, channels)));
+              lowered[reduce.getResult()] = {out, {}};
+              return success();
+            }
+            if (kernels.getISA() != CPUMatmulISA::NVGPU)
+              return reduce.emitOpError()
+                     << "lowbit-convert-to-cpu compresses all-reduces only for "
+                        "GPU models (isa=nvgpu); compile CPU models without "
+                        "lowbit-compress-collectives";
+            int64_t blockSize = wire.getBlockSize();
+            if (channels % blockSize != 0 || channels % 4 != 0)
+              return reduce.emitOpError()
+                     << "has " << channels
+                     << " channels, not a multiple of the "
+                     << "wire block of " << blockSize << " and of 4";
+            int64_t ranks = getGroupSize(reduce);
+            // One token's message, rounded up as a message of many tokens may
+            // be (runtime::WireFormat::getMessageBytes), then this rank's
+            // message and every rank's after it.
+            runtime::WireFormat format = wire.getRuntimeFormat();
+            int64_t blocks = channels / blockSize;
+            int64_t messageBytes = llvm::alignTo(
+                llvm::alignTo(blocks * format.getCodeBytesPerBlock(), 4) +
+                    blocks * format.getScaleBytes(),
+                16);
+            int64_t workspaceBytes = (ranks + 1) * messageBytes;
+            Value workspaceStart;
+            Value out = allocate(b, reduce.getResult(), b.getF32Type(),
+                                 channels, workspaceBytes, &workspaceStart);
+            call(kernels.getGPUWireAllReduce(wire, ranks),
+                 {bytesOf(b, input),
+                  scratchBytes(b, workspaceStart, workspaceBytes),
+                  bytesOf(b, out)});
+            lowered[reduce.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](AllGatherOp gather) -> LogicalResult {
+            if (gather.getWire())
+              return gather.emitOpError()
+                     << "lowbit-convert-to-cpu gathers whole activations "
+                        "uncompressed only";
+            if (gather.getAxis() != 1)
+              return gather.emitOpError() << "lowbit-convert-to-cpu gathers "
+                                             "along the channels (axis "
+                                             "1) only";
+            Value input = lowered[gather.getInput()].data;
+            if (!input) {
+              missingOperand = true;
+              return success();
+            }
+            int64_t channels = channelsOf(gather.getInput());
+            int64_t ranks = getGroupSize(gather);
+            // Every rank's rows one rank after another, then interleaved.
+            Value gatheredStart;
+            Value out = allocate(b, gather.getResult(), b.getF32Type(),
+                                 ranks * channels, ranks * channels * 4,
+                                 &gatheredStart);
+            Value gatheredRows = arith::MulIOp::create(
+                b, loc, numTokens,
+                arith::ConstantIndexOp::create(b, loc, ranks));
+            Value gathered = memref::ViewOp::create(
+                b, loc,
+                MemRefType::get({ShapedType::kDynamic, channels},
+                                b.getF32Type()),
+                scratchBuffer, gatheredStart, ValueRange{gatheredRows});
+            createCollectiveCall(
+                b, loc, kAllGatherFunction, input, gathered,
+                arith::MulIOp::create(
+                    b, loc, numTokens,
+                    arith::ConstantIndexOp::create(b, loc, channels * 4)));
+            call(kernels.getInterleaveRanks(ranks, channels), {gathered, out});
+            lowered[gather.getResult()] = {out, {}};
+            return success();
+          })
+          .Case([&](ReduceScatterOp scatter) {
+            return scatter.emitOpError()
+                   << "lowbit-convert-to-cpu does not lower reduce-scatters; "
+                      "compress with algorithm=all-gather";
+          })
+          .Case([&](func::ReturnOp) { return success(); })
+          .Default([&](Operation *op) {
+            return op->emitOpError()
+                   << "lowbit-convert-to-cpu cannot lower this operation yet";
+          });
   if (succeeded(lowering) && missingOperand)
     return op->emitOpError()
            << "lowbit-convert-to-cpu needs the activation operands of this "
@@ -612,9 +795,11 @@ struct ConvertLowBitToCPUPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (!module.getOps<RankGroupOp>().empty()) {
-      module.emitError() << "lowbit-convert-to-cpu does not lower "
-                            "tensor-parallel modules (lowbit.rank_group)";
+    auto groups = llvm::to_vector(module.getOps<RankGroupOp>());
+    if (groups.size() > 1) {
+      groups[1].emitOpError()
+          << "is a second rank group; lowbit-convert-to-cpu lowers models "
+             "sharded over one group";
       return signalPassFailure();
     }
     WalkResult asymmetric = module.walk([](Operation *op) {
@@ -714,6 +899,11 @@ struct ConvertLowBitToCPUPass
                     b.getI64IntegerAttr(scratchBytesPerToken));
     if (!profile.empty())
       module->setAttr("lowbit.cpu.profile", b.getDictionaryAttr(profile));
+    if (!groups.empty()) {
+      module->setAttr("lowbit.cpu.tensor_parallel",
+                      b.getI64IntegerAttr(groups[0].getRanks().size()));
+      groups[0].erase();
+    }
   }
 };
 } // namespace

@@ -57,29 +57,12 @@ private:
   /// The kernel `name` of the matmul module, built by `build` if missing.
   gpu::GPUFuncOp
   getKernel(const std::string &name,
-            llvm::function_ref<gpu::GPUFuncOp(OpBuilder &)> build);
-
-  gpu::GPUModuleOp kernelModule;
+            llvm::function_ref<gpu::GPUFuncOp(OpBuilder &)> build) {
+    return getOrBuildKernel(getOperation(), kMatmulModuleName, chip, name,
+                            build);
+  }
 };
 } // namespace
-
-gpu::GPUFuncOp DefineGPUMatmulsPass::getKernel(
-    const std::string &name,
-    llvm::function_ref<gpu::GPUFuncOp(OpBuilder &)> build) {
-  if (!kernelModule) {
-    ModuleOp module = getOperation();
-    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                    UnitAttr::get(&getContext()));
-    OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-    kernelModule = gpu::GPUModuleOp::create(
-        builder, module.getLoc(), kMatmulModuleName,
-        builder.getArrayAttr({getKernelTarget(&getContext(), chip)}));
-  }
-  if (auto existing = kernelModule.lookupSymbol<gpu::GPUFuncOp>(name))
-    return existing;
-  OpBuilder builder = OpBuilder::atBlockEnd(kernelModule.getBody());
-  return build(builder);
-}
 
 /// Flattens `buffer` to one dimension of run-time size.
 static Value flatten(OpBuilder &b, Location loc, Value buffer) {

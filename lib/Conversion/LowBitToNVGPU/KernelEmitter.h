@@ -11,9 +11,11 @@
 #define LOWBIT_LIB_CONVERSION_LOWBITTONVGPU_KERNELEMITTER_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MathExtras.h"
@@ -55,6 +57,28 @@ inline mlir::NVVM::NVVMTargetAttr getKernelTarget(mlir::MLIRContext *context,
                                                   llvm::StringRef chip) {
   return mlir::NVVM::NVVMTargetAttr::get(context, /*optLevel=*/3,
                                          "nvptx64-nvidia-cuda", chip, "+ptx80");
+}
+
+/// The kernel `name` in the gpu.module `moduleName` of `module`, built by
+/// `build` at the end of that gpu.module when missing; the gpu.module
+/// (with getKernelTarget for `chip`) is created when missing too.
+inline mlir::gpu::GPUFuncOp getOrBuildKernel(
+    mlir::ModuleOp module, llvm::StringRef moduleName, llvm::StringRef chip,
+    llvm::StringRef name,
+    llvm::function_ref<mlir::gpu::GPUFuncOp(mlir::OpBuilder &)> build) {
+  auto kernelModule = module.lookupSymbol<mlir::gpu::GPUModuleOp>(moduleName);
+  if (!kernelModule) {
+    module->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(),
+                    mlir::UnitAttr::get(module.getContext()));
+    mlir::OpBuilder builder = mlir::OpBuilder::atBlockEnd(module.getBody());
+    kernelModule = mlir::gpu::GPUModuleOp::create(
+        builder, module.getLoc(), moduleName,
+        builder.getArrayAttr({getKernelTarget(module.getContext(), chip)}));
+  }
+  if (auto existing = kernelModule.lookupSymbol<mlir::gpu::GPUFuncOp>(name))
+    return existing;
+  mlir::OpBuilder builder = mlir::OpBuilder::atBlockEnd(kernelModule.getBody());
+  return build(builder);
 }
 
 /// The type's name as MLIR prints it (`f16`, `bf16`, `f32`), for kernel

@@ -296,9 +296,37 @@ std::vector<uint8_t> packRowTiles(const QuantizedTensor &input,
   return packed;
 }
 
-/// The weight buffer `lowbit.cpu.weights` describes, from `checkpoint`.
-llvm::Expected<std::string> packWeights(ModuleOp module,
-                                        const Checkpoint &checkpoint) {
+/// The slice of `values` (of `shape`) that `rank` holds under `shard`
+/// (lowbit.cpu.weights: axis, slices, replicas); `shape` becomes the
+/// slice's.
+std::vector<float> sliceForRank(const std::vector<float> &values,
+                                SmallVector<int64_t, 2> &shape,
+                                ArrayRef<int64_t> shard, int64_t rank) {
+  int64_t axis = shard[0], slices = shard[1], replicas = shard[2];
+  int64_t slice = rank / replicas;
+  int64_t rows = shape[0], columns = shape.size() == 2 ? shape[1] : 1;
+  std::vector<float> result;
+  if (axis == 0) {
+    int64_t sliceRows = rows / slices;
+    result.assign(values.begin() + slice * sliceRows * columns,
+                  values.begin() + (slice + 1) * sliceRows * columns);
+    shape[0] = sliceRows;
+    return result;
+  }
+  int64_t sliceColumns = columns / slices;
+  result.reserve(rows * sliceColumns);
+  for (int64_t row = 0; row < rows; ++row)
+    result.insert(result.end(),
+                  values.begin() + row * columns + slice * sliceColumns,
+                  values.begin() + row * columns + (slice + 1) * sliceColumns);
+  shape[1] = sliceColumns;
+  return result;
+}
+
+/// The weight buffer `lowbit.cpu.weights` describes, from `checkpoint`, for
+/// tensor-parallel rank `rank` (0 for an unsharded model).
+llvm::Expected<std::string>
+packWeights(ModuleOp module, const Checkpoint &checkpoint, int64_t rank) {
   auto entries = module->getAttrOfType<ArrayAttr>("lowbit.cpu.weights");
   auto total = module->getAttrOfType<IntegerAttr>("lowbit.cpu.weight_bytes");
   if (!entries || !total)
@@ -313,10 +341,16 @@ llvm::Expected<std::string> packWeights(ModuleOp module,
     Type type = entry.getAs<TypeAttr>("type").getValue();
     auto permutations = entry.getAs<ArrayAttr>("permutations");
     auto axes = entry.getAs<DenseI64ArrayAttr>("axes");
-    auto read = [&](ArrayRef<int64_t> shape)
-        -> llvm::Expected<std::vector<float>> {
+    auto shard = entry.getAs<DenseI64ArrayAttr>("shard");
+    auto sourceShape = entry.getAs<DenseI64ArrayAttr>("source_shape");
+    auto read =
+        [&](ArrayRef<int64_t> shape) -> llvm::Expected<std::vector<float>> {
+      SmallVector<int64_t, 2> readShape(shard ? sourceShape.asArrayRef()
+                                              : shape);
       llvm::Expected<std::vector<float>> values =
-          checkpoint.readFloat(name, shape);
+          checkpoint.readFloat(name, readShape);
+      if (values && shard)
+        *values = sliceForRank(*values, readShape, shard.asArrayRef(), rank);
       if (!values || !permutations)
         return values;
       for (auto [permutation, axis] :
@@ -412,20 +446,22 @@ struct LoweredModule {
   std::string matmulISA;
   /// For a GPU model: the mgpu functions the host code calls.
   std::string gpuRuntimeFunctions;
+  /// For a tensor-parallel model: the collective functions it calls.
+  std::string collectiveFunctions;
 };
 
-/// Makes the host code of a GPU model self-contained: every call of an
-/// `mgpu*` function goes through a pointer slot the runtime fills
-/// (runtime::kGPURuntimeSlotPrefix + name), and the constructors and
-/// destructors that load and unload the kernel modules become the exported
-/// functions runtime::kGPULoadModulesSymbol and kGPUUnloadModulesSymbol,
-/// which the runtime calls once its device is ready. Returns the names of the
-/// mgpu functions used, comma-separated.
-std::string routeGPURuntimeCalls(llvm::Module &module) {
+/// Sends every call of a function declared in `module` whose name starts
+/// with `functionPrefix` through a pointer slot that the runtime fills,
+/// named `slotPrefix` + the function's name. Returns the names of those
+/// functions, comma-separated.
+std::string routeCallsThroughSlots(llvm::Module &module,
+                                   llvm::StringRef functionPrefix,
+                                   std::string_view slotPrefix) {
   llvm::LLVMContext &context = module.getContext();
   std::string names;
   for (llvm::Function &function : module.functions()) {
-    if (!function.isDeclaration() || !function.getName().starts_with("mgpu"))
+    if (!function.isDeclaration() ||
+        !function.getName().starts_with(functionPrefix))
       continue;
     names += (names.empty() ? "" : ",") + function.getName().str();
     auto *pointerType = llvm::PointerType::get(context, 0);
@@ -433,7 +469,7 @@ std::string routeGPURuntimeCalls(llvm::Module &module) {
         module, pointerType, /*isConstant=*/false,
         llvm::GlobalValue::ExternalLinkage,
         llvm::ConstantPointerNull::get(pointerType),
-        std::string(runtime::kGPURuntimeSlotPrefix) + function.getName().str());
+        std::string(slotPrefix) + function.getName().str());
     function.setLinkage(llvm::GlobalValue::InternalLinkage);
     llvm::IRBuilder<> builder(
         llvm::BasicBlock::Create(context, "forward", &function));
@@ -448,6 +484,20 @@ std::string routeGPURuntimeCalls(llvm::Module &module) {
     else
       builder.CreateRet(call);
   }
+  return names;
+}
+
+/// Makes the host code of a GPU model self-contained: every call of an
+/// `mgpu*` function goes through a pointer slot the runtime fills
+/// (runtime::kGPURuntimeSlotPrefix + name), and the constructors and
+/// destructors that load and unload the kernel modules become the exported
+/// functions runtime::kGPULoadModulesSymbol and kGPUUnloadModulesSymbol,
+/// which the runtime calls once its device is ready. Returns the names of the
+/// mgpu functions used, comma-separated.
+std::string routeGPURuntimeCalls(llvm::Module &module) {
+  llvm::LLVMContext &context = module.getContext();
+  std::string names =
+      routeCallsThroughSlots(module, "mgpu", runtime::kGPURuntimeSlotPrefix);
   for (auto [list, exported] :
        {std::pair<llvm::StringRef, llvm::StringRef>{
             "llvm.global_ctors", runtime::kGPULoadModulesSymbol},
@@ -498,6 +548,9 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
     DefineGPUMatmulsOptions matmuls;
     matmuls.chip = gpuChip;
     pm.addPass(createDefineGPUMatmuls(matmuls));
+    DefineGPUWireAllReducesOptions wireAllReduces;
+    wireAllReduces.chip = gpuChip;
+    pm.addPass(createDefineGPUWireAllReduces(wireAllReduces));
     OffloadKernelsToGPUOptions offload;
     offload.chip = gpuChip;
     pm.addPass(createOffloadKernelsToGPU(offload));
@@ -529,6 +582,9 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
                              "translating the model to LLVM IR failed");
   if (!gpuChip.empty())
     lowered.gpuRuntimeFunctions = routeGPURuntimeCalls(*lowered.module);
+  lowered.collectiveFunctions =
+      routeCallsThroughSlots(*lowered.module, kCollectiveFunctionPrefix,
+                             runtime::kCollectiveSlotPrefix);
   return lowered;
 }
 } // namespace
@@ -554,9 +610,18 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
       lowerForCPU(module, options, gpuChip);
   if (!lowered)
     return lowered.takeError();
-  llvm::Expected<std::string> weights = packWeights(module, checkpoint);
-  if (!weights)
-    return weights.takeError();
+  int64_t ranks = 1;
+  if (auto tensorParallel =
+          module->getAttrOfType<IntegerAttr>("lowbit.cpu.tensor_parallel"))
+    ranks = tensorParallel.getInt();
+  std::vector<std::string> weights;
+  for (int64_t rank = 0; rank < ranks; ++rank) {
+    llvm::Expected<std::string> rankWeights =
+        packWeights(module, checkpoint, rank);
+    if (!rankWeights)
+      return rankWeights.takeError();
+    weights.push_back(std::move(*rankWeights));
+  }
   auto integerAttr = [&](StringRef name) {
     return std::to_string(module->getAttrOfType<IntegerAttr>(name).getInt());
   };
@@ -565,6 +630,10 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
   if (!gpuChip.empty()) {
     metadata["gpu"] = gpuChip;
     metadata["gpu_runtime_functions"] = lowered->gpuRuntimeFunctions;
+  }
+  if (ranks > 1) {
+    metadata["tensor_parallel"] = std::to_string(ranks);
+    metadata["collective_functions"] = lowered->collectiveFunctions;
   }
   metadata["cpu"] = lowered->cpu;
   metadata["cpu_features"] = lowered->checkedFeatures;
@@ -592,7 +661,9 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
   runtime::ArtifactWriter writer;
   writer.addMetadata(metadata);
   writer.addSection(runtime::kCodeSection, *library);
-  writer.addSection(runtime::kWeightsSection, *weights);
+  for (int64_t rank = 0; rank < ranks; ++rank)
+    writer.addSection(runtime::getWeightsSectionName(rank, ranks),
+                      weights[rank]);
   writer.addSection(runtime::kTokenizerSection, tokenizer);
   return writer.finish();
 }

@@ -34,16 +34,15 @@ func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: in
 
 // -----
 
-// expected-error @+1 {{lowbit-convert-to-cpu does not lower tensor-parallel modules (lowbit.rank_group)}}
-module {
-  lowbit.rank_group @tp [0, 1]
-  func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x8xf32> {
-    %table = lowbit.weight "token_embd.weight" : tensor<8x32xf32>
-    %x = lowbit.embedding %table[%tokens] : tensor<8x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
-    %w = lowbit.weight "output.weight" : tensor<8x32xf32>
-    %y = lowbit.linear %x, %w : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x8xf32>
-    return %y : tensor<?x8xf32>
-  }
+lowbit.rank_group @tp [0, 1]
+
+func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x4xf32> {
+  %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
+  %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  %y = arith.addf %x, %x : tensor<?x8xf32>
+  // expected-error @+1 {{lowbit-convert-to-cpu takes slices of weights only (cut once, when the artifact is written)}}
+  %half = lowbit.shard %y over @tp along 1 : tensor<?x8xf32> -> tensor<?x4xf32>
+  return %half : tensor<?x4xf32>
 }
 
 // -----
@@ -60,4 +59,52 @@ func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: in
   %xq = lowbit.quantize %x : tensor<?x32xf32> -> !a
   %y = lowbit.matmul %xq, %q : !a, !w -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x8xf32> {
+  %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
+  %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  // expected-error @+1 {{lowbit-convert-to-cpu compresses all-reduces only for GPU models (isa=nvgpu); compile CPU models without lowbit-compress-collectives}}
+  %sum = lowbit.all_reduce %x over @tp wire <fp4_e2m1, block = 8, scale = f16> : tensor<?x8xf32>
+  return %sum : tensor<?x8xf32>
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x4xf32> {
+  %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
+  %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  // expected-error @+1 {{lowbit-convert-to-cpu does not lower reduce-scatters; compress with algorithm=all-gather}}
+  %part = lowbit.reduce_scatter %x over @tp along 1 : tensor<?x8xf32> -> tensor<?x4xf32>
+  return %part : tensor<?x4xf32>
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+
+func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x8xf32> {
+  %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
+  %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  // expected-error @+1 {{lowbit-convert-to-cpu gathers along the channels (axis 1) only}}
+  %rows = lowbit.all_gather %x over @tp along 0 : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %rows : tensor<?x8xf32>
+}
+
+// -----
+
+lowbit.rank_group @tp [0, 1]
+// expected-error @+1 {{'lowbit.rank_group' op is a second rank group; lowbit-convert-to-cpu lowers models sharded over one group}}
+lowbit.rank_group @dp [0, 1]
+
+func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x8xf32> {
+  %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
+  %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  return %x : tensor<?x8xf32>
 }

@@ -128,6 +128,37 @@ lowbit::getSchemePipelineText(StringRef scheme, StringRef calibrationPath) {
   return pipeline;
 }
 
+llvm::Expected<std::string>
+lowbit::getModelPipelineText(int64_t tensorParallel, StringRef scheme,
+                             StringRef calibrationPath,
+                             StringRef compressCollectives) {
+  if (tensorParallel < 1)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--tensor-parallel must be at least 1");
+  if (!compressCollectives.empty() && tensorParallel < 2)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--compress-collectives needs --tensor-parallel of 2 or more");
+  SmallVector<std::string> stages;
+  if (tensorParallel > 1)
+    stages.push_back(
+        "lowbit-tensor-parallel{tp=" + std::to_string(tensorParallel) + "}");
+  if (!scheme.empty()) {
+    llvm::Expected<std::string> schemePipeline =
+        getSchemePipelineText(scheme, calibrationPath);
+    if (!schemePipeline)
+      return schemePipeline.takeError();
+    stages.push_back(*schemePipeline);
+  }
+  if (!compressCollectives.empty())
+    stages.push_back(
+        compressCollectives == "default"
+            ? std::string("lowbit-compress-collectives")
+            : ("lowbit-compress-collectives{" + compressCollectives + "}")
+                  .str());
+  return llvm::join(stages, ",");
+}
+
 LogicalResult
 lowbit::buildQuantizationPipeline(OpPassManager &pm, StringRef name,
                                   const QuantizationPipelineOptions &options) {

@@ -36,6 +36,18 @@ constexpr std::string_view kGPURuntimeSlotPrefix = "lowbit_gpu_";
 constexpr std::string_view kGPULoadModulesSymbol = "lowbit_gpu_load_modules";
 constexpr std::string_view kGPUUnloadModulesSymbol =
     "lowbit_gpu_unload_modules";
+/// The prefix of the pointer slot of each collective function the code of
+/// a tensor-parallel model calls (`lowbit_slot_<name>`, the names in the
+/// metadata's `collective_functions`).
+constexpr std::string_view kCollectiveSlotPrefix = "lowbit_slot_";
+
+/// The weights section of `rank` in a model sharded over `worldSize`
+/// tensor-parallel ranks: `weights` for an unsharded model, `weights.<rank>`
+/// otherwise.
+inline std::string getWeightsSectionName(int rank, int worldSize) {
+  std::string name(kWeightsSection);
+  return worldSize > 1 ? name + "." + std::to_string(rank) : name;
+}
 
 /// FNV-1a, 64 bits: the checksum of every section and of the table.
 uint64_t fnv1a64(const void *data, size_t size);

@@ -18,9 +18,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lowbit::runtime {
@@ -32,15 +34,15 @@ public:
   GpuExecution(const GpuExecution &) = delete;
   GpuExecution &operator=(const GpuExecution &) = delete;
 
-  /// Opens the GPU (ordinal from LOWBIT_GPU, default 0), connects the
-  /// runtime functions the host code in `library` calls (the metadata's
-  /// `gpu_runtime_functions`), loads its kernel modules and uploads the
-  /// weights; null with `error` set on failure (no GPU, a missing function,
-  /// PTX the driver rejects).
-  static std::unique_ptr<GpuExecution> create(void *library,
-                                              const Artifact &artifact,
-                                              int64_t stateBytes,
-                                              std::string &error);
+  /// Opens GPU `ordinal`, connects the runtime functions the host code in
+  /// `library` calls (the metadata's `gpu_runtime_functions`), loads its
+  /// kernel modules and uploads `weights`; null with `error` set on failure
+  /// (no GPU, a missing function, PTX the driver rejects). Decode steps run
+  /// as CUDA graphs only when `allowGraphs` (a graph holds kernels, not the
+  /// collectives of a tensor-parallel model).
+  static std::unique_ptr<GpuExecution>
+  create(void *library, const Artifact &artifact, std::string_view weights,
+         int64_t stateBytes, int ordinal, bool allowGraphs, std::string &error);
 
   /// Device buffers of one step.
   struct Buffers {
@@ -89,6 +91,10 @@ public:
   /// functions).
   void launch(void *function, const unsigned grid[3], const unsigned block[3],
               std::vector<void *> &arguments, unsigned sharedBytes);
+  /// Runs `collective` (a call that enqueues work on the default stream),
+  /// timed with events as `name` in the profile when the model is
+  /// profiled; returns its result.
+  bool runCollective(const char *name, const std::function<bool()> &collective);
   /// Remembers that `function` is the kernel `name`, for the profile.
   void nameKernel(void *function, const std::string &name) {
     kernelNames[function] = name;

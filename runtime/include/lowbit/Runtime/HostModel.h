@@ -12,6 +12,7 @@
 #define LOWBIT_RUNTIME_HOSTMODEL_H
 
 #include "lowbit/Runtime/Artifact.h"
+#include "lowbit/Runtime/Collectives.h"
 #include "lowbit/Runtime/GpuExecution.h"
 
 #include <cstdint>
@@ -40,6 +41,14 @@ public:
 
   /// Loads `artifact`'s code and weights; on failure returns null and sets
   /// `error` (wrong architecture, missing CPU features, bad metadata).
+  ///
+  /// A model sharded over N tensor-parallel ranks (metadata
+  /// `tensor_parallel`) runs as one rank per GPU when it is a GPU model:
+  /// this process is the rank its launcher says (RankEnvironment: torchrun,
+  /// mpirun or srun variables), on GPU LOWBIT_GPU or else its local rank,
+  /// and the ranks find each other through the NCCL id in the file
+  /// LOWBIT_NCCL_ID_FILE. A sharded CPU model runs all N ranks in this
+  /// process, one thread each, exchanging partial results in memory.
   static std::unique_ptr<HostModel> load(std::unique_ptr<Artifact> artifact,
                                          std::string &error);
 
@@ -64,12 +73,26 @@ public:
   };
   const KernelTicks *getLastProfile(const std::string &entry) const;
 
+  /// This process's tensor-parallel rank (0 for a CPU model, whose ranks
+  /// all run here) and the number of ranks.
+  int getRank() const { return rank; }
+  int getWorldSize() const { return worldSize; }
+
   int64_t vocabSize() const { return vocab; }
   int64_t contextLength() const { return context; }
   const Artifact &getArtifact() const { return *artifact; }
 
 private:
   HostModel() = default;
+
+  /// Loads the code and the weights of `rank` of `worldSize` (checked
+  /// metadata; the GPU, collectives and peers are set up by load()).
+  static std::unique_ptr<HostModel> loadRank(std::shared_ptr<Artifact> artifact,
+                                             int rank, int worldSize,
+                                             std::string &error);
+  /// run() for this rank alone, with its collectives active.
+  bool runRank(const std::string &entry, const int32_t *tokens, int64_t count,
+               int64_t start, std::vector<float> &logits, std::string &error);
 
   /// The signature of a compiled entry point's C interface.
   struct MemRef1D {
@@ -90,10 +113,21 @@ private:
                                       MemRef1D *positions, int64_t start,
                                       MemRef1D *logits, MemRef1D *counters);
 
-  std::unique_ptr<Artifact> artifact;
+  std::shared_ptr<Artifact> artifact;
+  /// The memfd the code was loaded from, open while it is loaded, so that
+  /// no other model's code gets the same /proc/self/fd path (dlopen would
+  /// return this library again).
+  int codeDescriptor = -1;
   void *library = nullptr;
+  int rank = 0, worldSize = 1;
+  /// How this rank exchanges partial results with the others.
+  std::unique_ptr<Collectives> collectives;
+  /// A sharded CPU model's other ranks, run on threads of their own.
+  std::vector<std::unique_ptr<HostModel>> peers;
   EntryPoint prefill = nullptr, decode = nullptr;
-  int64_t vocab = 0, context = 0, scratchBytesPerToken = 0;
+  int64_t vocab = 0, context = 0, scratchBytesPerToken = 0, stateBytes = 0;
+  /// This rank's weights section (host memory; a GPU model uploads it).
+  std::string_view weights;
   std::vector<uint8_t> state, scratch;
   std::vector<int32_t> positions;
   /// Per profiled entry point ("prefill", "decode").

@@ -73,6 +73,8 @@ public:
   bool allGatherBytes(DevicePointer send, DevicePointer receive, size_t bytes);
   /// The sum over ranks of `count` halves at `send`, into `receive`.
   bool allReduceHalf(DevicePointer send, DevicePointer receive, size_t count);
+  /// The sum over ranks of `count` floats at `send`, into `receive`.
+  bool allReduceFloat(DevicePointer send, DevicePointer receive, size_t count);
 
 private:
   struct Api;

@@ -83,6 +83,17 @@ bool schemeNeedsCalibration(llvm::StringRef scheme);
 llvm::Expected<std::string>
 getSchemePipelineText(llvm::StringRef scheme, llvm::StringRef calibrationPath);
 
+/// The pipeline text that prepares an imported model: lowbit-tensor-parallel
+/// for `tensorParallel` ranks (when more than 1), then `scheme`'s pipeline
+/// (when not empty; see getSchemePipelineText), then
+/// lowbit-compress-collectives with `compressCollectives` as its options
+/// ("default" for the defaults; empty: no compression). Empty when there is
+/// nothing to do; an error for a bad combination.
+llvm::Expected<std::string>
+getModelPipelineText(int64_t tensorParallel, llvm::StringRef scheme,
+                     llvm::StringRef calibrationPath,
+                     llvm::StringRef compressCollectives);
+
 /// Adds the passes that quantize a graph-level module to `scheme` to `pm`;
 /// fails for a scheme getQuantizationSchemes() does not list.
 llvm::LogicalResult

@@ -1,0 +1,190 @@
+//===- Collectives.cpp - data exchange between tensor-parallel ranks ------===//
+//
+// The collective functions of compiled code and their two implementations:
+// threads of one process (host memory) and NCCL (one GPU per process).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Runtime/Collectives.h"
+#include "lowbit/Runtime/Artifact.h"
+#include "lowbit/Runtime/Nccl.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <map>
+
+using namespace lowbit::runtime;
+
+namespace {
+/// The collectives of the model whose code runs on this thread, and the
+/// first failure of one of its calls.
+thread_local Collectives *active = nullptr;
+thread_local std::string activeError;
+
+/// Records the first failure of the active collectives.
+void check(bool succeeded, const char *what) {
+  if (succeeded || !activeError.empty())
+    return;
+  activeError = std::string(what) + " failed: " +
+                (active ? active->getError() : "no collectives are active");
+}
+
+void allReduceFloat(int64_t send, int64_t receive, int64_t count) {
+  check(active && active->allReduceFloat(static_cast<uintptr_t>(send),
+                                         static_cast<uintptr_t>(receive),
+                                         static_cast<size_t>(count)),
+        "an all-reduce");
+}
+
+void allGather(int64_t send, int64_t receive, int64_t bytes) {
+  check(active && active->allGather(static_cast<uintptr_t>(send),
+                                    static_cast<uintptr_t>(receive),
+                                    static_cast<size_t>(bytes)),
+        "an all-gather");
+}
+
+/// The collective functions compiled code may call, by name.
+const std::map<std::string, void *> &getCollectiveFunctions() {
+  static const std::map<std::string, void *> functions = {
+      {"lowbit_collective_all_reduce_f32",
+       reinterpret_cast<void *>(&allReduceFloat)},
+      {"lowbit_collective_all_gather", reinterpret_cast<void *>(&allGather)},
+  };
+  return functions;
+}
+
+/// NCCL between the GPUs of one process each.
+class NcclCollectives : public Collectives {
+public:
+  NcclCollectives(
+      std::unique_ptr<NcclCommunicator> communicator,
+      std::function<bool(const char *, const std::function<bool()> &)> timed)
+      : communicator(std::move(communicator)), timed(std::move(timed)) {}
+
+  int getRank() const override { return communicator->getRank(); }
+  int getWorldSize() const override { return communicator->getWorldSize(); }
+
+  bool allReduceFloat(uintptr_t send, uintptr_t receive,
+                      size_t count) override {
+    return finish(timed("nccl_all_reduce_f32", [&] {
+      return communicator->allReduceFloat(send, receive, count);
+    }));
+  }
+  bool allGather(uintptr_t send, uintptr_t receive, size_t bytes) override {
+    return finish(timed("nccl_all_gather", [&] {
+      return communicator->allGatherBytes(send, receive, bytes);
+    }));
+  }
+
+private:
+  bool finish(bool succeeded) {
+    if (!succeeded)
+      error = communicator->getError();
+    return succeeded;
+  }
+
+  std::unique_ptr<NcclCommunicator> communicator;
+  std::function<bool(const char *, const std::function<bool()> &)> timed;
+};
+} // namespace
+
+/// One rank of a ThreadRankGroup.
+class ThreadRankGroup::Member : public Collectives {
+public:
+  Member(std::shared_ptr<ThreadRankGroup> group, int rank)
+      : group(std::move(group)), rank(rank) {}
+
+  int getRank() const override { return rank; }
+  int getWorldSize() const override { return group->worldSize; }
+
+  bool allReduceFloat(uintptr_t send, uintptr_t receive,
+                      size_t count) override {
+    group->sends[rank] = send;
+    group->barrier();
+    auto *sum = reinterpret_cast<float *>(receive);
+    for (size_t i = 0; i < count; ++i) {
+      float total = 0.0f;
+      for (uintptr_t source : group->sends)
+        total += reinterpret_cast<const float *>(source)[i];
+      sum[i] = total;
+    }
+    // No rank may reuse its send buffer before every rank has read it.
+    group->barrier();
+    return true;
+  }
+
+  bool allGather(uintptr_t send, uintptr_t receive, size_t bytes) override {
+    group->sends[rank] = send;
+    group->barrier();
+    for (size_t source = 0; source < group->sends.size(); ++source)
+      std::memcpy(reinterpret_cast<char *>(receive) + source * bytes,
+                  reinterpret_cast<const void *>(group->sends[source]), bytes);
+    group->barrier();
+    return true;
+  }
+
+private:
+  std::shared_ptr<ThreadRankGroup> group;
+  int rank;
+};
+
+std::shared_ptr<ThreadRankGroup> ThreadRankGroup::create(int worldSize) {
+  return std::shared_ptr<ThreadRankGroup>(new ThreadRankGroup(worldSize));
+}
+
+std::unique_ptr<Collectives> ThreadRankGroup::join(int rank) {
+  return std::make_unique<Member>(shared_from_this(), rank);
+}
+
+void ThreadRankGroup::barrier() {
+  std::unique_lock<std::mutex> lock(mutex);
+  uint64_t current = generation;
+  if (++waiting == worldSize) {
+    waiting = 0;
+    ++generation;
+    arrived.notify_all();
+    return;
+  }
+  arrived.wait(lock, [&] { return generation != current; });
+}
+
+std::unique_ptr<Collectives> lowbit::runtime::createNcclCollectives(
+    std::unique_ptr<NcclCommunicator> communicator,
+    std::function<bool(const char *, const std::function<bool()> &)> timed) {
+  return std::make_unique<NcclCollectives>(std::move(communicator),
+                                           std::move(timed));
+}
+
+bool lowbit::runtime::bindCollectiveSlots(void *library,
+                                          const std::string &names,
+                                          std::string &error) {
+  for (size_t begin = 0; begin < names.size();) {
+    size_t end = std::min(names.find(',', begin), names.size());
+    std::string name = names.substr(begin, end - begin);
+    begin = end + 1;
+    auto function = getCollectiveFunctions().find(name);
+    if (function == getCollectiveFunctions().end()) {
+      error = "its code calls the collective function '" + name +
+              "', which this runtime does not provide";
+      return false;
+    }
+    auto *slot = static_cast<void **>(
+        dlsym(library, (std::string(kCollectiveSlotPrefix) + name).c_str()));
+    if (!slot) {
+      error = "its code lacks the slot of collective function '" + name + "'";
+      return false;
+    }
+    *slot = function->second;
+  }
+  return true;
+}
+
+ActiveCollectives::ActiveCollectives(Collectives *collectives) {
+  active = collectives;
+  activeError.clear();
+}
+
+ActiveCollectives::~ActiveCollectives() { active = nullptr; }
+
+const std::string &ActiveCollectives::getError() const { return activeError; }
