@@ -10,7 +10,10 @@
 #                                  # with random periodic weights compiled
 #                                  # for sm_90 in W4Ax-KV4, xz-compressed
 #                                  # (about 20 MiB) to build/gpu-check
-#   scripts/gpu-check.sh run [matmul|collectives|model|tp|e2e]
+#   scripts/gpu-check.sh compile-7b-tp   # here: the same sharded over 2
+#                                  # GPUs, exact and with compressed prefill
+#                                  # all-reduces (TP_FORMATS)
+#   scripts/gpu-check.sh run [matmul|collectives|model|tp|e2e|tp-e2e]
 #                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
@@ -96,12 +99,13 @@ compile)
 compile-7b)
   # Speed does not depend on weight values: random weights whose rows repeat
   # every few rows, so the 4.5 GB artifact compresses to about 20 MiB and
-  # travels.
+  # travels. The checkpoint is kept in WORK_7B for reruns.
   mkdir -p "$CHECK_DIR"
   work=${WORK_7B:-/tmp/lowbit-7b}
   mkdir -p "$work"
-  python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
-    -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
+  [[ -f $work/llama2-7b.gguf ]] ||
+    python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
+      -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
   build/bin/lowbit-compile "$work/llama2-7b.gguf" --target=sm_90 \
     --scheme=w4ax-kv4 --calibration "$work/calibration.json" \
     -o "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
@@ -114,8 +118,34 @@ compile-7b)
       --lowbit-roofline="hw=h100-sxm seq=2048 context=$((E2E_DECODE / 2 + 1)) format=csv output=$CHECK_DIR/llama2-7b-w4ax-kv4-roofline.csv"
   xz -1 -T2 -c "$work/llama2-7b-w4ax-kv4-sm_90.lbm" \
     > "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm.xz"
-  rm "$work/llama2-7b.gguf" "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
+  rm "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
   ls -l "$CHECK_DIR"/llama2-7b-*.lbm.xz
+  ;;
+compile-7b-tp)
+  # The same model sharded over 2 GPUs, uncompressed and with the prefill's
+  # all-reduces in each wire format of TP_FORMATS (names: element, block,
+  # scale), for run tp-e2e. The checkpoint is kept in WORK_7B for reruns.
+  mkdir -p "$CHECK_DIR"
+  work=${WORK_7B:-/tmp/lowbit-7b}
+  mkdir -p "$work"
+  [[ -f $work/llama2-7b.gguf ]] ||
+    python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
+      -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
+  for format in none ${TP_FORMATS:-fp4_e2m1-16-f16}; do
+    compress=()
+    if [[ $format != none ]]; then
+      IFS=- read -r element block scale <<< "$format"
+      compress=(--compress-collectives "format=$element block-size=$block scale=$scale")
+    fi
+    build/bin/lowbit-compile "$work/llama2-7b.gguf" --target=sm_90 \
+      --tensor-parallel 2 --scheme=w4ax-kv4 \
+      --calibration "$work/calibration.json" "${compress[@]}" \
+      -o "$work/llama2-7b-w4ax-kv4-tp2-$format-sm_90.lbm"
+    xz -1 -T2 -c "$work/llama2-7b-w4ax-kv4-tp2-$format-sm_90.lbm" \
+      > "$CHECK_DIR/llama2-7b-w4ax-kv4-tp2-$format-sm_90.lbm.xz"
+    rm "$work/llama2-7b-w4ax-kv4-tp2-$format-sm_90.lbm"
+  done
+  ls -l "$CHECK_DIR"/llama2-7b-*tp2*.lbm.xz
   ;;
 run)
   what=${2:-all}

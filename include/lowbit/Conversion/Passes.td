@@ -237,6 +237,8 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     - The KV caches live in `state`, one region per cache and side:
       4-bit caches as packed nibbles, 8-bit as bytes, each followed by one
       f32 scale per position and group; 16-bit as f16 and 32-bit as f32.
+      With `isa=nvgpu`, a workspace for the partial sums of decode
+      attention split over positions (flash-decoding) follows them.
     - Activations live in `scratch` at offsets that are multiples of the
       token count, planned once with buffer reuse after last use.
     - The module records `lowbit.cpu.weight_bytes`, `lowbit.cpu.state_bytes`

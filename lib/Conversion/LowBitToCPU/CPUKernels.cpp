@@ -809,18 +809,33 @@ struct KVRegion {
 } // namespace
 
 namespace {
-/// The GPU form of one (token, head) iteration of causal KV attention: the
-/// head's channels are spread over the 32 lanes of a warp (`chunk` channels
-/// each, headDim = 32 x chunk), so every position's keys and values are
-/// read by the whole warp at once; the lanes' partial dot products combine
-/// by shuffles, and one pass over the positions keeps a running maximum,
-/// sum of weights and weighted sum of values (online softmax), with no
-/// array of scores. Run as plain loops (on a CPU) it computes the same.
-void emitAttentionOverChannelLanes(Emitter &e, KVCacheType type, KVRegion &keys,
-                                   KVRegion &values, Value query, Value out,
-                                   Value t, Value visible, Value queryBase,
-                                   Value kvBase, int64_t headDim,
-                                   float scoreScale) {
+/// Positions of one part of a decode step's attention over a long cache
+/// (flash-decoding): each part is a warp's work, and the parts' partial
+/// softmax sums are combined afterwards.
+constexpr int64_t kDecodeAttentionSplit = 64;
+
+/// Parts of the cache of `type` at most, and f32 values each part stores:
+/// its running maximum, its sum of weights and its weighted sum of values.
+int64_t getDecodeAttentionParts(KVCacheType type) {
+  return llvm::divideCeil(type.getMaxLength(), kDecodeAttentionSplit);
+}
+
+/// The GPU form of causal KV attention of one (token, head) over positions
+/// [begin, end): the head's channels are spread over the 32 lanes of a warp
+/// (`chunk` channels each, headDim = 32 x chunk), so every position's keys
+/// and values are read by the whole warp at once; the lanes' partial dot
+/// products combine by shuffles, and one pass over the positions keeps a
+/// running maximum, sum of weights and weighted sum of values (online
+/// softmax), with no array of scores. `finish` gets, per lane, its first
+/// channel d, the maximum, the sum of weights and the lane's weighted sums.
+/// Run as plain loops (on a CPU) it computes the same.
+void emitAttentionOverChannelLanes(
+    Emitter &e, KVCacheType type, KVRegion &keys, KVRegion &values, Value query,
+    Value t, Value begin, Value end, Value queryBase, Value kvBase,
+    int64_t headDim, float scoreScale,
+    llvm::function_ref<void(Emitter &, Value d, Value maximum, Value total,
+                            Value sums)>
+        finish) {
   int64_t chunk = headDim / 32;
   auto floats = VectorType::get({chunk}, e.getF32Type());
   auto loadChunk = [&](Emitter &e, KVRegion &region, Value s,
@@ -837,7 +852,7 @@ void emitAttentionOverChannelLanes(Emitter &e, KVCacheType type, KVRegion &keys,
                Value zero = arith::ConstantOp::create(
                    e, floats, DenseElementsAttr::get(floats, 0.0f));
                scf::ForOp positions = e.loop(
-                   e.index(0), visible, 1,
+                   begin, end, 1,
                    {e.f32(-std::numeric_limits<float>::infinity()), e.f32(0.0f),
                     zero},
                    [&](Emitter &e, Value s,
@@ -880,12 +895,8 @@ void emitAttentionOverChannelLanes(Emitter &e, KVCacheType type, KVRegion &keys,
                                                        e, floats, weight),
                                                    v))};
                    });
-               Value total = positions.getResult(1);
-               Value result =
-                   e.divf(positions.getResult(2),
-                          vector::BroadcastOp::create(e, floats, total));
-               vector::StoreOp::create(e, result, out,
-                                       ValueRange{t, e.add(queryBase, d)});
+               finish(e, d, positions.getResult(0), positions.getResult(1),
+                      positions.getResult(2));
              }),
       "independent");
 }
@@ -967,6 +978,121 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
       });
 }
 
+namespace {
+/// Decode attention (one query row) split over the positions: a warp per
+/// (head, part of kDecodeAttentionSplit positions) writes the part's
+/// maximum m, sum of weights l and weighted sums of values to `workspace`
+/// (f32, per head and part: m, l, then headDim sums), then a warp per head
+/// combines the parts: out = sum_p exp(m_p - M) sums_p / sum_p exp(m_p - M)
+/// l_p with M the largest m_p. Parts past the visible positions keep
+/// m = -inf and l = 0 and add nothing.
+void emitSplitDecodeAttention(Emitter &e, KVCacheType type, KVRegion &keys,
+                              KVRegion &values, Value query, Value out,
+                              Value workspaceBytes, Value start,
+                              int64_t numHeads, int64_t headDim,
+                              int64_t headsPerKVHead, float scoreScale) {
+  int64_t parts = getDecodeAttentionParts(type);
+  int64_t stride = headDim + 2;
+  int64_t chunk = headDim / 32;
+  auto floats = VectorType::get({chunk}, e.getF32Type());
+  Value workspace = memref::ViewOp::create(
+      e, MemRefType::get({numHeads * parts * stride}, e.getF32Type()),
+      workspaceBytes, e.index(0), ValueRange());
+  Value t = e.index(0);
+  Value visible = e.add(start, e.index(1));
+  auto bases = [&](Emitter &e, Value head) {
+    return std::make_pair(
+        e.mul(head, e.index(headDim)),
+        e.mul(arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
+              e.index(headDim)));
+  };
+  e.parallel(
+      {e.index(numHeads), e.index(parts)}, [&](Emitter &e, ValueRange hp) {
+        Value head = hp[0], part = hp[1];
+        auto [queryBase, kvBase] = bases(e, head);
+        Value begin = e.mul(part, e.index(kDecodeAttentionSplit));
+        Value end = arith::MinUIOp::create(
+            e, e.add(begin, e.index(kDecodeAttentionSplit)), visible);
+        Value base =
+            e.mul(e.add(e.mul(head, e.index(parts)), part), e.index(stride));
+        emitAttentionOverChannelLanes(
+            e, type, keys, values, query, t, begin, end, queryBase, kvBase,
+            headDim, scoreScale,
+            [&](Emitter &e, Value d, Value maximum, Value total, Value sums) {
+              e.store(maximum, workspace, {base});
+              e.store(total, workspace, {e.add(base, e.index(1))});
+              vector::StoreOp::create(
+                  e, sums, workspace,
+                  ValueRange{e.add(base, e.add(d, e.index(2)))});
+            });
+      });
+  e.parallel({e.index(numHeads)}, [&](Emitter &e, ValueRange h) {
+    Value head = h[0];
+    Value queryBase = bases(e, head).first;
+    Value first = e.mul(head, e.index(parts * stride));
+    auto partBase = [&](Emitter &e, Value part) {
+      return e.add(first, e.mul(part, e.index(stride)));
+    };
+    Emitter::splitOverLanes(
+        e.loop(
+            0, headDim, chunk,
+            [&](Emitter &e, Value d) {
+              Value largest =
+                  e.loop(e.index(0), e.index(parts), 1,
+                         {e.f32(-std::numeric_limits<float>::infinity())},
+                         [&](Emitter &e, Value part,
+                             ValueRange current) -> SmallVector<Value> {
+                           return {
+                               e.maxOf(current[0],
+                                       e.load(workspace, {partBase(e, part)}))};
+                         })
+                      .getResult(0);
+              Value zero = arith::ConstantOp::create(
+                  e, floats, DenseElementsAttr::get(floats, 0.0f));
+              scf::ForOp combined = e.loop(
+                  e.index(0), e.index(parts), 1, {e.f32(0.0f), zero},
+                  [&](Emitter &e, Value part,
+                      ValueRange state) -> SmallVector<Value> {
+                    Value base = partBase(e, part);
+                    Value factor = math::ExpOp::create(
+                        e, arith::SubFOp::create(e, e.load(workspace, {base}),
+                                                 largest));
+                    Value total = e.load(workspace, {e.add(base, e.index(1))});
+                    Value sums = vector::LoadOp::create(
+                        e, floats, workspace,
+                        ValueRange{e.add(base, e.add(d, e.index(2)))});
+                    return {e.addf(state[0], e.mulf(factor, total)),
+                            e.addf(state[1], e.mulf(vector::BroadcastOp::create(
+                                                        e, floats, factor),
+                                                    sums))};
+                  });
+              Value result = e.divf(combined.getResult(1),
+                                    vector::BroadcastOp::create(
+                                        e, floats, combined.getResult(0)));
+              vector::StoreOp::create(e, result, out,
+                                      ValueRange{t, e.add(queryBase, d)});
+            }),
+        "independent");
+  });
+}
+} // namespace
+
+int64_t CPUKernelBuilder::getDecodeAttentionWorkspaceBytes(
+    KVCacheType type, int64_t queryChannels, int64_t numHeads) const {
+  if (!usesChannelLaneAttention(type, queryChannels / numHeads))
+    return 0;
+  return numHeads * getDecodeAttentionParts(type) *
+         (queryChannels / numHeads + 2) * 4;
+}
+
+bool CPUKernelBuilder::usesChannelLaneAttention(KVCacheType type,
+                                                int64_t headDim) const {
+  int64_t laneChunk = headDim / 32;
+  return isa == CPUMatmulISA::NVGPU && headDim % 32 == 0 &&
+         (laneChunk == 1 || ((type.getBits() != 4 || laneChunk % 2 == 0) &&
+                             KVRegion::fitsVector(type, laneChunk)));
+}
+
 func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                                               int64_t queryChannels,
                                               int64_t numHeads) {
@@ -984,18 +1110,18 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
   // On the GPU a warp spreads each head's channels over its lanes (one
   // chunk of channels per lane, whole bytes of 4-bit caches), reading every
   // position's keys and values together.
-  int64_t laneChunk = headDim / 32;
-  bool overChannelLanes =
-      isa == CPUMatmulISA::NVGPU && headDim % 32 == 0 &&
-      (laneChunk == 1 || ((type.getBits() != 4 || laneChunk % 2 == 0) &&
-                          KVRegion::fitsVector(type, laneChunk)));
+  bool overChannelLanes = usesChannelLaneAttention(type, headDim);
   return getOrCreate(
       llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}",
-                    queryChannels, numHeads, type.getNumHeads(),
-                    type.getBits(), type.getGroupSize(), type.getMaxLength())
+                    queryChannels, numHeads, type.getNumHeads(), type.getBits(),
+                    type.getGroupSize(), type.getMaxLength())
           .str(),
-      {rowsOf(queryChannels, f32), bytes, bytes, b.getIndexType(),
-       rowsOf(queryChannels, f32)},
+      overChannelLanes
+          ? SmallVector<Type>{rowsOf(queryChannels, f32), bytes, bytes,
+                              b.getIndexType(), rowsOf(queryChannels, f32),
+                              bytes}
+          : SmallVector<Type>{rowsOf(queryChannels, f32), bytes, bytes,
+                              b.getIndexType(), rowsOf(queryChannels, f32)},
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value query = args[0], start = args[3], out = args[4];
@@ -1014,9 +1140,16 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                     arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
                     e.index(headDim));
                 if (acrossChannels) {
-                  emitAttentionOverChannelLanes(e, type, keys, values, query,
-                                                out, t, visible, queryBase,
-                                                kvBase, headDim, scoreScale);
+                  emitAttentionOverChannelLanes(
+                      e, type, keys, values, query, t, e.index(0), visible,
+                      queryBase, kvBase, headDim, scoreScale,
+                      [&](Emitter &e, Value d, Value, Value total, Value sums) {
+                        Value result =
+                            e.divf(sums, vector::BroadcastOp::create(
+                                             e, sums.getType(), total));
+                        vector::StoreOp::create(
+                            e, result, out, ValueRange{t, e.add(queryBase, d)});
+                      });
                   return;
                 }
                 // With vectors of values, every loop over positions may be
@@ -1118,14 +1251,21 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
         };
         if (!overChannelLanes)
           return emitNest(e, false);
-        // One query row (decode) gives too few (token, head) pairs to hide
-        // the latency of a warp walking the positions one by one: lanes
-        // over positions keep 32 of them in flight. Prompts take the
-        // channel lanes.
+        // One query row (decode) gives too few (token, head) pairs to keep
+        // the GPU busy: each head's positions are split into parts of
+        // kDecodeAttentionSplit, a warp per (head, part) (flash-decoding),
+        // whose maximum, sum of weights and weighted sums go to the
+        // workspace, and a second nest combines the parts. Prompts take the
+        // channel lanes over all positions.
         Value oneRow = arith::CmpIOp::create(e, arith::CmpIPredicate::eq,
                                              e.rows(query), e.index(1));
         e.ifElse(
-            oneRow, [&](Emitter &one) { emitNest(one, false); },
+            oneRow,
+            [&](Emitter &one) {
+              emitSplitDecodeAttention(one, type, keys, values, query, out,
+                                       args[5], start, numHeads, headDim,
+                                       headsPerKVHead, scoreScale);
+            },
             [&](Emitter &many) { emitNest(many, true); });
       });
 }

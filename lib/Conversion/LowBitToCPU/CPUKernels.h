@@ -170,11 +170,21 @@ public:
   /// Causal grouped-query attention of query rows at positions start..
   /// over the cache.
   /// (query: ?xQ f32, keyData, valueData: LxR i8, keyScales, valueScales:
-  ///  LxS f32, start: index, out: ?xQ f32)
+  ///  LxS f32, start: index, out: ?xQ f32, and, when
+  ///  getDecodeAttentionWorkspaceBytes is not 0, workspace: bytes)
   mlir::func::FuncOp getKVAttention(KVCacheType type, int64_t queryChannels,
                                     int64_t numHeads);
+  /// Bytes of the workspace getKVAttention's kernel takes for the partial
+  /// sums of a decode step split over positions (GPU kernels over channel
+  /// lanes), or 0 when it takes none.
+  int64_t getDecodeAttentionWorkspaceBytes(KVCacheType type,
+                                           int64_t queryChannels,
+                                           int64_t numHeads) const;
 
 private:
+  /// Whether the attention kernels of heads of `headDim` channels over
+  /// `type` spread each head's channels over a GPU warp's lanes.
+  bool usesChannelLaneAttention(KVCacheType type, int64_t headDim) const;
   /// getMatmul for the NEON ISAs: tiles of 8 outputs (two row quads) by 6
   /// tokens with indexed `sdot`, or of 4 outputs (two row pairs) by 16
   /// tokens with `smmla`, 32 channels per step.

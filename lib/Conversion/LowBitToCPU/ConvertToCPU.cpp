@@ -231,10 +231,12 @@ public:
   /// The kernels the entry point calls, in order (when profiling).
   ArrayRef<Attribute> getProfiledKernels() const { return profiledKernels; }
 
-  /// Emits @lowbit_<name>; returns the scratch bytes per token it needs and
-  /// the KV cache types of its arguments.
+  /// Emits @lowbit_<name>; returns the scratch bytes per token it needs,
+  /// the KV cache types of its arguments and the bytes of attention
+  /// workspace it keeps in the state after the caches.
   LogicalResult lower(int64_t &scratchBytesPerToken,
-                      SmallVector<KVCacheType> &caches);
+                      SmallVector<KVCacheType> &caches,
+                      int64_t &workspaceBytes);
 
 private:
   LogicalResult lowerOp(Operation *op, OpBuilder &b);
@@ -266,6 +268,8 @@ private:
 
   Value weightBuffer, stateBuffer, scratchBuffer, tokens, positions, start,
       logitsBuffer, numTokens;
+  /// The attention kernels' workspace in the state, or null.
+  Value attentionWorkspace;
   DenseMap<Value, Lowered> lowered;
   /// Per-token scratch offsets of live values and their sizes.
   DenseMap<Value, std::pair<int64_t, int64_t>> liveScratch;
@@ -586,11 +590,14 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             Value out =
                 allocate(b, attention.getResult(), b.getF32Type(), channels);
             Lowered cache = lowered[attention.getCache()];
-            call(kernels.getKVAttention(attention.getCache().getType(),
-                                        channels,
-                                        attention.getNumHeadsAttr().getInt()),
-                 {lowered[attention.getQuery()].data, cache.data, cache.extra,
-                  start, out});
+            KVCacheType type = attention.getCache().getType();
+            int64_t numHeads = attention.getNumHeadsAttr().getInt();
+            SmallVector<Value> operands = {lowered[attention.getQuery()].data,
+                                           cache.data, cache.extra, start, out};
+            if (kernels.getDecodeAttentionWorkspaceBytes(type, channels,
+                                                         numHeads))
+              operands.push_back(attentionWorkspace);
+            call(kernels.getKVAttention(type, channels, numHeads), operands);
             lowered[attention.getResult()] = {out, {}};
             return success();
           })
@@ -707,9 +714,9 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
   return lowering;
 }
 
-LogicalResult
-EntryPointLowering::lower(int64_t &scratchBytesPerToken,
-                          SmallVector<KVCacheType> &caches) {
+LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
+                                        SmallVector<KVCacheType> &caches,
+                                        int64_t &workspaceBytes) {
   FunctionType type = graph.getFunctionType();
   auto isTokenVector = [](Type type) {
     auto tensor = dyn_cast<RankedTensorType>(type);
@@ -777,6 +784,20 @@ EntryPointLowering::lower(int64_t &scratchBytesPerToken,
                                              region(stateOffset + regionBytes)};
     stateOffset += 2 * regionBytes;
   }
+  // One workspace serves every attention op: they run one after another.
+  workspaceBytes = 0;
+  graph.walk([&](KVAttentionOp attention) {
+    workspaceBytes = std::max(
+        workspaceBytes, alignUp(kernels.getDecodeAttentionWorkspaceBytes(
+                            attention.getCache().getType(),
+                            cast<ShapedType>(attention.getType()).getDimSize(1),
+                            attention.getNumHeadsAttr().getInt())));
+  });
+  if (workspaceBytes)
+    attentionWorkspace = memref::ViewOp::create(
+        b, loc, bytes, stateBuffer,
+        arith::ConstantIndexOp::create(b, loc, stateOffset),
+        ValueRange{arith::ConstantIndexOp::create(b, loc, workspaceBytes)});
 
   for (Operation &op : graph.getBody().front()) {
     if (failed(lowerOp(&op, b)))
@@ -865,12 +886,14 @@ struct ConvertLowBitToCPUPass
     WeightPlan weights(&getContext());
     int64_t scratchBytesPerToken = 0;
     std::optional<SmallVector<KVCacheType>> sharedCaches;
+    int64_t workspaceBytes = 0;
     for (func::FuncOp graph : graphs) {
       EntryPointLowering lowering(graph, kernels, weights, counterIntrinsic);
-      int64_t bytesPerToken = 0;
+      int64_t bytesPerToken = 0, graphWorkspaceBytes = 0;
       SmallVector<KVCacheType> caches;
-      if (failed(lowering.lower(bytesPerToken, caches)))
+      if (failed(lowering.lower(bytesPerToken, caches, graphWorkspaceBytes)))
         return signalPassFailure();
+      workspaceBytes = std::max(workspaceBytes, graphWorkspaceBytes);
       if (!counterIntrinsic.empty())
         profile.push_back(
             NamedAttribute(graph.getSymNameAttr(),
@@ -887,7 +910,7 @@ struct ConvertLowBitToCPUPass
     for (func::FuncOp graph : graphs)
       graph.erase();
 
-    int64_t stateBytes = 0;
+    int64_t stateBytes = workspaceBytes;
     for (KVCacheType cache : *sharedCaches)
       stateBytes += 2 * getKVRegionBytes(cache);
     Builder b(&getContext());

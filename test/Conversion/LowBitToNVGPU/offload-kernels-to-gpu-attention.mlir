@@ -1,28 +1,44 @@
 // RUN: lowbit-opt %s --lowbit-convert-to-cpu=isa=nvgpu --lowbit-offload-kernels-to-gpu=chip=sm_90 | FileCheck %s
 
-// KV4 attention on the GPU takes two forms, chosen by the number of query
-// rows. One row (decode) keeps the lanes of a warp over positions: each lane
-// scores its own positions on its own stack, and the maximum, the sum and
-// the weighted values combine across the warp after the loops. More rows
-// (prefill) spread a head's 64 channels over the 32 lanes, two each, so a
-// position's packed keys and values are read by the warp at once: every
-// position's partial dot products combine by shuffles inside the loop over
-// positions, which keeps a running maximum, sum and weighted value sum
-// (online softmax) and needs no array of scores.
+// KV4 attention on the GPU spreads a head's 64 channels over the 32 lanes
+// of a warp, two each, so a position's packed keys and values are read by
+// the warp at once: every position's partial dot products combine by
+// shuffles inside the loop over positions, which keeps a running maximum,
+// sum and weighted value sum (online softmax) and needs no array of scores.
+// More query rows (prefill) take a warp per (token, head) over all visible
+// positions. One row (decode) splits the positions into parts of 64, a warp
+// per (head, part) writing the part's maximum, sum and weighted sums to the
+// workspace in the state, and a second kernel combines a head's parts.
 
 // CHECK-LABEL: func.func private @lowbit_cpu_kv_attention_128_h2_kv1_b4_g32_l8(
+// CHECK-SAME: %[[WORKSPACE:[^:]*]]: memref<?xi8>)
 // CHECK: %[[ROWS:.*]] = memref.dim
 // CHECK: %[[ONE:.*]] = arith.cmpi eq, %[[ROWS]]
 // CHECK: scf.if %[[ONE]]
-// CHECK: gpu.launch_func @[[POSITIONS:[a-z0-9_]+]]::@{{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
+// CHECK: %[[PARTIALS:.*]] = memref.view %[[WORKSPACE]][%{{.*}}][] : memref<?xi8> to memref<132xf32>
+// CHECK: gpu.launch_func @[[PARTS:[a-z0-9_]+]]::@{{.*}} threads in (%c32{{.*}}, %c2{{.*}}, %c1{{.*}}) {{.*}}%[[PARTIALS]] : memref<132xf32>)
+// CHECK: gpu.launch_func @[[COMBINE:[a-z0-9_]+]]::@{{.*}} threads in (%c32{{.*}}, %c2{{.*}}, %c1{{.*}}) args({{.*}}%[[PARTIALS]] : memref<132xf32>
 // CHECK: } else {
 // CHECK: gpu.launch_func @[[CHANNELS:[a-z0-9_]+]]::@{{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
 
-// CHECK: gpu.module @[[POSITIONS]] [
-// CHECK: memref.alloca() : memref<8xf32>
-// CHECK: scf.for
-// CHECK: arith.cmpf olt
-// CHECK: gpu.shuffle xor
+// CHECK: gpu.module @[[PARTS]] [
+// CHECK-NOT: memref.alloca
+// CHECK: arith.minui
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<2xf32>)
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: scf.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, vector<2xf32>
+// CHECK: memref.store %{{.*}} : memref<132xf32>
+// CHECK: memref.store %{{.*}} : memref<132xf32>
+// CHECK: vector.store %{{.*}} : memref<132xf32>, vector<2xf32>
+
+// With 8 positions the cache has one part: the combination's loops over
+// parts are folded away.
+// CHECK: gpu.module @[[COMBINE]] [
+// CHECK: memref.load %{{.*}} : memref<132xf32>
+// CHECK: math.exp
+// CHECK: vector.load %{{.*}} : memref<132xf32>, vector<2xf32>
+// CHECK: arith.divf
+// CHECK: vector.store %{{.*}} : memref<?x128xf32>, vector<2xf32>
 
 // CHECK: gpu.module @[[CHANNELS]] [
 // CHECK-NOT: memref.alloca
