@@ -54,6 +54,17 @@ DECODE_TOKENS=${DECODE_TOKENS:-257}
 E2E_PREFILL=${E2E_PREFILL:-16,128,2048}
 E2E_DECODE=${E2E_DECODE:-128}
 
+# Writes the Llama-2-7B-shaped checkpoint and its calibration to $work
+# (WORK_7B), unless it is there from an earlier run.
+make_7b_checkpoint() {
+  mkdir -p "$CHECK_DIR"
+  work=${WORK_7B:-/tmp/lowbit-7b}
+  mkdir -p "$work"
+  [[ -f $work/llama2-7b.gguf ]] ||
+    python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
+      -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
+}
+
 case "${1:-}" in
 compile)
   mkdir -p "$CHECK_DIR"
@@ -100,12 +111,7 @@ compile-7b)
   # Speed does not depend on weight values: random weights whose rows repeat
   # every few rows, so the 4.5 GB artifact compresses to about 20 MiB and
   # travels. The checkpoint is kept in WORK_7B for reruns.
-  mkdir -p "$CHECK_DIR"
-  work=${WORK_7B:-/tmp/lowbit-7b}
-  mkdir -p "$work"
-  [[ -f $work/llama2-7b.gguf ]] ||
-    python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
-      -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
+  make_7b_checkpoint
   build/bin/lowbit-compile "$work/llama2-7b.gguf" --target=sm_90 \
     --scheme=w4ax-kv4 --calibration "$work/calibration.json" \
     -o "$work/llama2-7b-w4ax-kv4-sm_90.lbm"
@@ -125,12 +131,7 @@ compile-7b-tp)
   # The same model sharded over 2 GPUs, uncompressed and with the prefill's
   # all-reduces in each wire format of TP_FORMATS (names: element, block,
   # scale), for run tp-e2e. The checkpoint is kept in WORK_7B for reruns.
-  mkdir -p "$CHECK_DIR"
-  work=${WORK_7B:-/tmp/lowbit-7b}
-  mkdir -p "$work"
-  [[ -f $work/llama2-7b.gguf ]] ||
-    python3 bench/gpu/make_llama_shaped_model.py --preset llama2-7b \
-      -o "$work/llama2-7b.gguf" --calibration "$work/calibration.json"
+  make_7b_checkpoint
   for format in none ${TP_FORMATS:-fp4_e2m1-16-f16}; do
     compress=()
     if [[ $format != none ]]; then
@@ -383,6 +384,63 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
       done
     } > "$RESULTS/e2e.md" 2>&1
     cat "$RESULTS/e2e.md"
+  fi
+  if [[ ($what == all || $what == tp-e2e) ]] && ((gpus >= 2)) &&
+     compgen -G "$CHECK_DIR/llama2-7b-w4ax-kv4-tp2-*-sm_90.lbm.xz" > /dev/null; then
+    export NCCL_NVLS_ENABLE=0
+    g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
+      bench/gpu/ModelBench.cpp -ldl -pthread -o "$CHECK_DIR/bin/lowbit-bench-model"
+    for packed in "$CHECK_DIR"/llama2-7b-w4ax-kv4-tp2-*-sm_90.lbm.xz; do
+      python3 -c 'import lzma, shutil, sys
+shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
+        "$packed" "${packed%.xz}"
+    done
+    # Both ranks run the benchmark; rank 0's table is printed. With a
+    # profile prefix (first argument), each rank writes its GPU profile to
+    # <prefix>-rank<r>.md.
+    run_ranks() {
+      local profile=$1
+      shift
+      rm -f "$CHECK_DIR/nccl-id"
+      for rank in 0 1; do
+        profile_env=()
+        [[ -n $profile ]] && profile_env=(LOWBIT_GPU_PROFILE="$profile-rank$rank.md")
+        timeout 500 env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
+          LOWBIT_NCCL_ID_FILE="$CHECK_DIR/nccl-id" "${profile_env[@]}" "$@" \
+          > "$CHECK_DIR/rank$rank.log" 2>&1 &
+      done
+      local failed=0
+      wait -n || failed=1
+      wait -n || failed=1
+      cat "$CHECK_DIR/rank0.log"
+      ((failed == 0)) || { grep -h error "$CHECK_DIR"/rank[01].log; return 1; }
+    }
+    {
+      echo "command: scripts/gpu-check.sh run tp-e2e (artifacts of compile-7b-tp)"
+      echo "Llama-2-7B shape, W4Ax-KV4, sharded over 2 GPUs, one process per GPU."
+      echo "Time to first token = prefill of 2048 tokens (logits to the host)."
+      for transport in default no-p2p-no-shm; do
+        transport_env=()
+        [[ $transport == no-p2p-no-shm ]] &&
+          transport_env=(NCCL_P2P_DISABLE=1 NCCL_SHM_DISABLE=1)
+        for artifact in "$CHECK_DIR"/llama2-7b-w4ax-kv4-tp2-*-sm_90.lbm; do
+          echo
+          echo "### $(basename "$artifact"), NCCL transport: $transport ${transport_env[*]}"
+          run_ranks "" env "${transport_env[@]}" \
+            "$CHECK_DIR/bin/lowbit-bench-model" "$artifact" 2048 32 3 ||
+            status=1
+          echo
+          echo "GPU time of one 2048-token prefill, collectives and wire kernels (rank 0):"
+          echo
+          prefix=$RESULTS/profile-$(basename "$artifact" .lbm)-$transport
+          run_ranks "$prefix" env "${transport_env[@]}" \
+            "$CHECK_DIR/bin/lowbit-bench-model" "$artifact" 2048 0 1 \
+            --no-warm-up > /dev/null || status=1
+          grep -E "^(GPU time|\| (kernel|---|nccl|wire))" "$prefix-rank0.md" || true
+        done
+      done
+    } > "$RESULTS/tp-e2e.md" 2>&1
+    cat "$RESULTS/tp-e2e.md"
   fi
   [[ $what == all || $what == matmul ]] || exit "$status"
   {

@@ -983,9 +983,9 @@ namespace {
 /// (head, part of kDecodeAttentionSplit positions) writes the part's
 /// maximum m, sum of weights l and weighted sums of values to `workspace`
 /// (f32, per head and part: m, l, then headDim sums), then a warp per head
-/// combines the parts: out = sum_p exp(m_p - M) sums_p / sum_p exp(m_p - M)
-/// l_p with M the largest m_p. Parts past the visible positions keep
-/// m = -inf and l = 0 and add nothing.
+/// combines the parts that hold visible positions: out = sum_p exp(m_p - M)
+/// sums_p / sum_p exp(m_p - M) l_p with M the largest m_p. Parts past the
+/// visible positions run no iterations (m = -inf, l = 0).
 void emitSplitDecodeAttention(Emitter &e, KVCacheType type, KVRegion &keys,
                               KVRegion &values, Value query, Value out,
                               Value workspaceBytes, Value start,
@@ -1026,52 +1026,52 @@ void emitSplitDecodeAttention(Emitter &e, KVCacheType type, KVRegion &keys,
                   ValueRange{e.add(base, e.add(d, e.index(2)))});
             });
       });
+  // Only the parts that hold visible positions, in one pass that rescales
+  // what it has summed whenever the maximum grows.
+  Value usedParts =
+      arith::CeilDivUIOp::create(e, visible, e.index(kDecodeAttentionSplit));
   e.parallel({e.index(numHeads)}, [&](Emitter &e, ValueRange h) {
     Value head = h[0];
     Value queryBase = bases(e, head).first;
     Value first = e.mul(head, e.index(parts * stride));
-    auto partBase = [&](Emitter &e, Value part) {
-      return e.add(first, e.mul(part, e.index(stride)));
-    };
     Emitter::splitOverLanes(
-        e.loop(
-            0, headDim, chunk,
-            [&](Emitter &e, Value d) {
-              Value largest =
-                  e.loop(e.index(0), e.index(parts), 1,
-                         {e.f32(-std::numeric_limits<float>::infinity())},
-                         [&](Emitter &e, Value part,
-                             ValueRange current) -> SmallVector<Value> {
-                           return {
-                               e.maxOf(current[0],
-                                       e.load(workspace, {partBase(e, part)}))};
-                         })
-                      .getResult(0);
-              Value zero = arith::ConstantOp::create(
-                  e, floats, DenseElementsAttr::get(floats, 0.0f));
-              scf::ForOp combined = e.loop(
-                  e.index(0), e.index(parts), 1, {e.f32(0.0f), zero},
-                  [&](Emitter &e, Value part,
-                      ValueRange state) -> SmallVector<Value> {
-                    Value base = partBase(e, part);
-                    Value factor = math::ExpOp::create(
-                        e, arith::SubFOp::create(e, e.load(workspace, {base}),
-                                                 largest));
-                    Value total = e.load(workspace, {e.add(base, e.index(1))});
-                    Value sums = vector::LoadOp::create(
-                        e, floats, workspace,
-                        ValueRange{e.add(base, e.add(d, e.index(2)))});
-                    return {e.addf(state[0], e.mulf(factor, total)),
-                            e.addf(state[1], e.mulf(vector::BroadcastOp::create(
-                                                        e, floats, factor),
-                                                    sums))};
-                  });
-              Value result = e.divf(combined.getResult(1),
-                                    vector::BroadcastOp::create(
-                                        e, floats, combined.getResult(0)));
-              vector::StoreOp::create(e, result, out,
-                                      ValueRange{t, e.add(queryBase, d)});
-            }),
+        e.loop(0, headDim, chunk,
+               [&](Emitter &e, Value d) {
+                 Value zero = arith::ConstantOp::create(
+                     e, floats, DenseElementsAttr::get(floats, 0.0f));
+                 scf::ForOp combined = e.loop(
+                     e.index(0), usedParts, 1,
+                     {e.f32(-std::numeric_limits<float>::infinity()),
+                      e.f32(0.0f), zero},
+                     [&](Emitter &e, Value part,
+                         ValueRange state) -> SmallVector<Value> {
+                       Value base = e.add(first, e.mul(part, e.index(stride)));
+                       Value maximum = e.load(workspace, {base});
+                       Value total =
+                           e.load(workspace, {e.add(base, e.index(1))});
+                       Value sums = vector::LoadOp::create(
+                           e, floats, workspace,
+                           ValueRange{e.add(base, e.add(d, e.index(2)))});
+                       Value next = e.maxOf(state[0], maximum);
+                       Value rescale = math::ExpOp::create(
+                           e, arith::SubFOp::create(e, state[0], next));
+                       Value factor = math::ExpOp::create(
+                           e, arith::SubFOp::create(e, maximum, next));
+                       auto splat = [&](Value value) -> Value {
+                         return vector::BroadcastOp::create(e, floats, value);
+                       };
+                       return {next,
+                               e.addf(e.mulf(state[1], rescale),
+                                      e.mulf(total, factor)),
+                               e.addf(e.mulf(state[2], splat(rescale)),
+                                      e.mulf(sums, splat(factor)))};
+                     });
+                 Value result = e.divf(combined.getResult(2),
+                                       vector::BroadcastOp::create(
+                                           e, floats, combined.getResult(1)));
+                 vector::StoreOp::create(e, result, out,
+                                         ValueRange{t, e.add(queryBase, d)});
+               }),
         "independent");
   });
 }

@@ -31,12 +31,16 @@
 // CHECK: memref.store %{{.*}} : memref<132xf32>
 // CHECK: vector.store %{{.*}} : memref<132xf32>, vector<2xf32>
 
-// With 8 positions the cache has one part: the combination's loops over
-// parts are folded away.
+// The combination walks the parts that hold visible positions (a bound
+// computed from the start position) in one pass, rescaling its sums when
+// the maximum grows.
 // CHECK: gpu.module @[[COMBINE]] [
+// CHECK: scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<2xf32>)
 // CHECK: memref.load %{{.*}} : memref<132xf32>
-// CHECK: math.exp
+// CHECK: memref.load %{{.*}} : memref<132xf32>
 // CHECK: vector.load %{{.*}} : memref<132xf32>, vector<2xf32>
+// CHECK: math.exp
+// CHECK: math.exp
 // CHECK: arith.divf
 // CHECK: vector.store %{{.*}} : memref<?x128xf32>, vector<2xf32>
 
