@@ -101,6 +101,17 @@ compile)
   build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
     --tensor-parallel 2 --scheme=w4ax-kv4 --calibration "$calibration" \
     -o "$CHECK_DIR/austen-w4ax-kv4-tp2-sm_90.lbm"
+  # Sharding changes what is quantized (each rank's slices), so the
+  # sharded model's reference is the sharded x86-64 artifact (bit-identical
+  # to the reference executor's simulated ranks).
+  build/bin/lowbit-compile models/austen.gguf --target=x86_64 \
+    --tensor-parallel 2 --scheme=w4ax-kv4 --calibration "$calibration" \
+    -o "$CHECK_DIR/austen-w4ax-kv4-tp2-x86_64.lbm"
+  build/bin/lowbit-generate-tokens "$CHECK_DIR/austen-w4ax-kv4-tp2-x86_64.lbm" \
+    "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
+    --logits "$CHECK_DIR/austen-w4ax-kv4-tp2-cpu.logits" \
+    > "$CHECK_DIR/austen-w4ax-kv4-tp2-cpu.tokens"
+  rm "$CHECK_DIR/austen-w4ax-kv4-tp2-x86_64.lbm"
   build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
     --tensor-parallel 2 --scheme=w4ax-kv4 --calibration "$calibration" \
     --compress-collectives 'format=fp4_e2m1 block-size=16' \
@@ -207,58 +218,78 @@ run)
       "$CHECK_DIR/bin/generate-tokens.o" -ldl -pthread \
       -o "$CHECK_DIR/bin/lowbit-generate-tokens"
   fi
-  if [[ ($what == all || $what == tp) ]] && ((gpus >= 2)); then
+  if [[ $what == all || $what == tp ]]; then
     export NCCL_NVLS_ENABLE=0
+    modes=(one-process)
+    ((gpus >= 2)) && modes+=(nccl)
     {
       echo "command: MODEL_TOKENS=$MODEL_TOKENS scripts/gpu-check.sh run tp"
-      echo "The embedded model sharded over 2 GPUs (lowbit-compile"
-      echo "--tensor-parallel 2), one process per GPU started with RANK,"
-      echo "WORLD_SIZE and LOCAL_RANK, NCCL id through LOWBIT_NCCL_ID_FILE."
+      echo "The embedded model sharded over 2 ranks (lowbit-compile"
+      echo "--tensor-parallel 2). one-process: one process runs both ranks on"
+      echo "GPU 0, exchanging through host memory; nccl: one process per GPU"
+      echo "started with RANK, WORLD_SIZE and LOCAL_RANK, NCCL id through"
+      echo "LOWBIT_NCCL_ID_FILE (needs two GPUs)."
       echo "prompt: $MODEL_PROMPT, $MODEL_TOKENS greedy tokens; reference: the"
-      echo "unsharded x86-64 artifact of the same scheme."
+      echo "x86-64 artifact of the same scheme, sharded the same way (FP32:"
+      echo "unsharded); compressed runs are set against the exact ones."
       echo
-      echo "| artifact | ranks agree | tokens equal to the reference | max abs logit difference |"
-      echo "| --- | --- | --- | --- |"
-      for variant in fp32-tp2 w4ax-kv4-tp2 w4ax-kv4-tp2-fp4; do
-        base=$CHECK_DIR/austen-$variant
-        reference=$CHECK_DIR/austen-${variant%%-tp2*}
-        [[ -f $base-sm_90.lbm ]] || continue
-        rm -f "$CHECK_DIR/nccl-id"
-        for rank in 0 1; do
-          timeout 300 env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
-            LOWBIT_NCCL_ID_FILE="$CHECK_DIR/nccl-id" \
-            "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" \
-            "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
-            --logits "$base-rank$rank.logits" > "$base-rank$rank.tokens" \
-            2> "$base-rank$rank.log" &
-        done
-        failed=0
-        wait -n || failed=1
-        wait -n || failed=1
-        if ((failed)); then
-          echo "| $variant | run failed: $(cat "$base-rank0.log" "$base-rank1.log" | head -c 300) | | |"
-          status=1
-          continue
-        fi
-        agree=yes
-        cmp -s "$base-rank0.tokens" "$base-rank1.tokens" || { agree=no; status=1; }
-        equal=yes
-        cmp -s "$base-rank0.tokens" "$reference-cpu.tokens" || equal=no
-        # Exact collectives must give the unsharded tokens; compressed ones
-        # are reported as they are.
-        [[ $equal == yes || $variant == *-fp4 ]] || status=1
-        python3 -c '
+      echo "| artifact | ranks | ranks agree | tokens equal to the reference | max abs logit difference |"
+      echo "| --- | --- | --- | --- | --- |"
+      for mode in "${modes[@]}"; do
+        for variant in fp32-tp2 w4ax-kv4-tp2 w4ax-kv4-tp2-fp4; do
+          base=$CHECK_DIR/austen-$variant
+          # The sharded x86-64 run where there is one (quantized schemes),
+          # else the unsharded one; compressed runs against exact ones.
+          reference=$CHECK_DIR/austen-${variant%-fp4}
+          [[ -f $reference-cpu.tokens ]] ||
+            reference=$CHECK_DIR/austen-${variant%%-tp2*}
+          [[ -f $base-sm_90.lbm ]] || continue
+          failed=0
+          if [[ $mode == one-process ]]; then
+            timeout 300 "$CHECK_DIR/bin/lowbit-generate-tokens" \
+              "$base-sm_90.lbm" "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
+              --logits "$base-rank0.logits" > "$base-rank0.tokens" \
+              2> "$base-rank0.log" || failed=1
+            cp "$base-rank0.tokens" "$base-rank1.tokens"
+          else
+            rm -f "$CHECK_DIR/nccl-id"
+            for rank in 0 1; do
+              timeout 300 env RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank \
+                LOWBIT_NCCL_ID_FILE="$CHECK_DIR/nccl-id" \
+                "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" \
+                "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
+                --logits "$base-rank$rank.logits" > "$base-rank$rank.tokens" \
+                2> "$base-rank$rank.log" &
+            done
+            wait -n || failed=1
+            wait -n || failed=1
+          fi
+          if ((failed)); then
+            echo "| $variant | $mode | run failed: $(cat "$base"-rank*.log | head -c 300) | | |"
+            status=1
+            continue
+          fi
+          agree=yes
+          cmp -s "$base-rank0.tokens" "$base-rank1.tokens" || { agree=no; status=1; }
+          equal=yes
+          cmp -s "$base-rank0.tokens" "$reference-cpu.tokens" || equal=no
+          # Exact collectives must give the unsharded tokens; compressed
+          # ones are reported as they are.
+          [[ $equal == yes || $variant == *-fp4 ]] || status=1
+          python3 -c '
 import sys, numpy as np
 gpu = np.fromfile(sys.argv[1], dtype=np.float32)
 cpu = np.fromfile(sys.argv[2], dtype=np.float32)
 n = min(gpu.size, cpu.size)
-print("| %s | %s | %s | %.3g |" % (sys.argv[3], sys.argv[4], sys.argv[5],
-      np.abs(gpu[:n] - cpu[:n]).max()))
-' "$base-rank0.logits" "$reference-cpu.logits" "$variant" "$agree" "$equal"
+print("| %s | %s | %s | %s | %.3g |" % (sys.argv[3], sys.argv[6], sys.argv[4],
+      sys.argv[5], np.abs(gpu[:n] - cpu[:n]).max()))
+' "$base-rank0.logits" "$reference-cpu.logits" "$variant" "$agree" "$equal" "$mode"
+        done
       done
       echo
       echo "Rank 0 tokens, w4ax-kv4-tp2: $(cat "$CHECK_DIR/austen-w4ax-kv4-tp2-rank0.tokens" 2>/dev/null)"
-      echo "Reference tokens, w4ax-kv4:  $(cat "$CHECK_DIR/austen-w4ax-kv4-cpu.tokens")"
+      echo "Reference tokens, w4ax-kv4-tp2: $(cat "$CHECK_DIR/austen-w4ax-kv4-tp2-cpu.tokens" 2>/dev/null)"
+      echo "Rank 0 tokens, w4ax-kv4-tp2-fp4: $(cat "$CHECK_DIR/austen-w4ax-kv4-tp2-fp4-rank0.tokens" 2>/dev/null)"
     } > "$RESULTS/tp.md" 2>&1
     cat "$RESULTS/tp.md"
   fi

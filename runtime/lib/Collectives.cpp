@@ -78,6 +78,10 @@ public:
   }
 
 private:
+  bool abandoned() {
+    error = kAbandonedMessage;
+    return false;
+  }
   bool finish(bool succeeded) {
     if (!succeeded)
       error = communicator->getError();
@@ -92,61 +96,108 @@ private:
 /// One rank of a ThreadRankGroup.
 class ThreadRankGroup::Member : public Collectives {
 public:
-  Member(std::shared_ptr<ThreadRankGroup> group, int rank)
-      : group(std::move(group)), rank(rank) {}
+  Member(std::shared_ptr<ThreadRankGroup> group, int rank, BufferAccess access)
+      : group(std::move(group)), rank(rank), access(std::move(access)) {}
 
   int getRank() const override { return rank; }
   int getWorldSize() const override { return group->worldSize; }
 
+  void abandon() override { group->abandon(); }
+
   bool allReduceFloat(uintptr_t send, uintptr_t receive,
                       size_t count) override {
-    group->sends[rank] = send;
-    group->barrier();
-    auto *sum = reinterpret_cast<float *>(receive);
-    for (size_t i = 0; i < count; ++i) {
-      float total = 0.0f;
-      for (uintptr_t source : group->sends)
-        total += reinterpret_cast<const float *>(source)[i];
-      sum[i] = total;
+    bool staged = stage(send, count * sizeof(float));
+    if (!group->barrier())
+      return abandoned();
+    std::vector<float> sum(count, 0.0f);
+    for (const std::vector<char> &source : group->staged) {
+      const auto *values = reinterpret_cast<const float *>(source.data());
+      for (size_t i = 0; i < count; ++i)
+        sum[i] += values[i];
     }
-    // No rank may reuse its send buffer before every rank has read it.
-    group->barrier();
-    return true;
+    bool written = access.write(receive, sum.data(), count * sizeof(float));
+    // No rank may stage its next data before every rank has read this.
+    if (!group->barrier())
+      return abandoned();
+    return finish(staged && written);
   }
 
   bool allGather(uintptr_t send, uintptr_t receive, size_t bytes) override {
-    group->sends[rank] = send;
-    group->barrier();
-    for (size_t source = 0; source < group->sends.size(); ++source)
-      std::memcpy(reinterpret_cast<char *>(receive) + source * bytes,
-                  reinterpret_cast<const void *>(group->sends[source]), bytes);
-    group->barrier();
-    return true;
+    bool staged = stage(send, bytes);
+    if (!group->barrier())
+      return abandoned();
+    bool written = true;
+    for (size_t source = 0; source < group->staged.size(); ++source)
+      written &= access.write(receive + source * bytes,
+                              group->staged[source].data(), bytes);
+    if (!group->barrier())
+      return abandoned();
+    return finish(staged && written);
   }
 
 private:
+  /// Copies this rank's `bytes` at `send` to its staging buffer (zeroes on
+  /// failure, so that the others still see data of the right size).
+  bool stage(uintptr_t send, size_t bytes) {
+    std::vector<char> &mine = group->staged[rank];
+    mine.assign(bytes, 0);
+    return access.read(mine.data(), send, bytes);
+  }
+  bool abandoned() {
+    error = kAbandonedMessage;
+    return false;
+  }
+  bool finish(bool succeeded) {
+    if (!succeeded)
+      error = "copying rank " + std::to_string(rank) +
+              "'s data to or from host memory failed";
+    return succeeded;
+  }
+
   std::shared_ptr<ThreadRankGroup> group;
   int rank;
+  BufferAccess access;
 };
+
+BufferAccess BufferAccess::host() {
+  return {[](void *to, uintptr_t from, size_t bytes) {
+            std::memcpy(to, reinterpret_cast<const void *>(from), bytes);
+            return true;
+          },
+          [](uintptr_t to, const void *from, size_t bytes) {
+            std::memcpy(reinterpret_cast<void *>(to), from, bytes);
+            return true;
+          }};
+}
 
 std::shared_ptr<ThreadRankGroup> ThreadRankGroup::create(int worldSize) {
   return std::shared_ptr<ThreadRankGroup>(new ThreadRankGroup(worldSize));
 }
 
-std::unique_ptr<Collectives> ThreadRankGroup::join(int rank) {
-  return std::make_unique<Member>(shared_from_this(), rank);
+std::unique_ptr<Collectives> ThreadRankGroup::join(int rank,
+                                                   BufferAccess access) {
+  return std::make_unique<Member>(shared_from_this(), rank, std::move(access));
 }
 
-void ThreadRankGroup::barrier() {
+bool ThreadRankGroup::barrier() {
   std::unique_lock<std::mutex> lock(mutex);
+  if (abandoned)
+    return false;
   uint64_t current = generation;
   if (++waiting == worldSize) {
     waiting = 0;
     ++generation;
     arrived.notify_all();
-    return;
+    return true;
   }
-  arrived.wait(lock, [&] { return generation != current; });
+  arrived.wait(lock, [&] { return generation != current || abandoned; });
+  return !abandoned;
+}
+
+void ThreadRankGroup::abandon() {
+  std::lock_guard<std::mutex> lock(mutex);
+  abandoned = true;
+  arrived.notify_all();
 }
 
 std::unique_ptr<Collectives> lowbit::runtime::createNcclCollectives(

@@ -300,6 +300,10 @@ void CudaDevice::destroyGraph(void *graph, void *executable) {
     api->graphDestroy(graph);
 }
 
+bool CudaDevice::makeCurrent() {
+  return check(api->contextSetCurrent(context), "cuCtxSetCurrent");
+}
+
 bool CudaDevice::synchronize() {
   return check(api->contextSynchronize(), "cuCtxSynchronize");
 }

@@ -282,6 +282,9 @@ void GpuExecution::writeProfile() const {
 void GpuExecution::activate() {
   active = this;
   firstError.clear();
+  if (!device->makeCurrent())
+    recordError("making the GPU's context current failed: " +
+                device->getError());
 }
 
 void GpuExecution::recordError(const std::string &message) {
@@ -386,7 +389,7 @@ bool GpuExecution::prepare(const int32_t *tokenIds, const int32_t *tokenPosition
                            int64_t logitsBytes, Buffers &buffers,
                            std::string &error) {
   int64_t tokenBytes = count * 4;
-  if (!reserve(tokens, tokenCapacity, tokenBytes) ||
+  if (!device->makeCurrent() || !reserve(tokens, tokenCapacity, tokenBytes) ||
       !reserve(positions, positionCapacity, tokenBytes) ||
       !reserve(scratch, scratchCapacity, std::max<int64_t>(scratchBytes, 1)) ||
       !reserve(logits, logitsCapacity, logitsBytes) ||
@@ -417,7 +420,8 @@ bool GpuExecution::finish(float *logitsOut, int64_t logitsBytes,
 
 bool GpuExecution::clearState(std::string &error) {
   std::vector<uint8_t> zeros(static_cast<size_t>(stateBytes), 0);
-  if (!device->copyToDevice(state, zeros.data(), zeros.size())) {
+  if (!device->makeCurrent() ||
+      !device->copyToDevice(state, zeros.data(), zeros.size())) {
     error = "clearing the KV caches failed: " + device->getError();
     return false;
   }

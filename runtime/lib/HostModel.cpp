@@ -105,65 +105,82 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
     return fail("has a bad tensor_parallel value '" +
                 artifact->metadata("tensor_parallel") + "'");
   bool onGPU = artifact->metadata("format") == "lowbit-gpu";
-  int rank = 0, localRank = 0;
+  // A sharded GPU model started by a launcher is one rank per process;
+  // otherwise this process runs every rank.
+  std::optional<RankEnvironment> environment;
   if (worldSize > 1 && onGPU) {
     std::string reason;
-    std::optional<RankEnvironment> environment = RankEnvironment::read(reason);
-    if (!environment && !reason.empty())
+    environment = RankEnvironment::read(reason);
+    if (!reason.empty())
       return fail("cannot find its rank: " + reason);
-    if (!environment || environment->worldSize != worldSize)
+    if (environment && environment->worldSize != worldSize)
       return fail("is sharded over " + std::to_string(worldSize) +
-                  " GPUs: start one process per GPU with a launcher that "
-                  "sets RANK and WORLD_SIZE=" +
-                  std::to_string(worldSize) +
-                  " (torchrun, mpirun, srun), and LOWBIT_NCCL_ID_FILE");
-    rank = environment->rank;
-    localRank = environment->localRank;
+                  " GPUs, but the launcher started " +
+                  std::to_string(environment->worldSize) + " ranks");
   }
-  std::shared_ptr<Artifact> shared(std::move(artifact));
-  std::unique_ptr<HostModel> model =
-      loadRank(shared, rank, static_cast<int>(worldSize), error);
-  if (!model)
-    return nullptr;
-  if (model->worldSize == 1 && !onGPU) {
-    model->state.assign(static_cast<size_t>(model->stateBytes), 0);
-    return model;
-  }
-
-  if (!onGPU) {
-    std::shared_ptr<ThreadRankGroup> group =
-        ThreadRankGroup::create(model->worldSize);
-    model->collectives = group->join(0);
-    for (int peer = 1; peer < model->worldSize; ++peer) {
-      std::unique_ptr<HostModel> other =
-          loadRank(shared, peer, model->worldSize, error);
-      if (!other)
-        return nullptr;
-      other->collectives = group->join(peer);
-      other->state.assign(static_cast<size_t>(other->stateBytes), 0);
-      model->peers.push_back(std::move(other));
-    }
-    model->state.assign(static_cast<size_t>(model->stateBytes), 0);
-    return model;
-  }
-
-  int ordinal = localRank;
+  int rank = environment ? environment->rank : 0;
+  int ordinal = environment ? environment->localRank : 0;
   if (const char *chosen = std::getenv("LOWBIT_GPU"))
     ordinal = std::atoi(chosen);
-  std::string reason;
-  model->gpu = GpuExecution::create(
-      model->library, *shared,
-      shared->section(getWeightsSectionName(rank, model->worldSize)),
-      model->stateBytes, ordinal, /*allowGraphs=*/model->worldSize == 1,
-      reason);
-  if (!model->gpu)
-    return fail("cannot run on a GPU: " + reason);
-  if (model->worldSize == 1)
+
+  std::shared_ptr<Artifact> shared(std::move(artifact));
+  // Loads rank `r` and, for a GPU model, opens its GPU.
+  auto loadOn = [&](int r) -> std::unique_ptr<HostModel> {
+    std::unique_ptr<HostModel> model =
+        loadRank(shared, r, static_cast<int>(worldSize), error);
+    if (!model)
+      return nullptr;
+    if (!onGPU) {
+      model->state.assign(static_cast<size_t>(model->stateBytes), 0);
+      return model;
+    }
+    std::string reason;
+    model->gpu = GpuExecution::create(
+        model->library, *shared,
+        shared->section(getWeightsSectionName(r, model->worldSize)),
+        model->stateBytes, ordinal, /*allowGraphs=*/model->worldSize == 1,
+        reason);
+    if (!model->gpu)
+      return fail("cannot run on a GPU: " + reason);
     return model;
+  };
+  std::unique_ptr<HostModel> model = loadOn(rank);
+  if (!model || worldSize == 1)
+    return model;
+
+  if (!environment) {
+    // Every rank here, one thread each, exchanging through host memory.
+    std::shared_ptr<ThreadRankGroup> group =
+        ThreadRankGroup::create(model->worldSize);
+    auto accessOf = [](HostModel &rankModel) {
+      if (!rankModel.gpu)
+        return BufferAccess::host();
+      GpuExecution *execution = rankModel.gpu.get();
+      return BufferAccess{
+          [execution](void *to, uintptr_t from, size_t bytes) {
+            CudaDevice &device = execution->getDevice();
+            return device.synchronize() && device.copyToHost(to, from, bytes);
+          },
+          [execution](uintptr_t to, const void *from, size_t bytes) {
+            return execution->getDevice().copyToDevice(to, from, bytes);
+          }};
+    };
+    model->collectives = group->join(0, accessOf(*model));
+    for (int peer = 1; peer < model->worldSize; ++peer) {
+      std::unique_ptr<HostModel> other = loadOn(peer);
+      if (!other)
+        return nullptr;
+      other->collectives = group->join(peer, accessOf(*other));
+      model->peers.push_back(std::move(other));
+    }
+    return model;
+  }
+
   const char *idFile = std::getenv("LOWBIT_NCCL_ID_FILE");
   if (!idFile)
     return fail("is sharded over GPUs: set LOWBIT_NCCL_ID_FILE to a file "
                 "every rank sees, through which they share the NCCL id");
+  std::string reason;
   NcclUniqueId id{};
   if ((rank == 0 && !NcclCommunicator::makeUniqueId(id, reason)) ||
       !NcclCommunicator::exchangeUniqueId(id, rank, idFile,
@@ -290,12 +307,19 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
     threads.emplace_back([&, i] {
       peerSucceeded[i] = peers[i]->runRank(entry, tokens, count, start,
                                            peerLogits[i], peerErrors[i]);
+      if (!peerSucceeded[i])
+        peers[i]->collectives->abandon();
     });
   bool succeeded = runRank(entry, tokens, count, start, logits, error);
+  if (!succeeded)
+    collectives->abandon();
   for (std::thread &thread : threads)
     thread.join();
-  for (size_t i = 0; i < peers.size() && succeeded; ++i)
-    if (!peerSucceeded[i]) {
+  // Report the rank that failed first: the others only saw it abandon.
+  for (size_t i = 0; i < peers.size(); ++i)
+    if (!peerSucceeded[i] &&
+        (succeeded || error.find(kAbandonedMessage) != std::string::npos) &&
+        peerErrors[i].find(kAbandonedMessage) == std::string::npos) {
       error = "rank " + std::to_string(i + 1) + ": " + peerErrors[i];
       succeeded = false;
     }

@@ -22,9 +22,10 @@ template <typename Body> void runRanks(int worldSize, Body body) {
   std::shared_ptr<ThreadRankGroup> group = ThreadRankGroup::create(worldSize);
   std::vector<std::thread> threads;
   for (int rank = 0; rank < worldSize; ++rank)
-    threads.emplace_back([&, rank, member = group->join(rank)]() mutable {
-      body(rank, *member);
-    });
+    threads.emplace_back(
+        [&, rank, member = group->join(rank, BufferAccess::host())]() mutable {
+          body(rank, *member);
+        });
   for (std::thread &thread : threads)
     thread.join();
 }
@@ -70,6 +71,23 @@ TEST(ThreadRankGroupTest, AllGatherConcatenatesInRankOrder) {
   for (int rank = 0; rank < kRanks; ++rank)
     EXPECT_EQ(std::string(gathered[rank].begin(), gathered[rank].end()),
               "aAbBcC");
+}
+
+TEST(ThreadRankGroupTest, AbandonedGroupWakesWaitingRanks) {
+  std::vector<float> partial = {1.0f}, sum(1);
+  std::string error;
+  bool reduced = true;
+  runRanks(2, [&](int rank, Collectives &collectives) {
+    if (rank == 1) {
+      collectives.abandon();
+      return;
+    }
+    reduced = collectives.allReduceFloat(address(partial.data()),
+                                         address(sum.data()), 1);
+    error = collectives.getError();
+  });
+  EXPECT_FALSE(reduced);
+  EXPECT_EQ(error, kAbandonedMessage);
 }
 
 TEST(CollectiveSlotsTest, UnknownFunctionIsNamed) {

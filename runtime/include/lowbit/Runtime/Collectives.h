@@ -25,6 +25,9 @@ namespace lowbit::runtime {
 
 class NcclCommunicator;
 
+/// The error of a collective that ended because another rank abandoned it.
+constexpr const char *kAbandonedMessage = "another rank failed";
+
 /// One rank's side of the collectives of a rank group. Addresses are the
 /// rank's buffers (device addresses for a GPU model).
 class Collectives {
@@ -41,39 +44,63 @@ public:
   /// Every rank's `bytes` bytes at `send`, in rank order at `receive`.
   virtual bool allGather(uintptr_t send, uintptr_t receive, size_t bytes) = 0;
 
+  /// Tells the other ranks that this one failed and will not join the
+  /// collectives of this step, so that none waits for it forever (ranks
+  /// in other processes are not told).
+  virtual void abandon() {}
+
   const std::string &getError() const { return error; }
 
 protected:
   std::string error;
 };
 
-/// Ranks that are threads of one process, exchanging host memory. Every
-/// rank's thread must make the same calls in the same order.
+/// How a rank's thread moves data between its buffers and host memory.
+struct BufferAccess {
+  /// Copies `bytes` from the rank's buffer at `from` to host memory `to`,
+  /// after the rank's work before it; false on failure.
+  std::function<bool(void *to, uintptr_t from, size_t bytes)> read;
+  /// Copies `bytes` from host memory `from` to the rank's buffer at `to`.
+  std::function<bool(uintptr_t to, const void *from, size_t bytes)> write;
+
+  /// Buffers in host memory: plain copies.
+  static BufferAccess host();
+};
+
+/// Ranks that are threads of one process, exchanging their partial results
+/// through host memory (their buffers may be on a CPU or on GPUs, see
+/// BufferAccess). Every rank's thread must make the same calls in the same
+/// order.
 class ThreadRankGroup : public std::enable_shared_from_this<ThreadRankGroup> {
 public:
   /// A group of `worldSize` ranks.
   static std::shared_ptr<ThreadRankGroup> create(int worldSize);
 
-  /// The collectives of `rank`, to be used by that rank's thread only.
-  std::unique_ptr<Collectives> join(int rank);
+  /// The collectives of `rank`, to be used by that rank's thread only,
+  /// reaching its buffers through `access`.
+  std::unique_ptr<Collectives> join(int rank, BufferAccess access);
 
   int getWorldSize() const { return worldSize; }
 
 private:
   explicit ThreadRankGroup(int worldSize)
-      : worldSize(worldSize), sends(static_cast<size_t>(worldSize), 0) {}
+      : worldSize(worldSize), staged(static_cast<size_t>(worldSize)) {}
 
   class Member;
-  /// Waits until every rank has arrived.
-  void barrier();
+  /// Waits until every rank has arrived; false when a rank has abandoned
+  /// the group.
+  bool barrier();
+  /// Marks the group failed and wakes every waiting rank.
+  void abandon();
 
   int worldSize;
   std::mutex mutex;
   std::condition_variable arrived;
   int waiting = 0;
   uint64_t generation = 0;
-  /// Each rank's send buffer of the collective in progress.
-  std::vector<uintptr_t> sends;
+  bool abandoned = false;
+  /// Each rank's data of the collective in progress, in host memory.
+  std::vector<std::vector<char>> staged;
 };
 
 /// The collectives of this process's GPU through `communicator`, on the

@@ -62,6 +62,9 @@ public:
   bool launch(void *function, const unsigned grid[3], const unsigned block[3],
               std::vector<void *> &arguments, unsigned dynamicSharedBytes = 0);
   bool synchronize();
+  /// Makes the device's context current on the calling thread (a thread
+  /// other than the one that opened the device must, before using it).
+  bool makeCurrent();
 
   /// One kernel launch as cuLaunchKernel and a graph's kernel node take it.
   struct KernelLaunch {

@@ -42,13 +42,15 @@ public:
   /// Loads `artifact`'s code and weights; on failure returns null and sets
   /// `error` (wrong architecture, missing CPU features, bad metadata).
   ///
-  /// A model sharded over N tensor-parallel ranks (metadata
-  /// `tensor_parallel`) runs as one rank per GPU when it is a GPU model:
-  /// this process is the rank its launcher says (RankEnvironment: torchrun,
-  /// mpirun or srun variables), on GPU LOWBIT_GPU or else its local rank,
-  /// and the ranks find each other through the NCCL id in the file
-  /// LOWBIT_NCCL_ID_FILE. A sharded CPU model runs all N ranks in this
-  /// process, one thread each, exchanging partial results in memory.
+  /// A GPU model sharded over N tensor-parallel ranks (metadata
+  /// `tensor_parallel`) started by a launcher (RankEnvironment: torchrun,
+  /// mpirun or srun variables) is the one rank the launcher says, on GPU
+  /// LOWBIT_GPU or else its local rank, and the ranks exchange data
+  /// through NCCL, finding each other through the NCCL id in the file
+  /// LOWBIT_NCCL_ID_FILE. Otherwise (a CPU model, or a GPU model started
+  /// without a launcher) this process runs all N ranks, one thread each
+  /// (GPU models all on GPU LOWBIT_GPU, default 0), exchanging partial
+  /// results through host memory.
   static std::unique_ptr<HostModel> load(std::unique_ptr<Artifact> artifact,
                                          std::string &error);
 
@@ -73,8 +75,8 @@ public:
   };
   const KernelTicks *getLastProfile(const std::string &entry) const;
 
-  /// This process's tensor-parallel rank (0 for a CPU model, whose ranks
-  /// all run here) and the number of ranks.
+  /// This process's tensor-parallel rank (0 when all ranks run here) and
+  /// the number of ranks.
   int getRank() const { return rank; }
   int getWorldSize() const { return worldSize; }
 
