@@ -164,7 +164,8 @@ public:
       entry.push_back(builder.getNamedAttr(
           "shard",
           builder.getDenseI64ArrayAttr(
-              {shard.getAxis(), getGroupSize(shard) / replicas, replicas})));
+              {static_cast<int64_t>(shard.getAxis()),
+               getGroupSize(shard) / replicas, replicas})));
       entry.push_back(builder.getNamedAttr(
           "source_shape",
           builder.getDenseI64ArrayAttr(
