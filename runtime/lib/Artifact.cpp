@@ -9,6 +9,8 @@
 
 #include "lowbit/Runtime/Artifact.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -191,5 +193,30 @@ bool Artifact::metadataInteger(const std::string &key, int64_t &value) const {
   if (*end != '\0')
     return false;
   value = parsed;
+  return true;
+}
+
+bool lowbit::runtime::bindSlots(void *library, const std::string &names,
+                                const std::map<std::string, void *> &functions,
+                                std::string_view slotPrefix,
+                                const std::string &kind, std::string &error) {
+  for (size_t begin = 0; begin < names.size();) {
+    size_t end = std::min(names.find(',', begin), names.size());
+    std::string name = names.substr(begin, end - begin);
+    begin = end + 1;
+    auto function = functions.find(name);
+    if (function == functions.end()) {
+      error = "its code calls the " + kind + " '" + name +
+              "', which this runtime does not provide";
+      return false;
+    }
+    auto *slot = static_cast<void **>(
+        dlsym(library, (std::string(slotPrefix) + name).c_str()));
+    if (!slot) {
+      error = "its code lacks the slot of " + kind + " '" + name + "'";
+      return false;
+    }
+    *slot = function->second;
+  }
   return true;
 }

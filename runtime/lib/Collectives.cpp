@@ -9,8 +9,6 @@
 #include "lowbit/Runtime/Artifact.h"
 #include "lowbit/Runtime/Nccl.h"
 
-#include <dlfcn.h>
-
 #include <cstring>
 #include <map>
 
@@ -210,25 +208,8 @@ std::unique_ptr<Collectives> lowbit::runtime::createNcclCollectives(
 bool lowbit::runtime::bindCollectiveSlots(void *library,
                                           const std::string &names,
                                           std::string &error) {
-  for (size_t begin = 0; begin < names.size();) {
-    size_t end = std::min(names.find(',', begin), names.size());
-    std::string name = names.substr(begin, end - begin);
-    begin = end + 1;
-    auto function = getCollectiveFunctions().find(name);
-    if (function == getCollectiveFunctions().end()) {
-      error = "its code calls the collective function '" + name +
-              "', which this runtime does not provide";
-      return false;
-    }
-    auto *slot = static_cast<void **>(
-        dlsym(library, (std::string(kCollectiveSlotPrefix) + name).c_str()));
-    if (!slot) {
-      error = "its code lacks the slot of collective function '" + name + "'";
-      return false;
-    }
-    *slot = function->second;
-  }
-  return true;
+  return bindSlots(library, names, getCollectiveFunctions(),
+                   kCollectiveSlotPrefix, "collective function", error);
 }
 
 ActiveCollectives::ActiveCollectives(Collectives *collectives) {

@@ -322,25 +322,10 @@ GpuExecution::create(void *library, const Artifact &artifact,
       allowGraphs && execution->device->supportsGraphs() &&
       execution->profilePath.empty() && !(graphs && std::string(graphs) == "0");
 
-  std::string required = artifact.metadata("gpu_runtime_functions");
-  for (size_t begin = 0; begin < required.size();) {
-    size_t end = std::min(required.find(',', begin), required.size());
-    std::string name = required.substr(begin, end - begin);
-    begin = end + 1;
-    auto function = getRuntimeFunctions().find(name);
-    if (function == getRuntimeFunctions().end()) {
-      error = "its code calls the GPU runtime function '" + name +
-              "', which this runtime does not provide";
-      return nullptr;
-    }
-    auto *slot = static_cast<void **>(
-        dlsym(library, (std::string(kGPURuntimeSlotPrefix) + name).c_str()));
-    if (!slot) {
-      error = "its code lacks the slot of GPU runtime function '" + name + "'";
-      return nullptr;
-    }
-    *slot = function->second;
-  }
+  if (!bindSlots(library, artifact.metadata("gpu_runtime_functions"),
+                 getRuntimeFunctions(), kGPURuntimeSlotPrefix,
+                 "GPU runtime function", error))
+    return nullptr;
   auto loadModules = reinterpret_cast<void (*)()>(
       dlsym(library, std::string(kGPULoadModulesSymbol).c_str()));
   if (!loadModules) {

@@ -136,10 +136,8 @@ std::unique_ptr<HostModel> HostModel::load(std::unique_ptr<Artifact> artifact,
     }
     std::string reason;
     model->gpu = GpuExecution::create(
-        model->library, *shared,
-        shared->section(getWeightsSectionName(r, model->worldSize)),
-        model->stateBytes, ordinal, /*allowGraphs=*/model->worldSize == 1,
-        reason);
+        model->library, *shared, model->weights, model->stateBytes, ordinal,
+        /*allowGraphs=*/model->worldSize == 1, reason);
     if (!model->gpu)
       return fail("cannot run on a GPU: " + reason);
     return model;

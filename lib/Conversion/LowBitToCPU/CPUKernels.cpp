@@ -820,6 +820,14 @@ int64_t getDecodeAttentionParts(KVCacheType type) {
   return llvm::divideCeil(type.getMaxLength(), kDecodeAttentionSplit);
 }
 
+/// What an online softmax with value sums of type `floats` starts from: no
+/// maximum (-inf), no weight and no weighted sums.
+SmallVector<Value> getOnlineSoftmaxStart(Emitter &e, VectorType floats) {
+  return {e.f32(-std::numeric_limits<float>::infinity()), e.f32(0.0f),
+          arith::ConstantOp::create(e, floats,
+                                    DenseElementsAttr::get(floats, 0.0f))};
+}
+
 /// The GPU form of causal KV attention of one (token, head) over positions
 /// [begin, end): the head's channels are spread over the 32 lanes of a warp
 /// (`chunk` channels each, headDim = 32 x chunk), so every position's keys
@@ -849,12 +857,8 @@ void emitAttentionOverChannelLanes(
   Emitter::splitOverLanes(
       e.loop(0, headDim, chunk,
              [&](Emitter &e, Value d) {
-               Value zero = arith::ConstantOp::create(
-                   e, floats, DenseElementsAttr::get(floats, 0.0f));
                scf::ForOp positions = e.loop(
-                   begin, end, 1,
-                   {e.f32(-std::numeric_limits<float>::infinity()), e.f32(0.0f),
-                    zero},
+                   begin, end, 1, getOnlineSoftmaxStart(e, floats),
                    [&](Emitter &e, Value s,
                        ValueRange state) -> SmallVector<Value> {
                      Value maximum = state[0], total = state[1], sum = state[2];
@@ -1037,12 +1041,8 @@ void emitSplitDecodeAttention(Emitter &e, KVCacheType type, KVRegion &keys,
     Emitter::splitOverLanes(
         e.loop(0, headDim, chunk,
                [&](Emitter &e, Value d) {
-                 Value zero = arith::ConstantOp::create(
-                     e, floats, DenseElementsAttr::get(floats, 0.0f));
                  scf::ForOp combined = e.loop(
-                     e.index(0), usedParts, 1,
-                     {e.f32(-std::numeric_limits<float>::infinity()),
-                      e.f32(0.0f), zero},
+                     e.index(0), usedParts, 1, getOnlineSoftmaxStart(e, floats),
                      [&](Emitter &e, Value part,
                          ValueRange state) -> SmallVector<Value> {
                        Value base = e.add(first, e.mul(part, e.index(stride)));
@@ -1111,18 +1111,17 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
   // chunk of channels per lane, whole bytes of 4-bit caches), reading every
   // position's keys and values together.
   bool overChannelLanes = usesChannelLaneAttention(type, headDim);
+  SmallVector<Type> arguments = {rowsOf(queryChannels, f32), bytes, bytes,
+                                 b.getIndexType(), rowsOf(queryChannels, f32)};
+  // The decode workspace (getDecodeAttentionWorkspaceBytes).
+  if (overChannelLanes)
+    arguments.push_back(bytes);
   return getOrCreate(
       llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}",
                     queryChannels, numHeads, type.getNumHeads(), type.getBits(),
                     type.getGroupSize(), type.getMaxLength())
           .str(),
-      overChannelLanes
-          ? SmallVector<Type>{rowsOf(queryChannels, f32), bytes, bytes,
-                              b.getIndexType(), rowsOf(queryChannels, f32),
-                              bytes}
-          : SmallVector<Type>{rowsOf(queryChannels, f32), bytes, bytes,
-                              b.getIndexType(), rowsOf(queryChannels, f32)},
-      [&](OpBuilder &builder, Location loc, ValueRange args) {
+      arguments, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value query = args[0], start = args[3], out = args[4];
         KVRegion keys = KVRegion::view(e, args[1], type);

@@ -246,6 +246,8 @@ private:
   /// after it.
   Value allocate(OpBuilder &b, Value value, Type element, int64_t channels,
                  int64_t extraBytes = 0, Value *extraStart = nullptr);
+  /// `count` x the step's token count.
+  Value perToken(OpBuilder &b, int64_t count);
   /// Scratch bytes from `start` (a value of allocate's `extraStart`),
   /// `bytesPerToken` per token, as a 1-D i8 view.
   Value scratchBytes(OpBuilder &b, Value start, int64_t bytesPerToken);
@@ -311,37 +313,34 @@ Value EntryPointLowering::allocate(OpBuilder &b, Value value, Type element,
   }
   liveScratch[value] = {offset, bytes};
   peakBytesPerToken = std::max(peakBytesPerToken, offset + bytes);
-  auto shift = [&](int64_t perToken) {
-    return arith::MulIOp::create(
-        b, loc, numTokens, arith::ConstantIndexOp::create(b, loc, perToken));
-  };
   if (extraStart)
-    *extraStart = shift(offset + dataBytes);
+    *extraStart = perToken(b, offset + dataBytes);
   if (returned)
     return logitsView();
-  return memref::ViewOp::create(b, loc, type, scratchBuffer, shift(offset),
-                                numTokens);
+  return memref::ViewOp::create(b, loc, type, scratchBuffer,
+                                perToken(b, offset), numTokens);
+}
+
+Value EntryPointLowering::perToken(OpBuilder &b, int64_t count) {
+  return arith::MulIOp::create(b, loc, numTokens,
+                               arith::ConstantIndexOp::create(b, loc, count));
 }
 
 Value EntryPointLowering::scratchBytes(OpBuilder &b, Value start,
                                        int64_t bytesPerToken) {
-  Value size = arith::MulIOp::create(
-      b, loc, numTokens, arith::ConstantIndexOp::create(b, loc, bytesPerToken));
   return memref::ViewOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
-      scratchBuffer, start, ValueRange{size});
+      scratchBuffer, start, ValueRange{perToken(b, bytesPerToken)});
 }
 
 Value EntryPointLowering::bytesOf(OpBuilder &b, Value rows) {
   auto view = rows.getDefiningOp<memref::ViewOp>();
   auto type = cast<MemRefType>(rows.getType());
-  Value size = arith::MulIOp::create(
-      b, loc, numTokens,
-      arith::ConstantIndexOp::create(
-          b, loc, type.getDimSize(1) * type.getElementTypeBitWidth() / 8));
   return memref::ViewOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
-      view.getSource(), view.getByteShift(), ValueRange{size});
+      view.getSource(), view.getByteShift(),
+      ValueRange{
+          perToken(b, type.getDimSize(1) * type.getElementTypeBitWidth() / 8)});
 }
 
 void EntryPointLowering::release(Operation *op) {
@@ -620,11 +619,8 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             if (!wire) {
               Value out =
                   allocate(b, reduce.getResult(), b.getF32Type(), channels);
-              createCollectiveCall(
-                  b, loc, kAllReduceFunction, input, out,
-                  arith::MulIOp::create(
-                      b, loc, numTokens,
-                      arith::ConstantIndexOp::create(b, loc, channels)));
+              createCollectiveCall(b, loc, kAllReduceFunction, input, out,
+                                   perToken(b, channels));
               lowered[reduce.getResult()] = {out, {}};
               return success();
             }
@@ -641,14 +637,9 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                      << "wire block of " << blockSize << " and of 4";
             int64_t ranks = getGroupSize(reduce);
             // One token's message, rounded up as a message of many tokens may
-            // be (runtime::WireFormat::getMessageBytes), then this rank's
-            // message and every rank's after it.
-            runtime::WireFormat format = wire.getRuntimeFormat();
-            int64_t blocks = channels / blockSize;
-            int64_t messageBytes = llvm::alignTo(
-                llvm::alignTo(blocks * format.getCodeBytesPerBlock(), 4) +
-                    blocks * format.getScaleBytes(),
-                16);
+            // be, then this rank's message and every rank's after it.
+            int64_t messageBytes =
+                wire.getRuntimeFormat().getMessageBytes(channels / blockSize);
             int64_t workspaceBytes = (ranks + 1) * messageBytes;
             Value workspaceStart;
             Value out = allocate(b, reduce.getResult(), b.getF32Type(),
@@ -681,19 +672,13 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             Value out = allocate(b, gather.getResult(), b.getF32Type(),
                                  ranks * channels, ranks * channels * 4,
                                  &gatheredStart);
-            Value gatheredRows = arith::MulIOp::create(
-                b, loc, numTokens,
-                arith::ConstantIndexOp::create(b, loc, ranks));
             Value gathered = memref::ViewOp::create(
                 b, loc,
                 MemRefType::get({ShapedType::kDynamic, channels},
                                 b.getF32Type()),
-                scratchBuffer, gatheredStart, ValueRange{gatheredRows});
-            createCollectiveCall(
-                b, loc, kAllGatherFunction, input, gathered,
-                arith::MulIOp::create(
-                    b, loc, numTokens,
-                    arith::ConstantIndexOp::create(b, loc, channels * 4)));
+                scratchBuffer, gatheredStart, ValueRange{perToken(b, ranks)});
+            createCollectiveCall(b, loc, kAllGatherFunction, input, gathered,
+                                 perToken(b, channels * 4));
             call(kernels.getInterleaveRanks(ranks, channels), {gathered, out});
             lowered[gather.getResult()] = {out, {}};
             return success();

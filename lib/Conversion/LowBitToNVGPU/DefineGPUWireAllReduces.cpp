@@ -76,10 +76,6 @@ LogicalResult DefineGPUWireAllReducesPass::define(func::FuncOp declaration) {
   auto mul = [&](Value lhs, int64_t rhs) -> Value {
     return arith::MulIOp::create(b, loc, lhs, index(rhs));
   };
-  auto alignTo = [&](Value value, int64_t alignment) {
-    return mul(arith::CeilDivUIOp::create(b, loc, value, index(alignment)),
-               alignment);
-  };
   Value partials = body->getArgument(0), workspace = body->getArgument(1),
         result = body->getArgument(2);
   // The message layout of runtime::WireFormat for this step's blocks.
@@ -88,11 +84,7 @@ LogicalResult DefineGPUWireAllReducesPass::define(func::FuncOp declaration) {
       b, loc, memref::DimOp::create(b, loc, partials, 0), index(4));
   Value blocks =
       arith::DivUIOp::create(b, loc, elements, index(format.blockSize));
-  Value scaleOffset = alignTo(mul(blocks, format.getCodeBytesPerBlock()), 4);
-  Value messageBytes =
-      alignTo(arith::AddIOp::create(b, loc, scaleOffset,
-                                    mul(blocks, format.getScaleBytes())),
-              16);
+  Value messageBytes = emitWireMessageLayout(b, loc, format, blocks).second;
   auto vectors =
       MemRefType::get({ShapedType::kDynamic}, VectorType::get({4}, f32));
   Value vectorCount = arith::DivUIOp::create(b, loc, elements, index(4));

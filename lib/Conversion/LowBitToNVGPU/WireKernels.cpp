@@ -124,18 +124,9 @@ protected:
   }
 
   /// Byte offset of the first scale and bytes of a message of `blocks`
-  /// blocks (runtime::WireFormat::getScaleOffset, getMessageBytes).
+  /// blocks.
   std::pair<Value, Value> getMessageLayout(Value blocks) {
-    auto alignTo = [&](Value value, int64_t alignment) {
-      Value rounded = add(value, index(alignment - 1));
-      return mul(arith::DivUIOp::create(b, loc, rounded, index(alignment)),
-                 index(alignment));
-    };
-    Value scaleOffset =
-        alignTo(mul(blocks, index(format.getCodeBytesPerBlock())), 4);
-    Value messageBytes = alignTo(
-        add(scaleOffset, mul(blocks, index(format.getScaleBytes()))), 16);
-    return {scaleOffset, messageBytes};
+    return emitWireMessageLayout(b, loc, format, blocks);
   }
 
   /// Whether a block's codes are whole i32 words (all but FP5 blocks of 8
@@ -460,6 +451,31 @@ MemRefType getDataMemRef(FloatType dataType) {
       VectorType::get({getDataVectorLanes(dataType)}, dataType));
 }
 } // namespace
+
+std::pair<Value, Value>
+lowbit::emitWireMessageLayout(OpBuilder &builder, Location loc,
+                              const runtime::WireFormat &format, Value blocks) {
+  auto index = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(builder, loc, value);
+  };
+  auto alignTo = [&](Value value, int64_t alignment) -> Value {
+    Value rounded =
+        arith::AddIOp::create(builder, loc, value, index(alignment - 1));
+    return arith::MulIOp::create(
+        builder, loc,
+        arith::DivUIOp::create(builder, loc, rounded, index(alignment)),
+        index(alignment));
+  };
+  auto times = [&](int64_t bytes) -> Value {
+    return arith::MulIOp::create(builder, loc, blocks, index(bytes));
+  };
+  Value scaleOffset = alignTo(times(format.getCodeBytesPerBlock()), 4);
+  Value messageBytes =
+      alignTo(arith::AddIOp::create(builder, loc, scaleOffset,
+                                    times(format.getScaleBytes())),
+              16);
+  return {scaleOffset, messageBytes};
+}
 
 std::string WirePackKernel::getName() const {
   return llvm::formatv("wire_pack_{0}_b{1}_{2}_{3}",

@@ -296,14 +296,11 @@ std::vector<uint8_t> packRowTiles(const QuantizedTensor &input,
   return packed;
 }
 
-/// The slice of `values` (of `shape`) that `rank` holds under `shard`
-/// (lowbit.cpu.weights: axis, slices, replicas); `shape` becomes the
-/// slice's.
-std::vector<float> sliceForRank(const std::vector<float> &values,
-                                SmallVector<int64_t, 2> &shape,
-                                ArrayRef<int64_t> shard, int64_t rank) {
-  int64_t axis = shard[0], slices = shard[1], replicas = shard[2];
-  int64_t slice = rank / replicas;
+/// Slice `slice` of `slices` equal slices of `values` (of `shape`) along
+/// `axis`; `shape` becomes the slice's.
+std::vector<float> takeSlice(const std::vector<float> &values,
+                             SmallVector<int64_t, 2> &shape, int64_t axis,
+                             int64_t slices, int64_t slice) {
   int64_t rows = shape[0], columns = shape.size() == 2 ? shape[1] : 1;
   std::vector<float> result;
   if (axis == 0) {
@@ -323,17 +320,20 @@ std::vector<float> sliceForRank(const std::vector<float> &values,
   return result;
 }
 
-/// The weight buffer `lowbit.cpu.weights` describes, from `checkpoint`, for
-/// tensor-parallel rank `rank` (0 for an unsharded model).
-llvm::Expected<std::string>
-packWeights(ModuleOp module, const Checkpoint &checkpoint, int64_t rank) {
+/// The weight buffers `lowbit.cpu.weights` describes, from `checkpoint`, one
+/// per tensor-parallel rank (one for an unsharded model). Each checkpoint
+/// tensor is read once; each distinct slice of it is packed once.
+llvm::Expected<std::vector<std::string>>
+packWeights(ModuleOp module, const Checkpoint &checkpoint, int64_t ranks) {
   auto entries = module->getAttrOfType<ArrayAttr>("lowbit.cpu.weights");
   auto total = module->getAttrOfType<IntegerAttr>("lowbit.cpu.weight_bytes");
   if (!entries || !total)
     return createStringError(inconvertibleErrorCode(),
                              "the module has no weight plan (run "
                              "lowbit-convert-to-cpu)");
-  std::string buffer(static_cast<size_t>(total.getInt()), '\0');
+  std::vector<std::string> buffers(
+      static_cast<size_t>(ranks),
+      std::string(static_cast<size_t>(total.getInt()), '\0'));
   for (auto entry : entries.getAsRange<DictionaryAttr>()) {
     StringRef name = entry.getAs<StringAttr>("name").getValue();
     int64_t offset = entry.getAs<IntegerAttr>("offset").getInt();
@@ -341,97 +341,100 @@ packWeights(ModuleOp module, const Checkpoint &checkpoint, int64_t rank) {
     Type type = entry.getAs<TypeAttr>("type").getValue();
     auto permutations = entry.getAs<ArrayAttr>("permutations");
     auto axes = entry.getAs<DenseI64ArrayAttr>("axes");
+    // Rank r holds slice r / replicas of `slices` along the axis; an
+    // unsharded weight is one slice that every rank holds.
     auto shard = entry.getAs<DenseI64ArrayAttr>("shard");
-    auto sourceShape = entry.getAs<DenseI64ArrayAttr>("source_shape");
-    auto read =
-        [&](ArrayRef<int64_t> shape) -> llvm::Expected<std::vector<float>> {
-      SmallVector<int64_t, 2> readShape(shard ? sourceShape.asArrayRef()
-                                              : shape);
-      llvm::Expected<std::vector<float>> values =
-          checkpoint.readFloat(name, readShape);
-      if (values && shard)
-        *values = sliceForRank(*values, readShape, shard.asArrayRef(), rank);
-      if (!values || !permutations)
-        return values;
-      for (auto [permutation, axis] :
-           llvm::zip(permutations.getAsRange<DenseI64ArrayAttr>(),
-                     axes.asArrayRef()))
-        *values = permuteAlong(Tensor{llvm::SmallVector<int64_t, 2>(shape),
-                                      std::move(*values)},
-                               permutation.asArrayRef(), axis)
-                      .data;
-      return values;
-    };
-    std::string bytes;
-    if (auto quantized = dyn_cast<QuantizedTensorType>(type)) {
-      SmallVector<int64_t, 2> shape(quantized.getShape());
-      llvm::Expected<std::vector<float>> values = read(shape);
-      if (!values)
-        return values.takeError();
-      ScaleChoice choice;
-      choice.clipSearch = static_cast<bool>(entry.get("clip_search"));
-      if (auto importance =
-              entry.getAs<DenseF32ArrayAttr>("channel_importance"))
-        choice.channelImportance = importance.asArrayRef();
-      QuantizedTensor packed = quantize(Tensor{shape, std::move(*values)},
-                                        quantized, choice);
-      int64_t tileRows = form == "packed-row-quads"   ? 4
-                         : form == "packed-row-pairs" ? 2
-                                                      : 1;
-      if (form == kGPUInterleavedWeightForm)
-        appendBytes(bytes,
-                    llvm::ArrayRef<uint32_t>(runtime::packInt4Interleaved(
-                        packed.codes.data(), packed.rows, packed.channels)));
-      else
-        appendBytes(bytes, llvm::ArrayRef<uint8_t>(
-                               tileRows == 1 ? packCodes(packed)
-                                             : packRowTiles(packed, tileRows)));
-      bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
-      if (entry.get("prescaled")) {
-        // The NEON kernels' 4-bit sums are 16 x the dot product.
-        BlockLayoutAttr layout = packed.layout;
-        int64_t groups = layout.getScalesPerRow();
-        for (int64_t row = 0; row < packed.rows; ++row)
-          for (int64_t group = 0; group < groups; ++group)
-            if (layout.getBlockBits()[group * layout.getScaleGroupChannels() /
-                                      layout.getBlockSize()] == 4)
-              packed.scales[row * groups + group] /= 16.0f;
-      }
-      if (tileRows == 1) {
-        appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
+    int64_t slices = shard ? shard[1] : 1;
+    int64_t replicas = shard ? shard[2] : ranks;
+    auto quantized = dyn_cast<QuantizedTensorType>(type);
+    SmallVector<int64_t, 2> wholeShape(
+        shard ? entry.getAs<DenseI64ArrayAttr>("source_shape").asArrayRef()
+        : quantized ? quantized.getShape()
+                    : cast<RankedTensorType>(type).getShape());
+    llvm::Expected<std::vector<float>> whole =
+        checkpoint.readFloat(name, wholeShape);
+    if (!whole)
+      return whole.takeError();
+    for (int64_t slice = 0; slice < slices; ++slice) {
+      SmallVector<int64_t, 2> shape(wholeShape);
+      // An unsharded weight has one slice: the whole tensor.
+      std::vector<float> values =
+          shard ? takeSlice(*whole, shape, shard[0], slices, slice)
+                : std::move(*whole);
+      if (permutations)
+        for (auto [permutation, axis] :
+             llvm::zip(permutations.getAsRange<DenseI64ArrayAttr>(),
+                       axes.asArrayRef()))
+          values = permuteAlong(Tensor{shape, std::move(values)},
+                                permutation.asArrayRef(), axis)
+                       .data;
+      std::string bytes;
+      if (quantized) {
+        ScaleChoice choice;
+        choice.clipSearch = static_cast<bool>(entry.get("clip_search"));
+        if (auto importance =
+                entry.getAs<DenseF32ArrayAttr>("channel_importance"))
+          choice.channelImportance = importance.asArrayRef();
+        QuantizedTensor packed =
+            quantize(Tensor{shape, std::move(values)}, quantized, choice);
+        int64_t tileRows = form == "packed-row-quads"   ? 4
+                           : form == "packed-row-pairs" ? 2
+                                                        : 1;
+        if (form == kGPUInterleavedWeightForm)
+          appendBytes(bytes,
+                      llvm::ArrayRef<uint32_t>(runtime::packInt4Interleaved(
+                          packed.codes.data(), packed.rows, packed.channels)));
+        else
+          appendBytes(bytes,
+                      llvm::ArrayRef<uint8_t>(
+                          tileRows == 1 ? packCodes(packed)
+                                        : packRowTiles(packed, tileRows)));
+        bytes.resize((bytes.size() + 63) / 64 * 64, '\0');
+        if (entry.get("prescaled")) {
+          // The NEON kernels' 4-bit sums are 16 x the dot product.
+          BlockLayoutAttr layout = packed.layout;
+          int64_t groups = layout.getScalesPerRow();
+          for (int64_t row = 0; row < packed.rows; ++row)
+            for (int64_t group = 0; group < groups; ++group)
+              if (layout.getBlockBits()[group * layout.getScaleGroupChannels() /
+                                        layout.getBlockSize()] == 4)
+                packed.scales[row * groups + group] /= 16.0f;
+        }
+        if (tileRows == 1) {
+          appendBytes(bytes, llvm::ArrayRef<float>(packed.scales));
+        } else {
+          // Per tile and group, the scales of the tile's rows side by side.
+          int64_t groups = packed.layout.getScalesPerRow();
+          int64_t tiles = (packed.rows + tileRows - 1) / tileRows;
+          std::vector<float> tiled(tiles * tileRows * groups, 0.0f);
+          for (int64_t row = 0; row < packed.rows; ++row)
+            for (int64_t group = 0; group < groups; ++group)
+              tiled[((row / tileRows) * groups + group) * tileRows +
+                    row % tileRows] = packed.scales[row * groups + group];
+          appendBytes(bytes, llvm::ArrayRef<float>(tiled));
+        }
       } else {
-        // Per tile and group, the scales of the tile's rows side by side.
-        int64_t groups = packed.layout.getScalesPerRow();
-        int64_t tiles = (packed.rows + tileRows - 1) / tileRows;
-        std::vector<float> tiled(tiles * tileRows * groups, 0.0f);
-        for (int64_t row = 0; row < packed.rows; ++row)
-          for (int64_t group = 0; group < groups; ++group)
-            tiled[((row / tileRows) * groups + group) * tileRows +
-                  row % tileRows] = packed.scales[row * groups + group];
-        appendBytes(bytes, llvm::ArrayRef<float>(tiled));
+        auto tensor = cast<RankedTensorType>(type);
+        if (form == "transposed") {
+          int64_t rows = tensor.getDimSize(0), columns = tensor.getDimSize(1);
+          std::vector<float> transposed(values.size());
+          for (int64_t row = 0; row < rows; ++row)
+            for (int64_t column = 0; column < columns; ++column)
+              transposed[column * rows + row] = values[row * columns + column];
+          values = std::move(transposed);
+        }
+        appendBytes(bytes, llvm::ArrayRef<float>(values));
       }
-    } else {
-      auto tensor = cast<RankedTensorType>(type);
-      llvm::Expected<std::vector<float>> values = read(tensor.getShape());
-      if (!values)
-        return values.takeError();
-      if (form == "transposed") {
-        int64_t rows = tensor.getDimSize(0), columns = tensor.getDimSize(1);
-        std::vector<float> transposed(values->size());
-        for (int64_t row = 0; row < rows; ++row)
-          for (int64_t column = 0; column < columns; ++column)
-            transposed[column * rows + row] = (*values)[row * columns + column];
-        *values = std::move(transposed);
-      }
-      appendBytes(bytes, llvm::ArrayRef<float>(*values));
+      if (offset + static_cast<int64_t>(bytes.size()) > total.getInt())
+        return createStringError(inconvertibleErrorCode(),
+                                 "weight '%s' does not fit the weight plan",
+                                 name.str().c_str());
+      for (int64_t rank = slice * replicas;
+           rank < std::min((slice + 1) * replicas, ranks); ++rank)
+        std::copy(bytes.begin(), bytes.end(), buffers[rank].begin() + offset);
     }
-    if (offset + static_cast<int64_t>(bytes.size()) > total.getInt())
-      return createStringError(inconvertibleErrorCode(),
-                               "weight '%s' does not fit the weight plan",
-                               name.str().c_str());
-    std::copy(bytes.begin(), bytes.end(), buffer.begin() + offset);
   }
-  return buffer;
+  return buffers;
 }
 } // namespace
 
@@ -614,14 +617,10 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
   if (auto tensorParallel =
           module->getAttrOfType<IntegerAttr>("lowbit.cpu.tensor_parallel"))
     ranks = tensorParallel.getInt();
-  std::vector<std::string> weights;
-  for (int64_t rank = 0; rank < ranks; ++rank) {
-    llvm::Expected<std::string> rankWeights =
-        packWeights(module, checkpoint, rank);
-    if (!rankWeights)
-      return rankWeights.takeError();
-    weights.push_back(std::move(*rankWeights));
-  }
+  llvm::Expected<std::vector<std::string>> weights =
+      packWeights(module, checkpoint, ranks);
+  if (!weights)
+    return weights.takeError();
   auto integerAttr = [&](StringRef name) {
     return std::to_string(module->getAttrOfType<IntegerAttr>(name).getInt());
   };
@@ -663,7 +662,7 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
   writer.addSection(runtime::kCodeSection, *library);
   for (int64_t rank = 0; rank < ranks; ++rank)
     writer.addSection(runtime::getWeightsSectionName(rank, ranks),
-                      weights[rank]);
+                      (*weights)[rank]);
   writer.addSection(runtime::kTokenizerSection, tokenizer);
   return writer.finish();
 }

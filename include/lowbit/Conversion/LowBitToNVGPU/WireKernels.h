@@ -17,6 +17,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <string>
+#include <utility>
 
 namespace lowbit {
 
@@ -62,6 +63,13 @@ struct WireSumKernel {
   /// Why the kernel cannot be generated, or empty.
   std::string checkSupported() const;
 };
+
+/// Emits, at `builder`'s insertion point, the byte offset of the first
+/// scale and the bytes of a message of `blocks` (an index) blocks in
+/// `format`: runtime::WireFormat::getScaleOffset and getMessageBytes.
+std::pair<mlir::Value, mlir::Value>
+emitWireMessageLayout(mlir::OpBuilder &builder, mlir::Location loc,
+                      const runtime::WireFormat &format, mlir::Value blocks);
 
 /// Builds `kernel` as a `gpu.func` at `builder`'s insertion point, inside a
 /// `gpu.module`. checkSupported() must be empty.

@@ -41,6 +41,16 @@ constexpr std::string_view kGPUUnloadModulesSymbol =
 /// metadata's `collective_functions`).
 constexpr std::string_view kCollectiveSlotPrefix = "lowbit_slot_";
 
+/// Sets, in the loaded code `library`, the pointer slot (`slotPrefix` +
+/// name) of every function named in `names` (comma-separated, as the
+/// metadata lists them) to this runtime's implementation in `functions`;
+/// false with `error` set for a name `functions` lacks or a slot the code
+/// lacks. `kind` names the functions in messages ("GPU runtime function").
+bool bindSlots(void *library, const std::string &names,
+               const std::map<std::string, void *> &functions,
+               std::string_view slotPrefix, const std::string &kind,
+               std::string &error);
+
 /// The weights section of `rank` in a model sharded over `worldSize`
 /// tensor-parallel ranks: `weights` for an unsharded model, `weights.<rank>`
 /// otherwise.
