@@ -166,12 +166,15 @@ public:
   /// round-to-even(value / scale) clamped to [-limit, limit], 0 for a zero
   /// scale; as i8.
   mlir::Value codeOf(mlir::Value value, mlir::Value scale, int32_t limit) {
+    return codeOf(value, scale, f32(static_cast<float>(limit)));
+  }
+  /// codeOf with the largest code `high` as an f32 value.
+  mlir::Value codeOf(mlir::Value value, mlir::Value scale, mlir::Value high) {
     mlir::Value positive = mlir::arith::CmpFOp::create(*this, mlir::arith::CmpFPredicate::OGT,
                                            scale, f32(0.0f));
     mlir::Value rounded = mlir::math::RoundEvenOp::create(*this, divf(value, scale));
     mlir::Value code = mlir::arith::SelectOp::create(*this, positive, rounded, f32(0.0f));
-    mlir::Value low = f32(-static_cast<float>(limit));
-    mlir::Value high = f32(static_cast<float>(limit));
+    mlir::Value low = mlir::arith::NegFOp::create(*this, high);
     // std::clamp(code, low, high).
     mlir::Value belowLow =
         mlir::arith::CmpFOp::create(*this, mlir::arith::CmpFPredicate::OLT, code, low);
@@ -189,6 +192,14 @@ public:
   mlir::Value groupScale(mlir::Value first, mlir::Value last,
                    llvm::function_ref<mlir::Value(Emitter &, mlir::Value)> valueAt,
                    int32_t limit, mlir::FloatType scaleType) {
+    return groupScale(first, last, valueAt, f32(static_cast<float>(limit)),
+                      scaleType);
+  }
+  /// groupScale with the largest code `limit` as an f32 value.
+  mlir::Value
+  groupScale(mlir::Value first, mlir::Value last,
+             llvm::function_ref<mlir::Value(Emitter &, mlir::Value)> valueAt,
+             mlir::Value limit, mlir::FloatType scaleType) {
     // Magnitudes are at least 0, so 0 is the maximum's identity here.
     mlir::Value absmax =
         splitOverLanes(
@@ -200,7 +211,7 @@ public:
                  }),
             "max")
             .getResult(0);
-    return roundTo(divf(absmax, f32(static_cast<float>(limit))), scaleType);
+    return roundTo(divf(absmax, limit), scaleType);
   }
 
   /// The signed 4-bit field of `byte` (i8) in the low nibble when `high` is

@@ -29,6 +29,16 @@ using namespace mlir;
 using namespace lowbit;
 using namespace lowbit::cpu;
 
+/// SwiGLU of one gate and up value: gate * sigmoid(gate) * up.
+static Value emitSwiGLU(ImplicitLocOpBuilder &b, Value gate, Value up) {
+  Value one =
+      arith::ConstantFloatOp::create(b, b.getF32Type(), llvm::APFloat(1.0f));
+  Value sigmoidDenominator = arith::AddFOp::create(
+      b, one, math::ExpOp::create(b, arith::NegFOp::create(b, gate)));
+  return arith::MulFOp::create(
+      b, arith::DivFOp::create(b, gate, sigmoidDenominator), up);
+}
+
 int64_t lowbit::getKVRowBytes(int64_t bits, int64_t channels) {
   return bits * channels / 8;
 }
@@ -137,6 +147,35 @@ func::FuncOp CPUKernelBuilder::getEmbedding(int64_t vocab, int64_t dim) {
       });
 }
 
+namespace {
+/// The RMSNorm of token row t of `rowAt` (channel -> value) over `channels`
+/// channels, as getRMSNorm computes it: the row's inverse RMS is summed
+/// here, over a warp's lanes on a GPU; the result reads channel c of the
+/// normalised row, permuted by `table` when there is one.
+std::function<Value(Emitter &, Value)>
+emitRMSNormRow(Emitter &e, int64_t channels, float epsilon, Value weight,
+               Value table, std::function<Value(Emitter &, Value)> rowAt) {
+  Value sumOfSquares =
+      Emitter::splitOverLanes(e.loop(e.index(0), e.index(channels), 1,
+                                     {e.f32(0.0f)},
+                                     [&](Emitter &e, Value c,
+                                         ValueRange sum) -> SmallVector<Value> {
+                                       Value x = rowAt(e, c);
+                                       return {e.addf(sum[0], e.mulf(x, x))};
+                                     }),
+                              "add")
+          .getResult(0);
+  Value mean = e.divf(sumOfSquares, e.f32(static_cast<float>(channels)));
+  Value inverseRms = e.divf(
+      e.f32(1.0f), math::SqrtOp::create(e, e.addf(mean, e.f32(epsilon))));
+  return [=](Emitter &e, Value c) {
+    Value source = table ? e.toIndex(e.load(table, c)) : c;
+    Value normalised = e.mulf(rowAt(e, source), inverseRms);
+    return e.mulf(normalised, e.load(weight, c));
+  };
+}
+} // namespace
+
 func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
                                           ArrayRef<int64_t> permutation) {
   Builder b(module.getContext());
@@ -157,27 +196,14 @@ func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
                                 permutation);
         e.parallel({e.rows(out)}, [&](Emitter &e, ValueRange ivs) {
           Value t = ivs[0];
-          Value sumOfSquares =
-              Emitter::splitOverLanes(
-                  e.loop(e.index(0), e.index(channels), 1, {e.f32(0.0f)},
-                         [&](Emitter &e, Value c,
-                             ValueRange sum) -> SmallVector<Value> {
-                           Value x = e.load(input, {t, c});
-                           return {e.addf(sum[0], e.mulf(x, x))};
-                         }),
-                  "add")
-                  .getResult(0);
-          Value mean = e.divf(sumOfSquares, e.f32(static_cast<float>(channels)));
-          Value inverseRms = e.divf(
-              e.f32(1.0f),
-              math::SqrtOp::create(e, e.addf(mean, e.f32(epsilon))));
+          auto normalised = emitRMSNormRow(e, channels, epsilon, weight, table,
+                                           [input, t](Emitter &e, Value c) {
+                                             return e.load(input, {t, c});
+                                           });
           Emitter::splitOverLanes(
               e.loop(0, channels, 1,
                      [&](Emitter &e, Value c) {
-                       Value source = table ? e.toIndex(e.load(table, c)) : c;
-                       Value x = e.load(input, {t, source});
-                       e.store(e.mulf(e.mulf(x, inverseRms), e.load(weight, c)),
-                               out, {t, c});
+                       e.store(normalised(e, c), out, {t, c});
                      }),
               "independent");
         });
@@ -306,8 +332,84 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
 }
 
 func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
+  return getQuantizeOf(
+      "quantize", type,
+      {rowsOf(type.getLayout().getNumChannels(),
+              Float32Type::get(module.getContext()))},
+      [](Emitter &, ValueRange inputs, Value t) -> QuantizedRowReader {
+        Value input = inputs[0];
+        return {[input, t](Emitter &e, Value c) {
+                  return e.load(input, {t, c});
+                },
+                {}};
+      });
+}
+
+func::FuncOp
+CPUKernelBuilder::getRMSNormQuantize(QuantizedTensorType type, float epsilon,
+                                     ArrayRef<int64_t> normPermutation,
+                                     bool residualSum) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type();
+  int64_t channels = type.getLayout().getNumChannels();
+  std::string suffix = permutationSuffix(normPermutation);
+  SmallVector<Type> inputTypes = {rowsOf(channels, f32)};
+  if (residualSum)
+    inputTypes.push_back(rowsOf(channels, f32));
+  inputTypes.push_back(MemRefType::get({channels}, f32));
+  if (residualSum)
+    inputTypes.push_back(rowsOf(channels, f32));
+  return getQuantizeOf(
+      llvm::formatv("{0}rms_norm_eps{1:x}{2}_quantize",
+                    residualSum ? "add_" : "",
+                    llvm::bit_cast<uint32_t>(epsilon), suffix)
+          .str(),
+      type, inputTypes,
+      [&](Emitter &e, ValueRange inputs, Value t) -> QuantizedRowReader {
+        Value table;
+        if (!normPermutation.empty())
+          table =
+              getIndexTable(e, e.getLoc(), "lowbit_cpu_permutation" + suffix,
+                            normPermutation);
+        Value lhs = inputs[0];
+        if (!residualSum)
+          return {emitRMSNormRow(e, channels, epsilon, inputs[1], table,
+                                 [lhs, t](Emitter &e, Value c) {
+                                   return e.load(lhs, {t, c});
+                                 }),
+                  {}};
+        Value rhs = inputs[1], sum = inputs[3];
+        auto sumAt = [lhs, rhs, t](Emitter &e, Value c) {
+          Value left = e.load(lhs, {t, c});
+          return e.addf(left, e.load(rhs, {t, c}));
+        };
+        return {emitRMSNormRow(e, channels, epsilon, inputs[2], table, sumAt),
+                [sumAt, sum, t](Emitter &e, Value c) {
+                  e.store(sumAt(e, c), sum, {t, c});
+                }};
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getSwiGLUQuantize(QuantizedTensorType type) {
+  Type f32 = Float32Type::get(module.getContext());
+  int64_t channels = type.getLayout().getNumChannels();
+  return getQuantizeOf(
+      "swiglu_quantize", type, {rowsOf(channels, f32), rowsOf(channels, f32)},
+      [](Emitter &, ValueRange inputs, Value t) -> QuantizedRowReader {
+        Value gate = inputs[0], up = inputs[1];
+        return {[gate, up, t](Emitter &e, Value c) {
+                  Value gateValue = e.load(gate, {t, c});
+                  return emitSwiGLU(e, gateValue, e.load(up, {t, c}));
+                },
+                {}};
+      });
+}
+
+func::FuncOp CPUKernelBuilder::getQuantizeOf(
+    StringRef producer, QuantizedTensorType type, TypeRange inputTypes,
+    llvm::function_ref<QuantizedRowReader(Emitter &, ValueRange, Value)>
+        readRow) {
+  Builder b(module.getContext());
   BlockLayoutAttr layout = type.getLayout();
   int64_t channels = layout.getNumChannels();
   int64_t group = layout.getScaleGroupChannels();
@@ -318,27 +420,27 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
   for (int64_t bits : layout.getBlockBits())
     bitsName += std::to_string(bits);
   bool pairRows = isa == CPUMatmulISA::NeonMatrix;
+  SmallVector<Type> argumentTypes(inputTypes);
+  argumentTypes.push_back(rowsOf(channels, b.getI8Type()));
+  argumentTypes.push_back(rowsOf(groups, b.getF32Type()));
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_quantize_{0}_b{1}_g{2}_{3}_{4}{5}{6}", channels,
-                    layout.getBlockSize(), group,
-                    bitsName.size() > 24
-                        ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
-                        : bitsName,
-                    getTypeName(scaleType), suffix, pairRows ? "_pairs" : "")
+      llvm::formatv(
+          "lowbit_cpu_{0}_{1}_b{2}_g{3}_{4}_{5}{6}{7}", producer, channels,
+          layout.getBlockSize(), group,
+          bitsName.size() > 24
+              ? llvm::formatv("{0:x}", llvm::hash_value(bitsName)).str()
+              : bitsName,
+          getTypeName(scaleType), suffix, pairRows ? "_pairs" : "")
           .str(),
-      {rowsOf(channels, f32), rowsOf(channels, b.getI8Type()),
-       rowsOf(groups, f32)},
-      [&](OpBuilder &builder, Location loc, ValueRange args) {
+      argumentTypes, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        Value input = args[0], codes = args[1], scales = args[2];
+        ValueRange inputs = args.drop_back(2);
+        Value codes = args[args.size() - 2], scales = args.back();
         Value table;
         if (!layout.getPermutation().empty())
           table = getIndexTable(builder, loc, "lowbit_cpu_permutation" + suffix,
                                 layout.getPermutation());
-        auto sourceOf = [&](Emitter &e, Value c) {
-          return table ? e.toIndex(e.load(table, c)) : c;
-        };
-        Value numRows = e.rows(input);
+        Value numRows = e.rows(codes);
         // Rows below `pairedRows` come in pairs (smmla operands).
         Value pairedRows = arith::SubIOp::create(
             e, numRows, arith::RemUIOp::create(e, numRows, e.index(2)));
@@ -368,34 +470,40 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
                   {arith::DivUIOp::create(e, offset, columns),
                    arith::RemUIOp::create(e, offset, columns)});
         };
-        // Every (token, group) is independent: one nest per run of groups
-        // of one bit width.
-        for (auto [begin, end, bits] : getBitRuns(layout)) {
-          int32_t limit = largestCode(bits);
-          e.parallel(
-              {numRows, e.index((end - begin) / group)},
-              [&](Emitter &e, ValueRange ivs) {
-                Value t = ivs[0];
-                Value g = e.add(ivs[1], e.index(begin / group));
-                Value first = e.mul(g, e.index(group));
-                Value last = e.add(first, e.index(group));
-                Value scale = e.groupScale(
-                    first, last,
-                    [&](Emitter &e, Value c) {
-                      return e.load(input, {t, sourceOf(e, c)});
-                    },
-                    limit, scaleType);
-                storePaired(e, scale, scales, groups, 1, t, g);
-                Emitter::splitOverLanes(
-                    e.loop(first, last, 1,
-                           [&](Emitter &e, Value c) {
-                             Value x = e.load(input, {t, sourceOf(e, c)});
-                             storePaired(e, e.codeOf(x, scale, limit), codes,
-                                         channels, 8, t, c);
-                           }),
-                    "independent");
-              });
-        }
+        // Every (token, group) is independent: one nest over all groups,
+        // whose largest code follows the group's run of one bit width.
+        auto bitRuns = getBitRuns(layout);
+        e.parallel({numRows, e.index(groups)}, [&](Emitter &e, ValueRange ivs) {
+          Value t = ivs[0], g = ivs[1];
+          Value limit = e.f32(
+              static_cast<float>(largestCode(std::get<2>(bitRuns.back()))));
+          for (auto [begin, end, bits] :
+               llvm::reverse(ArrayRef(bitRuns).drop_back())) {
+            Value inRun = arith::CmpIOp::create(e, arith::CmpIPredicate::ult, g,
+                                                e.index(end / group));
+            limit = arith::SelectOp::create(
+                e, inRun, e.f32(static_cast<float>(largestCode(bits))), limit);
+          }
+          QuantizedRowReader row = readRow(e, inputs, t);
+          auto sourceValue = [&](Emitter &e, Value c) {
+            return row.valueAt(e, table ? e.toIndex(e.load(table, c)) : c);
+          };
+          Value first = e.mul(g, e.index(group));
+          Value last = e.add(first, e.index(group));
+          Value scale =
+              e.groupScale(first, last, sourceValue, limit, scaleType);
+          storePaired(e, scale, scales, groups, 1, t, g);
+          Emitter::splitOverLanes(
+              e.loop(first, last, 1,
+                     [&](Emitter &e, Value c) {
+                       storePaired(e, e.codeOf(sourceValue(e, c), scale, limit),
+                                   codes, channels, 8, t, c);
+                       // The groups cover every channel once.
+                       if (row.storeAt)
+                         row.storeAt(e, c);
+                     }),
+              "independent");
+        });
       });
 }
 
@@ -645,9 +753,8 @@ func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
       types, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value input = args[0], positions = args[1], out = args[2];
-        e.parallel({e.rows(out), e.index(headDim / 2)}, [&](Emitter &e,
-                                                            ValueRange ti) {
-          Value t = ti[0], i = ti[1];
+        // The angle's cosine and sine of pair i of token t.
+        auto rotation = [&](Emitter &e, Value t, Value i) {
           Value position = e.toF32(e.load(positions, t));
           Value pairIndex = arith::IndexCastOp::create(e, e.getI32Type(),
                                                        e.mul(i, e.index(2)));
@@ -658,19 +765,36 @@ func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
           if (hasFactors)
             frequency = e.divf(frequency, e.load(args[3], i));
           Value angle = e.mulf(position, frequency);
-          Value cosine = math::CosOp::create(e, angle);
-          Value sine = math::SinOp::create(e, angle);
-          e.loop(0, channels / headDim, 1, [&](Emitter &e, Value head) {
-            Value c0 =
-                e.add(e.mul(head, e.index(headDim)), e.mul(i, e.index(2)));
-            Value c1 = e.add(c0, e.index(1));
-            Value x0 = e.load(input, {t, c0}), x1 = e.load(input, {t, c1});
-            e.store(
-                arith::SubFOp::create(e, e.mulf(x0, cosine), e.mulf(x1, sine)),
-                out, {t, c0});
-            e.store(e.addf(e.mulf(x0, sine), e.mulf(x1, cosine)), out, {t, c1});
-          });
-        });
+          return std::make_pair(math::CosOp::create(e, angle).getResult(),
+                                math::SinOp::create(e, angle).getResult());
+        };
+        auto rotate = [&](Emitter &e, Value t, Value i, Value head,
+                          Value cosine, Value sine) {
+          Value c0 = e.add(e.mul(head, e.index(headDim)), e.mul(i, e.index(2)));
+          Value c1 = e.add(c0, e.index(1));
+          Value x0 = e.load(input, {t, c0}), x1 = e.load(input, {t, c1});
+          e.store(
+              arith::SubFOp::create(e, e.mulf(x0, cosine), e.mulf(x1, sine)),
+              out, {t, c0});
+          e.store(e.addf(e.mulf(x0, sine), e.mulf(x1, cosine)), out, {t, c1});
+        };
+        int64_t heads = channels / headDim;
+        // A GPU gives every (token, head, pair) a thread, each computing its
+        // own rotation: a head per thread would leave a decode step few,
+        // long threads. A CPU computes a rotation once for all heads.
+        if (isa == CPUMatmulISA::NVGPU)
+          return e.parallel({e.rows(out), e.index(heads), e.index(headDim / 2)},
+                            [&](Emitter &e, ValueRange thi) {
+                              auto [cosine, sine] = rotation(e, thi[0], thi[2]);
+                              rotate(e, thi[0], thi[2], thi[1], cosine, sine);
+                            });
+        e.parallel({e.rows(out), e.index(headDim / 2)},
+                   [&](Emitter &e, ValueRange ti) {
+                     auto [cosine, sine] = rotation(e, ti[0], ti[1]);
+                     e.loop(0, heads, 1, [&](Emitter &e, Value head) {
+                       rotate(e, ti[0], ti[1], head, cosine, sine);
+                     });
+                   });
       });
 }
 
@@ -693,15 +817,7 @@ func::FuncOp CPUKernelBuilder::getElementwise(
 }
 
 func::FuncOp CPUKernelBuilder::getSwiGLU(int64_t channels) {
-  return getElementwise(
-      "swiglu", channels, [](ImplicitLocOpBuilder &b, Value gate, Value up) {
-        Value one = arith::ConstantFloatOp::create(b, b.getF32Type(),
-                                                   llvm::APFloat(1.0f));
-        Value sigmoidDenominator = arith::AddFOp::create(
-            b, one, math::ExpOp::create(b, arith::NegFOp::create(b, gate)));
-        return arith::MulFOp::create(
-            b, arith::DivFOp::create(b, gate, sigmoidDenominator), up);
-      });
+  return getElementwise("swiglu", channels, emitSwiGLU);
 }
 
 func::FuncOp CPUKernelBuilder::getAdd(int64_t channels) {

@@ -19,9 +19,13 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <functional>
 #include <optional>
 
 namespace lowbit {
+namespace cpu {
+class Emitter;
+} // namespace cpu
 
 /// Bytes one row of a `bits`-bit KV cache of `channels` channels takes in
 /// its code or value region (4: packed nibbles, 8: bytes, 16: f16, 32: f32).
@@ -119,6 +123,20 @@ public:
   /// (input: ?xC f32, codes: ?xC i8, scales: ?xG f32)
   mlir::func::FuncOp getQuantize(QuantizedTensorType type);
 
+  /// getQuantize of getRMSNorm's output, in one kernel: every (token, group)
+  /// recomputes its row's inverse RMS, so no normalised row is stored. With
+  /// `residualSum` the norm's input is the sum lhs + rhs, which the kernel
+  /// stores too (a residual connection that later ops read).
+  /// (input: ?xC f32, or lhs, rhs: ?xC f32; weight: C f32; with
+  ///  `residualSum` sum: ?xC f32; codes: ?xC i8, scales: ?xG f32)
+  mlir::func::FuncOp getRMSNormQuantize(QuantizedTensorType type, float epsilon,
+                                        llvm::ArrayRef<int64_t> normPermutation,
+                                        bool residualSum);
+
+  /// getQuantize of getSwiGLU's output, in one kernel.
+  /// (gate, up: ?xC f32, codes: ?xC i8, scales: ?xG f32)
+  mlir::func::FuncOp getSwiGLUQuantize(QuantizedTensorType type);
+
   /// The mixed-precision matmul of quantized activations (byte codes) and
   /// packed weights: INT32 sums per scale segment, scaled in f32.
   /// (actCodes: ?xK i8, actScales: ?xGa f32, weightCodes: ceil(N/T) x TR i8
@@ -182,6 +200,25 @@ public:
                                            int64_t numHeads) const;
 
 private:
+  /// How a quantization kernel reads one token row of what it quantizes.
+  struct QuantizedRowReader {
+    /// The value to quantize at a channel (after the quantization's
+    /// permutation).
+    std::function<mlir::Value(cpu::Emitter &, mlir::Value channel)> valueAt;
+    /// Optional: stores what else the kernel writes at a channel (not
+    /// permuted); called once for every channel of the row.
+    std::function<void(cpu::Emitter &, mlir::Value channel)> storeAt;
+  };
+  /// A quantization kernel lowbit_cpu_<producer>_<layout> whose leading
+  /// arguments are `inputTypes`: each (token, group) iteration asks
+  /// `readRow` (given those arguments and the token row) for the reader of
+  /// its row, then quantizes as getQuantize describes.
+  mlir::func::FuncOp getQuantizeOf(
+      llvm::StringRef producer, QuantizedTensorType type,
+      mlir::TypeRange inputTypes,
+      llvm::function_ref<QuantizedRowReader(cpu::Emitter &, mlir::ValueRange,
+                                            mlir::Value)>
+          readRow);
   /// Whether the attention kernels of heads of `headDim` channels over
   /// `type` spread each head's channels over a GPU warp's lanes.
   bool usesChannelLaneAttention(KVCacheType type, int64_t headDim) const;

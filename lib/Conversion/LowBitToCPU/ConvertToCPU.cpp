@@ -126,6 +126,43 @@ bool usesGPUMatmul(QuantizeOp quantize, CPUMatmulISA isa) {
   });
 }
 
+/// The producer whose kernel `quantize` absorbs, or null. On a GPU the
+/// quantization of an RMSNorm's or a SwiGLU's output (its only use) reads
+/// that op's inputs directly: one kernel instead of two, and no row stored
+/// between them. On a CPU each op keeps its kernel: the fused RMSNorm
+/// recomputes a row's sum of squares for every scale group, which a GPU's
+/// parallel groups hide and a CPU's loops would pay for.
+Operation *getFusedProducer(QuantizeOp quantize, CPUMatmulISA isa) {
+  if (isa != CPUMatmulISA::NVGPU || quantize.getClipSearch() ||
+      getWeightSource(quantize.getInput()))
+    return nullptr;
+  Operation *producer = quantize.getInput().getDefiningOp();
+  if (!producer || !isa_and_present<RMSNormOp, SwiGLUOp>(producer) ||
+      !producer->hasOneUse() || producer->getBlock() != quantize->getBlock())
+    return nullptr;
+  return producer;
+}
+
+/// The residual sum that the kernel of `quantize`, fused with the RMSNorm
+/// `producer` (getFusedProducer), computes and stores too, or null: the
+/// norm's input when it is an addition of two [tokens, channels] rows whose
+/// other users all come after `quantize`.
+arith::AddFOp getFusedSum(QuantizeOp quantize, Operation *producer) {
+  auto norm = dyn_cast_if_present<RMSNormOp>(producer);
+  if (!norm)
+    return {};
+  auto sum = norm.getInput().getDefiningOp<arith::AddFOp>();
+  if (!sum || sum->getBlock() != quantize->getBlock())
+    return {};
+  auto type = dyn_cast<RankedTensorType>(sum.getType());
+  if (!type || type.getRank() != 2)
+    return {};
+  for (Operation *user : sum->getUsers())
+    if (user != norm && !quantize->isBeforeInBlock(user))
+      return {};
+  return sum;
+}
+
 /// The weight buffer: every stored form of every weight, placed once and
 /// shared by all entry points.
 class WeightPlan {
@@ -274,6 +311,9 @@ private:
   /// The attention kernels' workspace in the state, or null.
   Value attentionWorkspace;
   DenseMap<Value, Lowered> lowered;
+  /// Producers that the kernel of their quantization computes
+  /// (getFusedProducer, getFusedSum).
+  DenseSet<Operation *> fusedProducers;
   /// Per-token scratch offsets of live values and their sizes.
   DenseMap<Value, std::pair<int64_t, int64_t>> liveScratch;
   DenseMap<Value, Operation *> lastUse;
@@ -372,6 +412,17 @@ void EntryPointLowering::recordTicks(OpBuilder &b) {
 }
 
 LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
+  // A fused sum has its buffer now; its quantization's kernel fills it.
+  if (auto sum = dyn_cast<arith::AddFOp>(op);
+      sum && fusedProducers.contains(op)) {
+    lowered[sum.getResult()] = {
+        allocate(b, sum.getResult(), b.getF32Type(),
+                 cast<ShapedType>(sum.getType()).getDimSize(1)),
+        {}};
+    return success();
+  }
+  if (fusedProducers.contains(op))
+    return success();
   // Operands the kernels read must have been computed by earlier kernels;
   // a weight or a value of an unsupported producer has no buffer.
   bool missingOperand = false;
@@ -544,8 +595,34 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                     {ShapedType::kDynamic, layout.getScalesPerRow()},
                     b.getF32Type()),
                 scratchBuffer, scalesStart, numTokens);
-            call(kernels.getQuantize(type),
-                 {lowered[quantize.getInput()].data, codes, scales});
+            Operation *producer = quantize.getInput().getDefiningOp();
+            if (auto norm = dyn_cast_if_present<RMSNormOp>(producer);
+                norm && fusedProducers.contains(norm)) {
+              if (failed(requireWeight(norm.getWeight(), "norm weight")))
+                return failure();
+              float epsilon = norm.getEpsilon().convertToFloat();
+              ArrayRef<int64_t> normPermutation =
+                  norm.getOutputPermutation().value_or(ArrayRef<int64_t>());
+              Value weight = weightView(b, norm.getWeight(), "f32");
+              auto sum = norm.getInput().getDefiningOp<arith::AddFOp>();
+              if (sum && fusedProducers.contains(sum))
+                call(kernels.getRMSNormQuantize(type, epsilon, normPermutation,
+                                                /*residualSum=*/true),
+                     {lowered[sum.getLhs()].data, lowered[sum.getRhs()].data,
+                      weight, lowered[sum.getResult()].data, codes, scales});
+              else
+                call(kernels.getRMSNormQuantize(type, epsilon, normPermutation,
+                                                /*residualSum=*/false),
+                     {lowered[norm.getInput()].data, weight, codes, scales});
+            } else if (auto swiglu = dyn_cast_if_present<SwiGLUOp>(producer);
+                       swiglu && fusedProducers.contains(swiglu)) {
+              call(kernels.getSwiGLUQuantize(type),
+                   {lowered[swiglu.getGate()].data,
+                    lowered[swiglu.getUp()].data, codes, scales});
+            } else {
+              call(kernels.getQuantize(type),
+                   {lowered[quantize.getInput()].data, codes, scales});
+            }
             lowered[quantize.getResult()] = {codes, scales};
             return success();
           })
@@ -730,6 +807,21 @@ LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
   for (Operation &op : graph.getBody().front())
     for (Value operand : op.getOperands())
       lastUse[operand] = &op;
+  // A fused producer's inputs are read by its quantization's kernel.
+  graph.walk([&](QuantizeOp quantize) {
+    Operation *producer = getFusedProducer(quantize, kernels.getISA());
+    if (!producer)
+      return;
+    SmallVector<Operation *, 2> fused = {producer};
+    if (arith::AddFOp sum = getFusedSum(quantize, producer))
+      fused.push_back(sum);
+    for (Operation *op : fused) {
+      fusedProducers.insert(op);
+      for (Value operand : op->getOperands())
+        if (lastUse[operand]->isBeforeInBlock(quantize))
+          lastUse[operand] = quantize;
+    }
+  });
 
   OpBuilder b(graph);
   MLIRContext *context = graph.getContext();

@@ -24,13 +24,14 @@
 // CHECK: gpu.block_id x
 // CHECK: gpu.thread_id y
 
-// Every (token, scale group) is quantized by a warp, one launch per run of
-// groups of one bit width (here one INT8 group, then one INT4 group): the
-// lanes split the group's channels and combine their absolute maxima. The
-// permutation table is read from the kernel module's copy.
+// Every (token, scale group) is quantized by a warp, one launch for the
+// groups of every bit width (here one INT8 group, then one INT4 group, two
+// warps of a block): the lanes split the group's channels and combine their
+// absolute maxima. The permutation table is read from the kernel module's
+// copy.
 // CHECK-LABEL: func.func private @lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9]+}}(
-// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
-// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
+// CHECK-NOT: gpu.launch_func
 // CHECK: gpu.module @lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9]+}}_kernel
 // CHECK: memref.get_global @lowbit_cpu_permutation_p[[PERM:[0-9]+]]
 // CHECK: %[[GROUP_END:.*]] = arith.addi %[[GROUP_START:.*]], %c16 : index

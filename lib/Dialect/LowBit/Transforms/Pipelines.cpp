@@ -68,6 +68,7 @@ void addSchemePasses(OpPassManager &pm, const Scheme &scheme,
     weights.clipSearch = options.clipSearch;
     weights.int8OutlierBlocks = options.int8OutlierWeights;
     weights.asymmetric = options.asymmetricWeights;
+    weights.includeLMHead = options.includeLMHead;
     pm.addPass(createQuantizeWeights(weights));
   }
   if (scheme.activationBits) {

@@ -69,6 +69,11 @@ struct QuantizationPipelineOptions
       *this, "asymmetric-kv",
       llvm::cl::desc("4/8-bit KV cache groups with a zero point"),
       llvm::cl::init(false)};
+  Option<bool> includeLMHead{
+      *this, "include-lm-head",
+      llvm::cl::desc("quantize the LM head (output.weight) like the decoder "
+                     "layers' linears; it stays f32 otherwise"),
+      llvm::cl::init(false)};
 };
 
 /// Names of the quantization schemes that have a pipeline, e.g. "w4a8".
