@@ -148,13 +148,15 @@ func::FuncOp CPUKernelBuilder::getEmbedding(int64_t vocab, int64_t dim) {
 }
 
 namespace {
-/// The RMSNorm of token row t of `rowAt` (channel -> value) over `channels`
-/// channels, as getRMSNorm computes it: the row's inverse RMS is summed
-/// here, over a warp's lanes on a GPU; the result reads channel c of the
-/// normalised row, permuted by `table` when there is one.
-std::function<Value(Emitter &, Value)>
-emitRMSNormRow(Emitter &e, int64_t channels, float epsilon, Value weight,
-               Value table, std::function<Value(Emitter &, Value)> rowAt) {
+/// Token rows up to which a fused quantization recomputes its row statistic
+/// (an RMSNorm's inverse RMS) in every scale group.
+constexpr int64_t kMaxRowsRecomputingStatistics = 16;
+
+/// The inverse RMS of token row t of `rowAt` (channel -> value) over
+/// `channels` channels, as getRMSNorm computes it: summed over a warp's
+/// lanes on a GPU.
+Value emitInverseRms(Emitter &e, int64_t channels, float epsilon,
+                     llvm::function_ref<Value(Emitter &, Value)> rowAt) {
   Value sumOfSquares =
       Emitter::splitOverLanes(e.loop(e.index(0), e.index(channels), 1,
                                      {e.f32(0.0f)},
@@ -166,8 +168,29 @@ emitRMSNormRow(Emitter &e, int64_t channels, float epsilon, Value weight,
                               "add")
           .getResult(0);
   Value mean = e.divf(sumOfSquares, e.f32(static_cast<float>(channels)));
-  Value inverseRms = e.divf(
-      e.f32(1.0f), math::SqrtOp::create(e, e.addf(mean, e.f32(epsilon))));
+  return e.divf(e.f32(1.0f),
+                math::SqrtOp::create(e, e.addf(mean, e.f32(epsilon))));
+}
+
+/// Reads channel c of token row t of `rows`.
+std::function<Value(Emitter &, Value)> rowReader(Value rows, Value t) {
+  return [rows, t](Emitter &e, Value c) { return e.load(rows, {t, c}); };
+}
+
+/// Reads channel c of token row t of lhs + rhs.
+std::function<Value(Emitter &, Value)> sumReader(Value lhs, Value rhs,
+                                                 Value t) {
+  return [lhs, rhs, t](Emitter &e, Value c) {
+    Value left = e.load(lhs, {t, c});
+    return e.addf(left, e.load(rhs, {t, c}));
+  };
+}
+
+/// Reads channel c of the RMSNorm of a row (`rowAt`) with inverse RMS
+/// `inverseRms`, permuted by `table` when there is one.
+std::function<Value(Emitter &, Value)>
+getNormalisedRow(Value inverseRms, Value weight, Value table,
+                 std::function<Value(Emitter &, Value)> rowAt) {
   return [=](Emitter &e, Value c) {
     Value source = table ? e.toIndex(e.load(table, c)) : c;
     Value normalised = e.mulf(rowAt(e, source), inverseRms);
@@ -196,10 +219,12 @@ func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
                                 permutation);
         e.parallel({e.rows(out)}, [&](Emitter &e, ValueRange ivs) {
           Value t = ivs[0];
-          auto normalised = emitRMSNormRow(e, channels, epsilon, weight, table,
-                                           [input, t](Emitter &e, Value c) {
-                                             return e.load(input, {t, c});
-                                           });
+          auto rowAt = [input, t](Emitter &e, Value c) {
+            return e.load(input, {t, c});
+          };
+          auto normalised =
+              getNormalisedRow(emitInverseRms(e, channels, epsilon, rowAt),
+                               weight, table, rowAt);
           Emitter::splitOverLanes(
               e.loop(0, channels, 1,
                      [&](Emitter &e, Value c) {
@@ -336,7 +361,7 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
       "quantize", type,
       {rowsOf(type.getLayout().getNumChannels(),
               Float32Type::get(module.getContext()))},
-      [](Emitter &, ValueRange inputs, Value t) -> QuantizedRowReader {
+      [](Emitter &, ValueRange inputs, Value t, Value) -> QuantizedRowReader {
         Value input = inputs[0];
         return {[input, t](Emitter &e, Value c) {
                   return e.load(input, {t, c});
@@ -365,28 +390,28 @@ CPUKernelBuilder::getRMSNormQuantize(QuantizedTensorType type, float epsilon,
                     llvm::bit_cast<uint32_t>(epsilon), suffix)
           .str(),
       type, inputTypes,
-      [&](Emitter &e, ValueRange inputs, Value t) -> QuantizedRowReader {
+      [&](Emitter &e, ValueRange inputs, Value t,
+          Value inverseRms) -> QuantizedRowReader {
         Value table;
         if (!normPermutation.empty())
           table =
               getIndexTable(e, e.getLoc(), "lowbit_cpu_permutation" + suffix,
                             normPermutation);
-        Value lhs = inputs[0];
         if (!residualSum)
-          return {emitRMSNormRow(e, channels, epsilon, inputs[1], table,
-                                 [lhs, t](Emitter &e, Value c) {
-                                   return e.load(lhs, {t, c});
-                                 }),
+          return {getNormalisedRow(inverseRms, inputs[1], table,
+                                   rowReader(inputs[0], t)),
                   {}};
-        Value rhs = inputs[1], sum = inputs[3];
-        auto sumAt = [lhs, rhs, t](Emitter &e, Value c) {
-          Value left = e.load(lhs, {t, c});
-          return e.addf(left, e.load(rhs, {t, c}));
-        };
-        return {emitRMSNormRow(e, channels, epsilon, inputs[2], table, sumAt),
+        auto sumAt = sumReader(inputs[0], inputs[1], t);
+        Value sum = inputs[3];
+        return {getNormalisedRow(inverseRms, inputs[2], table, sumAt),
                 [sumAt, sum, t](Emitter &e, Value c) {
                   e.store(sumAt(e, c), sum, {t, c});
                 }};
+      },
+      [&](Emitter &e, ValueRange inputs, Value t) {
+        return emitInverseRms(e, channels, epsilon,
+                              residualSum ? sumReader(inputs[0], inputs[1], t)
+                                          : rowReader(inputs[0], t));
       });
 }
 
@@ -395,7 +420,7 @@ func::FuncOp CPUKernelBuilder::getSwiGLUQuantize(QuantizedTensorType type) {
   int64_t channels = type.getLayout().getNumChannels();
   return getQuantizeOf(
       "swiglu_quantize", type, {rowsOf(channels, f32), rowsOf(channels, f32)},
-      [](Emitter &, ValueRange inputs, Value t) -> QuantizedRowReader {
+      [](Emitter &, ValueRange inputs, Value t, Value) -> QuantizedRowReader {
         Value gate = inputs[0], up = inputs[1];
         return {[gate, up, t](Emitter &e, Value c) {
                   Value gateValue = e.load(gate, {t, c});
@@ -407,8 +432,9 @@ func::FuncOp CPUKernelBuilder::getSwiGLUQuantize(QuantizedTensorType type) {
 
 func::FuncOp CPUKernelBuilder::getQuantizeOf(
     StringRef producer, QuantizedTensorType type, TypeRange inputTypes,
-    llvm::function_ref<QuantizedRowReader(Emitter &, ValueRange, Value)>
-        readRow) {
+    llvm::function_ref<QuantizedRowReader(Emitter &, ValueRange, Value, Value)>
+        readRow,
+    llvm::function_ref<Value(Emitter &, ValueRange, Value)> rowStatistic) {
   Builder b(module.getContext());
   BlockLayoutAttr layout = type.getLayout();
   int64_t channels = layout.getNumChannels();
@@ -423,6 +449,9 @@ func::FuncOp CPUKernelBuilder::getQuantizeOf(
   SmallVector<Type> argumentTypes(inputTypes);
   argumentTypes.push_back(rowsOf(channels, b.getI8Type()));
   argumentTypes.push_back(rowsOf(groups, b.getF32Type()));
+  if (rowStatistic)
+    argumentTypes.push_back(
+        MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
   return getOrCreate(
       llvm::formatv(
           "lowbit_cpu_{0}_{1}_b{2}_g{3}_{4}_{5}{6}{7}", producer, channels,
@@ -434,8 +463,8 @@ func::FuncOp CPUKernelBuilder::getQuantizeOf(
           .str(),
       argumentTypes, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        ValueRange inputs = args.drop_back(2);
-        Value codes = args[args.size() - 2], scales = args.back();
+        ValueRange inputs = args.drop_back(rowStatistic ? 3 : 2);
+        Value codes = args[inputs.size()], scales = args[inputs.size() + 1];
         Value table;
         if (!layout.getPermutation().empty())
           table = getIndexTable(builder, loc, "lowbit_cpu_permutation" + suffix,
@@ -473,37 +502,65 @@ func::FuncOp CPUKernelBuilder::getQuantizeOf(
         // Every (token, group) is independent: one nest over all groups,
         // whose largest code follows the group's run of one bit width.
         auto bitRuns = getBitRuns(layout);
-        e.parallel({numRows, e.index(groups)}, [&](Emitter &e, ValueRange ivs) {
-          Value t = ivs[0], g = ivs[1];
-          Value limit = e.f32(
-              static_cast<float>(largestCode(std::get<2>(bitRuns.back()))));
-          for (auto [begin, end, bits] :
-               llvm::reverse(ArrayRef(bitRuns).drop_back())) {
-            Value inRun = arith::CmpIOp::create(e, arith::CmpIPredicate::ult, g,
-                                                e.index(end / group));
-            limit = arith::SelectOp::create(
-                e, inRun, e.f32(static_cast<float>(largestCode(bits))), limit);
-          }
-          QuantizedRowReader row = readRow(e, inputs, t);
-          auto sourceValue = [&](Emitter &e, Value c) {
-            return row.valueAt(e, table ? e.toIndex(e.load(table, c)) : c);
-          };
-          Value first = e.mul(g, e.index(group));
-          Value last = e.add(first, e.index(group));
-          Value scale =
-              e.groupScale(first, last, sourceValue, limit, scaleType);
-          storePaired(e, scale, scales, groups, 1, t, g);
-          Emitter::splitOverLanes(
-              e.loop(first, last, 1,
-                     [&](Emitter &e, Value c) {
-                       storePaired(e, e.codeOf(sourceValue(e, c), scale, limit),
-                                   codes, channels, 8, t, c);
-                       // The groups cover every channel once.
-                       if (row.storeAt)
-                         row.storeAt(e, c);
-                     }),
-              "independent");
-        });
+        // With a row statistic, `statistics` holds it per token, or every
+        // (token, group) computes it when `statistics` is null.
+        auto quantizeNest = [&](Emitter &e, Value statistics) {
+          e.parallel({numRows, e.index(groups)}, [&](Emitter &e,
+                                                     ValueRange ivs) {
+            Value t = ivs[0], g = ivs[1];
+            Value limit = e.f32(
+                static_cast<float>(largestCode(std::get<2>(bitRuns.back()))));
+            for (auto [begin, end, bits] :
+                 llvm::reverse(ArrayRef(bitRuns).drop_back())) {
+              Value inRun = arith::CmpIOp::create(e, arith::CmpIPredicate::ult,
+                                                  g, e.index(end / group));
+              limit = arith::SelectOp::create(
+                  e, inRun, e.f32(static_cast<float>(largestCode(bits))),
+                  limit);
+            }
+            Value statistic;
+            if (rowStatistic)
+              statistic = statistics ? e.load(statistics, t)
+                                     : rowStatistic(e, inputs, t);
+            QuantizedRowReader row = readRow(e, inputs, t, statistic);
+            auto sourceValue = [&](Emitter &e, Value c) {
+              return row.valueAt(e, table ? e.toIndex(e.load(table, c)) : c);
+            };
+            Value first = e.mul(g, e.index(group));
+            Value last = e.add(first, e.index(group));
+            Value scale =
+                e.groupScale(first, last, sourceValue, limit, scaleType);
+            storePaired(e, scale, scales, groups, 1, t, g);
+            Emitter::splitOverLanes(
+                e.loop(first, last, 1,
+                       [&](Emitter &e, Value c) {
+                         storePaired(e,
+                                     e.codeOf(sourceValue(e, c), scale, limit),
+                                     codes, channels, 8, t, c);
+                         // The groups cover every channel once.
+                         if (row.storeAt)
+                           row.storeAt(e, c);
+                       }),
+                "independent");
+          });
+        };
+        if (!rowStatistic)
+          return quantizeNest(e, Value());
+        // Few rows (decode) recompute the statistic in every group: one
+        // launch, and the row's other groups run beside it. Many rows
+        // (prefill) compute it once per row first.
+        Value fewRows =
+            arith::CmpIOp::create(e, arith::CmpIPredicate::ule, numRows,
+                                  e.index(kMaxRowsRecomputingStatistics));
+        Value statistics = args.back();
+        e.ifElse(
+            fewRows, [&](Emitter &few) { quantizeNest(few, Value()); },
+            [&](Emitter &many) {
+              many.parallel({numRows}, [&](Emitter &e, ValueRange ivs) {
+                e.store(rowStatistic(e, inputs, ivs[0]), statistics, ivs[0]);
+              });
+              quantizeNest(many, statistics);
+            });
       });
 }
 
@@ -1037,27 +1094,32 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value start = args[4];
-        for (int side = 0; side < 2; ++side) {
-          Value rows = args[side];
-          KVRegion region = KVRegion::view(e, args[2 + side], type);
-          if (bits >= 16) {
-            e.parallel({e.rows(rows), e.index(channels)},
-                       [&](Emitter &e, ValueRange tc) {
-                         Value x = e.load(rows, tc);
-                         if (bits == 16)
-                           x = arith::TruncFOp::create(e, e.getF16Type(), x);
-                         e.store(x, region.data, {e.add(start, tc[0]), tc[1]});
-                       });
-            continue;
-          }
-          int32_t limit = largestCode(bits);
-          e.parallel(
-              {e.rows(rows), e.index(channels / group)},
-              [&](Emitter &e, ValueRange tg) {
-                Value t = tg[0], g = tg[1];
-                Value position = e.add(start, t);
-                Value first = e.mul(g, e.index(group));
-                Value last = e.add(first, e.index(group));
+        KVRegion regions[2] = {KVRegion::view(e, args[2], type),
+                               KVRegion::view(e, args[3], type)};
+        // One nest stores keys and values alike (one GPU launch): each
+        // iteration takes its element or group of both sides in turn.
+        if (bits >= 16)
+          return e.parallel(
+              {e.rows(args[0]), e.index(channels)},
+              [&](Emitter &e, ValueRange tc) {
+                for (int side = 0; side < 2; ++side) {
+                  Value x = e.load(args[side], tc);
+                  if (bits == 16)
+                    x = arith::TruncFOp::create(e, e.getF16Type(), x);
+                  e.store(x, regions[side].data, {e.add(start, tc[0]), tc[1]});
+                }
+              });
+        int32_t limit = largestCode(bits);
+        e.parallel(
+            {e.rows(args[0]), e.index(channels / group)},
+            [&](Emitter &e, ValueRange tg) {
+              Value t = tg[0], g = tg[1];
+              Value position = e.add(start, t);
+              Value first = e.mul(g, e.index(group));
+              Value last = e.add(first, e.index(group));
+              for (int side = 0; side < 2; ++side) {
+                Value rows = args[side];
+                KVRegion &region = regions[side];
                 Value scale = e.groupScale(
                     first, last,
                     [&](Emitter &e, Value c) {
@@ -1074,7 +1136,7 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
                                    region.data, {position, c});
                              }),
                       "independent");
-                  return;
+                  continue;
                 }
                 // Two codes per byte, the even channel in the low nibble.
                 Emitter::splitOverLanes(
@@ -1093,8 +1155,8 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
                                                     e, c, e.index(2))});
                            }),
                     "independent");
-              });
-        }
+              }
+            });
       });
 }
 

@@ -123,12 +123,15 @@ public:
   /// (input: ?xC f32, codes: ?xC i8, scales: ?xG f32)
   mlir::func::FuncOp getQuantize(QuantizedTensorType type);
 
-  /// getQuantize of getRMSNorm's output, in one kernel: every (token, group)
-  /// recomputes its row's inverse RMS, so no normalised row is stored. With
-  /// `residualSum` the norm's input is the sum lhs + rhs, which the kernel
-  /// stores too (a residual connection that later ops read).
+  /// getQuantize of getRMSNorm's output, with no normalised row stored: up
+  /// to 16 token rows, one launch in which every (token, group) recomputes
+  /// its row's inverse RMS; more rows first store each row's inverse RMS in
+  /// `inverseRms`. With `residualSum` the norm's input is the sum lhs + rhs,
+  /// which the kernel stores too (a residual connection that later ops
+  /// read).
   /// (input: ?xC f32, or lhs, rhs: ?xC f32; weight: C f32; with
-  ///  `residualSum` sum: ?xC f32; codes: ?xC i8, scales: ?xG f32)
+  ///  `residualSum` sum: ?xC f32; codes: ?xC i8, scales: ?xG f32,
+  ///  inverseRms: ? f32)
   mlir::func::FuncOp getRMSNormQuantize(QuantizedTensorType type, float epsilon,
                                         llvm::ArrayRef<int64_t> normPermutation,
                                         bool residualSum);
@@ -211,14 +214,19 @@ private:
   };
   /// A quantization kernel lowbit_cpu_<producer>_<layout> whose leading
   /// arguments are `inputTypes`: each (token, group) iteration asks
-  /// `readRow` (given those arguments and the token row) for the reader of
-  /// its row, then quantizes as getQuantize describes.
+  /// `readRow` (given those arguments, the token row and the row's
+  /// statistic) for the reader of its row, then quantizes as getQuantize
+  /// describes. With `rowStatistic` (given the arguments and the token row)
+  /// the kernel takes a last argument of one f32 per token for it.
   mlir::func::FuncOp getQuantizeOf(
       llvm::StringRef producer, QuantizedTensorType type,
       mlir::TypeRange inputTypes,
       llvm::function_ref<QuantizedRowReader(cpu::Emitter &, mlir::ValueRange,
-                                            mlir::Value)>
-          readRow);
+                                            mlir::Value, mlir::Value)>
+          readRow,
+      llvm::function_ref<mlir::Value(cpu::Emitter &, mlir::ValueRange,
+                                     mlir::Value)>
+          rowStatistic = nullptr);
   /// Whether the attention kernels of heads of `headDim` channels over
   /// `type` spread each head's channels over a GPU warp's lanes.
   bool usesChannelLaneAttention(KVCacheType type, int64_t headDim) const;

@@ -585,35 +585,47 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                                                "search clipped scales of "
                                                "activations at run time";
             BlockLayoutAttr layout = type.getLayout();
+            Operation *producer = quantize.getInput().getDefiningOp();
+            auto norm = dyn_cast_if_present<RMSNormOp>(producer);
+            bool fusedNorm = norm && fusedProducers.contains(norm);
+            // After the scales, a fused norm keeps each row's inverse RMS.
+            int64_t scaleBytes = layout.getScalesPerRow() * 4;
             Value scalesStart;
-            Value codes = allocate(b, quantize.getResult(), b.getI8Type(),
-                                   layout.getNumChannels(),
-                                   layout.getScalesPerRow() * 4, &scalesStart);
+            Value codes = allocate(
+                b, quantize.getResult(), b.getI8Type(), layout.getNumChannels(),
+                scaleBytes + (fusedNorm ? 4 : 0), &scalesStart);
             Value scales = memref::ViewOp::create(
                 b, loc,
                 MemRefType::get(
                     {ShapedType::kDynamic, layout.getScalesPerRow()},
                     b.getF32Type()),
                 scratchBuffer, scalesStart, numTokens);
-            Operation *producer = quantize.getInput().getDefiningOp();
-            if (auto norm = dyn_cast_if_present<RMSNormOp>(producer);
-                norm && fusedProducers.contains(norm)) {
+            if (fusedNorm) {
               if (failed(requireWeight(norm.getWeight(), "norm weight")))
                 return failure();
               float epsilon = norm.getEpsilon().convertToFloat();
               ArrayRef<int64_t> normPermutation =
                   norm.getOutputPermutation().value_or(ArrayRef<int64_t>());
               Value weight = weightView(b, norm.getWeight(), "f32");
+              Value inverseRms = memref::ViewOp::create(
+                  b, loc,
+                  MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+                  scratchBuffer,
+                  arith::AddIOp::create(b, loc, scalesStart,
+                                        perToken(b, scaleBytes)),
+                  numTokens);
               auto sum = norm.getInput().getDefiningOp<arith::AddFOp>();
               if (sum && fusedProducers.contains(sum))
                 call(kernels.getRMSNormQuantize(type, epsilon, normPermutation,
                                                 /*residualSum=*/true),
                      {lowered[sum.getLhs()].data, lowered[sum.getRhs()].data,
-                      weight, lowered[sum.getResult()].data, codes, scales});
+                      weight, lowered[sum.getResult()].data, codes, scales,
+                      inverseRms});
               else
                 call(kernels.getRMSNormQuantize(type, epsilon, normPermutation,
                                                 /*residualSum=*/false),
-                     {lowered[norm.getInput()].data, weight, codes, scales});
+                     {lowered[norm.getInput()].data, weight, codes, scales,
+                      inverseRms});
             } else if (auto swiglu = dyn_cast_if_present<SwiGLUOp>(producer);
                        swiglu && fusedProducers.contains(swiglu)) {
               call(kernels.getSwiGLUQuantize(type),

@@ -14,7 +14,7 @@
 // CHECK-LABEL: func.func @lowbit_prefill(
 // CHECK: call @lowbit_cpu_embedding_8x64(
 // CHECK-NOT: call @lowbit_cpu_rms_norm_64
-// CHECK: call @lowbit_cpu_rms_norm_eps{{0x[0-9a-f]+}}_p{{[0-9]+}}_quantize_64_b32_g32_84_f16(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) :
+// CHECK: call @lowbit_cpu_rms_norm_eps{{0x[0-9a-f]+}}_p{{[0-9]+}}_quantize_64_b32_g32_84_f16(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}) :
 // CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
 // CHECK: call @lowbit_cpu_rotary_64_h32_t{{0x[0-9a-f]+}}(
 // CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
@@ -24,7 +24,7 @@
 // The residual sum the norm reads is computed and stored by the same kernel
 // when its other users come after the quantization.
 // CHECK-NOT: call @lowbit_cpu_add_64
-// CHECK: call @lowbit_cpu_add_rms_norm_eps{{0x[0-9a-f]+}}_quantize_64_b32_g32_84_f16(%[[X:[^,]*]], %[[D:[^,]*]], %{{[^,]*}}, %[[H:[^,]*]], %{{[^,]*}}, %{{[^,]*}}) :
+// CHECK: call @lowbit_cpu_add_rms_norm_eps{{0x[0-9a-f]+}}_quantize_64_b32_g32_84_f16(%[[X:[^,]*]], %[[D:[^,]*]], %{{[^,]*}}, %[[H:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}) :
 // CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
 // CHECK: call @lowbit_cpu_add_64(%[[H]], %{{[^,]*}}, %[[H2:[^)]*]])
 // CHECK: call @lowbit_cpu_add_64(%[[H2]],
@@ -34,26 +34,36 @@
 // CHECK: call @lowbit_cpu_quantize_64_b32_g32_84_f16(
 // CHECK: call @lowbit_cpu_linear_8x64(
 
-// The fused kernel: per (token, group), the row's sum of squares, the
-// group's absmax and its codes, each over a warp's lanes on the GPU; the
-// largest code is 127 in the INT8 group and 7 in the INT4 one.
+// The fused kernel: up to 16 token rows, per (token, group), the row's sum
+// of squares, the group's absmax and its codes, each over a warp's lanes on
+// the GPU; the largest code is 127 in the INT8 group and 7 in the INT4 one.
+// More rows store each row's inverse RMS first.
 // CHECK-LABEL: func.func private @lowbit_cpu_rms_norm_eps{{.*}}_quantize_64_b32_g32_84_f16(
-// CHECK-SAME: %[[INPUT:[^:]*]]: memref<?x64xf32>, %[[WEIGHT:[^:]*]]: memref<64xf32>, %{{.*}}: memref<?x64xi8>, %{{.*}}: memref<?x2xf32>)
+// CHECK-SAME: %[[INPUT:[^:]*]]: memref<?x64xf32>, %[[WEIGHT:[^:]*]]: memref<64xf32>, %{{.*}}: memref<?x64xi8>, %{{.*}}: memref<?x2xf32>, %[[STATS:[^:]*]]: memref<?xf32>)
+// CHECK: %[[FEW:.*]] = arith.cmpi ule, %{{.*}}, %c16
+// CHECK: scf.if %[[FEW]] {
 // CHECK: scf.parallel (%[[T:.*]], %[[G:.*]]) =
 // CHECK: %[[INT8_GROUP:.*]] = arith.cmpi ult, %[[G]], %c1
 // CHECK: arith.select %[[INT8_GROUP]], %cst{{.*}}, %cst
-// CHECK: %[[TABLE:.*]] = memref.get_global @lowbit_cpu_permutation_p
 // CHECK: scf.for
 // CHECK: memref.load %[[INPUT]][%[[T]], %{{.*}}]
 // CHECK: } {lowbit.lane_split = "add"}
 // CHECK: math.sqrt
+// CHECK: %[[TABLE:.*]] = memref.get_global @lowbit_cpu_permutation_p
 // CHECK: scf.for
 // CHECK: memref.load %[[TABLE]]
 // CHECK: memref.load %[[WEIGHT]]
 // CHECK: } {lowbit.lane_split = "max"}
 // CHECK: scf.for
 // CHECK: } {lowbit.lane_split = "independent"}
-// CHECK-NOT: scf.parallel
+// CHECK: } else {
+// CHECK: scf.parallel (%[[ROW:[^)]*]]) =
+// CHECK: } {lowbit.lane_split = "add"}
+// CHECK: memref.store %{{.*}}, %[[STATS]][%[[ROW]]]
+// CHECK: scf.parallel
+// CHECK: memref.load %[[STATS]]
+// CHECK-NOT: lowbit.lane_split = "add"
+// CHECK: } {lowbit.lane_split = "max"}
 // CHECK: return
 
 // CHECK-LABEL: func.func private @lowbit_cpu_rotary_64_h32_t{{0x[0-9a-f]+}}(

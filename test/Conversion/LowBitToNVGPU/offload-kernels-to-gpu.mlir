@@ -47,6 +47,18 @@
 // CHECK: gpu.func @lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32_kernel(
 // CHECK: vector.reduction <add>
 
+// Keys and values are stored by one launch: a warp per (token, group)
+// quantizes the group of both.
+// CHECK-LABEL: func.func private @lowbit_cpu_kv_append_16_b4_g16_l8(
+// CHECK: gpu.launch_func {{.*}} threads in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.func @lowbit_cpu_kv_append_16_b4_g16_l8_kernel(
+// CHECK: memref.store %{{.*}} : memref<8x1xf32>
+// CHECK: memref.store %{{.*}} : memref<8x8xi8>
+// CHECK: memref.store %{{.*}} : memref<8x1xf32>
+// CHECK: memref.store %{{.*}} : memref<8x8xi8>
+// CHECK: gpu.return
+
 // Each query row and head gets a warp whose lanes split the positions; a
 // lane keeps the scores of its positions on its own stack, and the maximum,
 // the softmax sum and the weighted values are combined across the warp.
