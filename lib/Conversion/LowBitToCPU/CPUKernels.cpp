@@ -219,9 +219,7 @@ func::FuncOp CPUKernelBuilder::getRMSNorm(int64_t channels, float epsilon,
                                 permutation);
         e.parallel({e.rows(out)}, [&](Emitter &e, ValueRange ivs) {
           Value t = ivs[0];
-          auto rowAt = [input, t](Emitter &e, Value c) {
-            return e.load(input, {t, c});
-          };
+          auto rowAt = rowReader(input, t);
           auto normalised =
               getNormalisedRow(emitInverseRms(e, channels, epsilon, rowAt),
                                weight, table, rowAt);
@@ -362,11 +360,7 @@ func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {
       {rowsOf(type.getLayout().getNumChannels(),
               Float32Type::get(module.getContext()))},
       [](Emitter &, ValueRange inputs, Value t, Value) -> QuantizedRowReader {
-        Value input = inputs[0];
-        return {[input, t](Emitter &e, Value c) {
-                  return e.load(input, {t, c});
-                },
-                {}};
+        return {rowReader(inputs[0], t), {}};
       });
 }
 
