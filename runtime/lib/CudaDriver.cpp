@@ -35,6 +35,16 @@ struct KernelNodeParams {
   void *context;
 };
 
+/// CUgraphEdgeData of cuda.h.
+struct GraphEdgeData {
+  unsigned char fromPort, toPort, type, reserved[5];
+};
+/// CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC: the edge fires once every block
+/// of the upstream kernel has run griddepcontrol.launch_dependents.
+constexpr unsigned char kKernelNodePortProgrammatic = 1;
+/// CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC.
+constexpr unsigned char kDependencyTypeProgrammatic = 1;
+
 KernelNodeParams toNodeParams(const CudaDevice::KernelLaunch &launch) {
   return {
       launch.function,  launch.grid[0],  launch.grid[1],  launch.grid[2],
@@ -81,6 +91,9 @@ struct CudaDevice::Api {
   Result (*graphDestroy)(void *);
   Result (*graphExecDestroy)(void *);
   Result (*funcGetParamInfo)(void *, size_t, size_t *, size_t *);
+  // Edges with data (optional: CUDA 12.3 and later).
+  Result (*graphAddDependencies)(void *, void *const *, void *const *,
+                                 const GraphEdgeData *, size_t);
 
   ~Api() {
     if (library)
@@ -137,6 +150,7 @@ struct CudaDevice::Api {
     optional(graphDestroy, "cuGraphDestroy");
     optional(graphExecDestroy, "cuGraphExecDestroy");
     optional(funcGetParamInfo, "cuFuncGetParamInfo");
+    optional(graphAddDependencies, "cuGraphAddDependencies_v2");
     return ok;
   }
 };
@@ -267,13 +281,25 @@ bool CudaDevice::createGraph(void *&graph) {
   return check(api->graphCreate(&graph, 0), "cuGraphCreate");
 }
 
+bool CudaDevice::supportsDependentLaunch() const {
+  return api->graphAddDependencies && getComputeCapability() >= 90;
+}
+
 bool CudaDevice::addKernelNode(void *graph, void *previous,
-                               const KernelLaunch &launch, void *&node) {
+                               const KernelLaunch &launch, void *&node,
+                               bool programmatic) {
   KernelNodeParams params = toNodeParams(launch);
-  return check(api->graphAddKernelNode(&node, graph,
-                                       previous ? &previous : nullptr,
-                                       previous ? 1 : 0, &params),
-               "cuGraphAddKernelNode");
+  if (!programmatic || !previous)
+    return check(api->graphAddKernelNode(&node, graph,
+                                         previous ? &previous : nullptr,
+                                         previous ? 1 : 0, &params),
+                 "cuGraphAddKernelNode");
+  GraphEdgeData edge = {
+      kKernelNodePortProgrammatic, 0, kDependencyTypeProgrammatic, {}};
+  return check(api->graphAddKernelNode(&node, graph, nullptr, 0, &params),
+               "cuGraphAddKernelNode") &&
+         check(api->graphAddDependencies(graph, &previous, &node, &edge, 1),
+               "cuGraphAddDependencies(programmatic)");
 }
 
 bool CudaDevice::instantiateGraph(void *graph, void *&executable) {

@@ -203,7 +203,8 @@ void GpuExecution::recordLaunch(const CudaDevice::KernelLaunch &launch,
   GraphNode node;
   void *previous =
       stepGraph.nodes.empty() ? nullptr : stepGraph.nodes.back().node;
-  if (!device->addKernelNode(stepGraph.graph, previous, launch, node.node)) {
+  if (!device->addKernelNode(stepGraph.graph, previous, launch, node.node,
+                             dependentLaunch)) {
     recordError("adding a kernel to a CUDA graph failed: " +
                 device->getError());
     return;
@@ -321,6 +322,13 @@ GpuExecution::create(void *library, const Artifact &artifact,
   execution->graphsEnabled =
       allowGraphs && execution->device->supportsGraphs() &&
       execution->profilePath.empty() && !(graphs && std::string(graphs) == "0");
+  // Kernels that wait for their predecessor (gpu_dependent_launch) may be
+  // launched while it runs.
+  const char *dependent = std::getenv("LOWBIT_GPU_DEPENDENT_LAUNCH");
+  execution->dependentLaunch =
+      artifact.metadata("gpu_dependent_launch") == "true" &&
+      execution->device->supportsDependentLaunch() &&
+      !(dependent && std::string(dependent) == "0");
 
   if (!bindSlots(library, artifact.metadata("gpu_runtime_functions"),
                  getRuntimeFunctions(), kGPURuntimeSlotPrefix,

@@ -82,6 +82,10 @@ inline constexpr llvm::StringLiteral kGPUWireAllReduceAttrName =
 /// The group size of a kGPUWireAllReduceAttrName declaration.
 inline constexpr llvm::StringLiteral kRanksAttrName = "lowbit.ranks";
 
+/// Whether kernels for `chip` (sm_XY) can begin with `griddepcontrol`, so
+/// that lowbit-enable-dependent-launch rewrites them: sm_90 and newer.
+bool supportsDependentLaunch(llvm::StringRef chip);
+
 #define GEN_PASS_DECL
 #include "lowbit/Conversion/Passes.h.inc"
 

@@ -113,22 +113,24 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
                 "lowbit-convert-to-cpu{isa=nvgpu} with launches of lowbit's "
                 "decode and tensor-core matmul kernels";
   let description = [{
-    lowbit-convert-to-cpu{isa=nvgpu} leaves every matmul that lowbit's GPU
-    matmul kernels take as a call of a private declaration marked
-    `lowbit.gpu_matmul`, with the generic matmul's arguments (activation
-    codes and scales, interleaved INT4 weight codes and their scales, the
-    f32 result). This pass generates the kernels of its shape and scale
+    lowbit-convert-to-cpu{isa=nvgpu} leaves the matmuls that lowbit's GPU
+    matmul kernels take as calls of private declarations marked
+    `lowbit.gpu_matmul`: activation codes and scales, then, for each weight
+    that multiplies those activations (one, or a layer's q, k and v, or its
+    gate and up), the interleaved INT4 weight codes, their scales and the
+    f32 result. This pass generates the kernels of its shapes and scale
     groups (those of lowbit-generate-nvgpu-kernels, docs/gpu.md) into
     `gpu.module @lowbit_matmul_kernels` with an `#nvvm.target` for `chip`,
     and gives the declaration a host body that views its buffers the way
     the kernels read them and launches, by the step's token count:
 
-    - at most `max-decode-tokens`: the decode kernel for the smallest power
-      of two of tokens that holds them (every weight byte read once per
-      thread block, `dp4a`);
-    - more: the tensor-core kernel (`mma.sync` on INT8 tensor cores,
-      `cp.async` pipelined `pipeline-stages` deep), or, for shapes it does
-      not take, the largest decode kernel over blocks of tokens.
+    - at most `max-decode-tokens`: one launch of the decode kernel for the
+      smallest power of two of tokens that holds them, over all the weights
+      (every weight byte read once per thread block, `dp4a`);
+    - more: the tensor-core kernel for each weight (`mma.sync` on INT8
+      tensor cores, `cp.async` pipelined `pipeline-stages` deep), or, for
+      shapes it does not take, the largest decode kernel over blocks of
+      tokens.
 
     The kernels sum in f32 per 32 channels, not per scale segment as the
     CPU kernels do, so results match the reference executor to rounding,
@@ -211,6 +213,40 @@ def OffloadKernelsToGPU : Pass<"lowbit-offload-kernels-to-gpu",
   ];
 }
 
+def EnableDependentLaunch : Pass<"lowbit-enable-dependent-launch",
+                                  "::mlir::ModuleOp"> {
+  let summary = "Let each GPU kernel start while the kernel before it ends "
+                "(programmatic dependent launch, sm_90 and newer)";
+  let description = [{
+    A decode step is hundreds of short kernels, each waiting for the one
+    before it; on an H100 the gap between two kernels of a CUDA graph is
+    comparable to a small kernel's whole run. On sm_90 and newer a kernel
+    can be launched before its predecessor has finished, as long as it
+    touches no memory before `griddepcontrol.wait`, which returns once the
+    predecessor has completed and its writes are visible.
+
+    This pass begins every `gpu.func` kernel of every `gpu.module` whose
+    `#nvvm.target` is sm_90 or newer with
+
+    ```mlir
+    nvvm.griddepcontrol wait
+    nvvm.griddepcontrol launch_dependents
+    ```
+
+    so a kernel reads and writes nothing before its predecessor is done,
+    and lets its own successor launch as soon as all of its blocks run. A
+    kernel launched the ordinary way waits for nothing (the instructions
+    return at once), so the kernels stay correct in every launch mode; the
+    runtime links the kernel nodes of a decode step's CUDA graph by
+    programmatic edges when the artifact says its kernels begin this way.
+    Kernels of older chips (which lack `griddepcontrol`) are left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect",
+    "::mlir::NVVM::NVVMDialect",
+  ];
+}
+
 def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
   let summary = "Lower the graph entry points to CPU kernels over flat weight, "
                 "state and scratch buffers";
@@ -260,7 +296,10 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     becomes a call of a private declaration marked `lowbit.gpu_matmul`,
     which lowbit-define-gpu-matmuls defines, and its weights are stored in
     the form `interleaved` that those kernels read (docs/gpu.md); the other
-    matmuls use the generic kernel.
+    matmuls use the generic kernel. Such matmuls of the same activations
+    whose weights have the same scale group (a layer's q, k and v; its gate
+    and up) are one call, placed where the first of them was: the later
+    ones move up to it.
 
     With `profile-counter`, each entry point takes one more argument,
     `%ticks: memref<?xi64>`, and stores the counter before its first kernel

@@ -688,31 +688,44 @@ func::FuncOp CPUKernelBuilder::getMatmul(QuantizedTensorType act,
       });
 }
 
-func::FuncOp CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
-                                            QuantizedTensorType weight,
-                                            FloatType resultType) {
-  assert(isa == CPUMatmulISA::NVGPU && fitsGPUMatmul(act, weight, resultType) &&
-         "the GPU matmul kernels do not take this matmul");
+func::FuncOp
+CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
+                               ArrayRef<QuantizedTensorType> weights) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  assert(
+      isa == CPUMatmulISA::NVGPU && !weights.empty() &&
+      llvm::all_of(weights,
+                   [&](QuantizedTensorType weight) {
+                     return fitsGPUMatmul(act, weight, b.getF32Type()) &&
+                            weight.getLayout().getScaleGroupChannels() ==
+                                weights[0].getLayout().getScaleGroupChannels();
+                   }) &&
+      "the GPU matmul kernels do not take these matmuls");
   BlockLayoutAttr actLayout = act.getLayout(),
-                  weightLayout = weight.getLayout();
+                  weightLayout = weights[0].getLayout();
   int64_t channels = weightLayout.getNumChannels();
-  int64_t outputs = weight.getShape()[0];
+  std::string outputs;
+  for (QuantizedTensorType weight : weights)
+    outputs +=
+        (outputs.empty() ? "" : "_") + std::to_string(weight.getShape()[0]);
   std::string name = llvm::formatv(
       "lowbit_nvgpu_matmul_{0}x{1}_ga{2}_gw{3}", outputs, channels,
       actLayout.getScaleGroupChannels(), weightLayout.getScaleGroupChannels());
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
+  SmallVector<Type> arguments = {rowsOf(channels, i8),
+                                 rowsOf(actLayout.getScalesPerRow(), f32)};
+  for (QuantizedTensorType weight : weights) {
+    int64_t rows = weight.getShape()[0];
+    arguments.append(
+        {MemRefType::get({rows, weight.getLayout().getPackedRowBytes()}, i8),
+         MemRefType::get({rows, weight.getLayout().getScalesPerRow()}, f32),
+         rowsOf(rows, f32)});
+  }
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   auto declaration = func::FuncOp::create(
-      builder, module.getLoc(), name,
-      builder.getFunctionType(
-          {rowsOf(channels, i8), rowsOf(actLayout.getScalesPerRow(), f32),
-           MemRefType::get({outputs, weightLayout.getPackedRowBytes()}, i8),
-           MemRefType::get({outputs, weightLayout.getScalesPerRow()}, f32),
-           rowsOf(outputs, f32)},
-          {}));
+      builder, module.getLoc(), name, builder.getFunctionType(arguments, {}));
   declaration.setPrivate();
   declaration->setAttr(kGPUMatmulAttrName, builder.getUnitAttr());
   return declaration;

@@ -151,13 +151,15 @@ public:
                                QuantizedTensorType weight,
                                mlir::FloatType resultType, bool prescaled);
 
-  /// A declaration of getMatmul's signature, marked kGPUMatmulAttrName, for
-  /// a matmul that fitsGPUMatmul with weights in kGPUInterleavedWeightForm:
-  /// lowbit-define-gpu-matmuls gives it a body that launches lowbit's GPU
-  /// matmul kernels.
+  /// A declaration marked kGPUMatmulAttrName for matmuls of the same
+  /// activations `act` by `weights` (one or more, of one weight scale group,
+  /// each fitting fitsGPUMatmul with an f32 result), stored in
+  /// kGPUInterleavedWeightForm: lowbit-define-gpu-matmuls gives it a body
+  /// that launches lowbit's GPU matmul kernels for all of them at once.
+  /// (act codes, act scales, then for each weight: its codes, its scales,
+  ///  its f32 result [tokens, N])
   mlir::func::FuncOp getGPUMatmul(QuantizedTensorType act,
-                                  QuantizedTensorType weight,
-                                  mlir::FloatType resultType);
+                                  llvm::ArrayRef<QuantizedTensorType> weights);
 
   /// A declaration of a compressed all-reduce over `ranks` ranks in `wire`
   /// format, marked kGPUWireAllReduceAttrName, which

@@ -126,6 +126,16 @@ bool usesGPUMatmul(QuantizeOp quantize, CPUMatmulISA isa) {
   });
 }
 
+/// The quantized weight `matmul` multiplies by when lowbit's GPU matmul
+/// kernels take it (usesGPUMatmul), else null.
+QuantizeOp getGPUMatmulWeight(MatmulOp matmul, CPUMatmulISA isa) {
+  auto quantize = matmul.getWeight().getDefiningOp<QuantizeOp>();
+  if (!quantize || !getWeightSource(quantize.getInput()) ||
+      !usesGPUMatmul(quantize, isa))
+    return {};
+  return quantize;
+}
+
 /// The producer whose kernel `quantize` absorbs, or null. On a GPU the
 /// quantization of an RMSNorm's or a SwiGLU's output (its only use) reads
 /// that op's inputs directly: one kernel instead of two, and no row stored
@@ -294,6 +304,10 @@ private:
   Value weightView(OpBuilder &b, Value weight, StringRef form);
   /// Frees the scratch of values whose last use is `op`.
   void release(Operation *op);
+  /// Groups the GPU matmuls that read the same activations (a layer's q, k
+  /// and v; its gate and up) into one launch: the later ones, and the
+  /// compile-time ops that give their weights, move next to the first.
+  void groupGPUMatmuls();
 
   /// Stores the counter at the next index of the ticks buffer.
   void recordTicks(OpBuilder &b);
@@ -314,6 +328,10 @@ private:
   /// Producers that the kernel of their quantization computes
   /// (getFusedProducer, getFusedSum).
   DenseSet<Operation *> fusedProducers;
+  /// The GPU matmuls one launch computes, by the first of them
+  /// (groupGPUMatmuls), and the later ones.
+  DenseMap<Operation *, SmallVector<MatmulOp>> gpuMatmulGroups;
+  DenseSet<Operation *> groupedMatmuls;
   /// Per-token scratch offsets of live values and their sizes.
   DenseMap<Value, std::pair<int64_t, int64_t>> liveScratch;
   DenseMap<Value, Operation *> lastUse;
@@ -387,6 +405,45 @@ void EntryPointLowering::release(Operation *op) {
   for (Value operand : op->getOperands())
     if (lastUse.lookup(operand) == op)
       liveScratch.erase(operand);
+}
+
+void EntryPointLowering::groupGPUMatmuls() {
+  CPUMatmulISA isa = kernels.getISA();
+  auto matmuls = llvm::to_vector(graph.getBody().front().getOps<MatmulOp>());
+  for (MatmulOp first : matmuls) {
+    QuantizeOp firstWeight = getGPUMatmulWeight(first, isa);
+    if (!firstWeight || groupedMatmuls.contains(first))
+      continue;
+    int64_t scaleGroup =
+        firstWeight.getType().getLayout().getScaleGroupChannels();
+    SmallVector<MatmulOp> group = {first};
+    for (MatmulOp other : matmuls) {
+      QuantizeOp weight = getGPUMatmulWeight(other, isa);
+      if (other.getAct() == first.getAct() && first->isBeforeInBlock(other) &&
+          weight &&
+          weight.getType().getLayout().getScaleGroupChannels() == scaleGroup)
+        group.push_back(other);
+    }
+    if (group.size() == 1)
+      continue;
+    Operation *previous = first;
+    for (MatmulOp member : llvm::drop_begin(group)) {
+      // The weight's ops have no run-time operands: they may come anywhere
+      // before the launch.
+      SmallVector<Operation *> weightOps;
+      for (Value value = member.getWeight();
+           Operation *op = value.getDefiningOp();
+           value = op->getNumOperands() ? op->getOperand(0) : Value())
+        weightOps.push_back(op);
+      for (Operation *op : llvm::reverse(weightOps))
+        if (!op->isBeforeInBlock(first))
+          op->moveBefore(first);
+      member->moveAfter(previous);
+      previous = member;
+      groupedMatmuls.insert(member);
+    }
+    gpuMatmulGroups[first] = std::move(group);
+  }
 }
 
 Value EntryPointLowering::weightView(OpBuilder &b, Value weight,
@@ -645,22 +702,40 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
               return matmul.emitOpError() << "lowbit-convert-to-cpu needs the "
                                              "weight operand to be a "
                                              "quantized lowbit.weight";
+            // The launch of its group's first matmul computed it.
+            if (groupedMatmuls.contains(matmul))
+              return success();
+            Lowered act = lowered[matmul.getAct()];
+            if (getGPUMatmulWeight(matmul, kernels.getISA())) {
+              SmallVector<MatmulOp> group = gpuMatmulGroups.lookup(matmul);
+              if (group.empty())
+                group.push_back(matmul);
+              SmallVector<QuantizedTensorType> weightTypes;
+              SmallVector<Value> operands = {act.data, act.extra};
+              for (MatmulOp member : group) {
+                QuantizedTensorType weight = member.getWeight().getType();
+                Lowered packed = lowered[member.getWeight()];
+                Value out = allocate(b, member.getResult(), b.getF32Type(),
+                                     weight.getShape()[0]);
+                weightTypes.push_back(weight);
+                operands.append({packed.data, packed.extra, out});
+                lowered[member.getResult()] = {out, {}};
+              }
+              call(kernels.getGPUMatmul(matmul.getAct().getType(), weightTypes),
+                   operands);
+              return success();
+            }
             QuantizedTensorType weight = matmul.getWeight().getType();
             auto resultType = cast<RankedTensorType>(matmul.getType());
             Value out = allocate(b, matmul.getResult(), b.getF32Type(),
                                  weight.getShape()[0]);
-            Lowered act = lowered[matmul.getAct()];
             Lowered packed = lowered[matmul.getWeight()];
             auto weightQuantize =
                 matmul.getWeight().getDefiningOp<QuantizeOp>();
-            auto resultElement = cast<FloatType>(resultType.getElementType());
-            call(usesGPUMatmul(weightQuantize, kernels.getISA())
-                     ? kernels.getGPUMatmul(matmul.getAct().getType(), weight,
-                                            resultElement)
-                     : kernels.getMatmul(matmul.getAct().getType(), weight,
-                                         resultElement,
-                                         hasPrescaledScales(weightQuantize,
-                                                            kernels.getISA())),
+            call(kernels.getMatmul(
+                     matmul.getAct().getType(), weight,
+                     cast<FloatType>(resultType.getElementType()),
+                     hasPrescaledScales(weightQuantize, kernels.getISA())),
                  {act.data, act.extra, packed.data, packed.extra, out});
             lowered[matmul.getResult()] = {out, {}};
             return success();
@@ -816,6 +891,8 @@ LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
     caches.push_back(cache);
   }
 
+  if (kernels.getISA() == CPUMatmulISA::NVGPU)
+    groupGPUMatmuls();
   for (Operation &op : graph.getBody().front())
     for (Value operand : op.getOperands())
       lastUse[operand] = &op;

@@ -63,15 +63,28 @@ private:
   }
   /// Sum of `value` over the 32 lanes of the warp, in every lane.
   Value warpSum(Value value);
+  /// Emits the blocks of weight `weightIndex` and the later ones: a block x
+  /// below the end of that weight's blocks (which start at `firstBlock`)
+  /// computes it.
+  void emitWeightsFrom(size_t weightIndex, Value blockX, int64_t firstBlock);
+  /// Emits the work of weight `weightIndex` for the warp's columns of
+  /// `block`, the weight's own block number.
+  void emitWeight(size_t weightIndex, Value block);
   /// Adds to `sums` (token-major, one per token and column) the lane's 32
   /// channels at chunk `step` of each row; with `partial`, steps past the
   /// row read its last chunk and count zero weights.
   void emitLaneStep(Value step, bool partial, MutableArrayRef<Value> sums);
 
   int64_t stepsPerRow = 0;
-  /// The kernel's buffers (see DecodeMatmulKernel).
-  Value weights, weightScales, act, actScales;
-  /// Output channels and token rows of this warp, clamped to valid ones.
+  /// The kernel's arguments.
+  gpu::GPUFuncOp func;
+  /// The buffers of the weight being emitted (see DecodeMatmulKernel).
+  Value weights, weightScales;
+  /// The activations (see DecodeMatmulKernel) and the step's token count.
+  Value act, actScales, tokens;
+  Value lane, warp, firstToken;
+  /// Output channels of this warp, clamped to valid ones; token rows of
+  /// this block, clamped likewise.
   SmallVector<Value> columns, rows;
   /// The weight words of lane steps past the row.
   Value zeroWords;
@@ -81,11 +94,22 @@ private:
 } // namespace
 
 std::string DecodeMatmulKernel::getName() const {
-  return llvm::formatv("decode_matmul_w4_n{0}_k{1}_ga{2}_gw{3}_t{4}_c{5}_{6}_{7}",
-                       outChannels, inChannels, actScaleGroup,
-                       weightScaleGroup, tokensPerBlock, columnsPerWarp,
-                       getTypeName(scaleType), getTypeName(resultType))
+  std::string outputs;
+  for (int64_t channels : outChannels)
+    outputs += (outputs.empty() ? "" : "_") + std::to_string(channels);
+  return llvm::formatv(
+             "decode_matmul_w4_n{0}_k{1}_ga{2}_gw{3}_t{4}_c{5}_{6}_{7}",
+             outputs, inChannels, actScaleGroup, weightScaleGroup,
+             tokensPerBlock, columnsPerWarp, getTypeName(scaleType),
+             getTypeName(resultType))
       .str();
+}
+
+int64_t DecodeMatmulKernel::getBlocksX() const {
+  int64_t blocks = 0;
+  for (int64_t channels : outChannels)
+    blocks += llvm::divideCeil(channels, getColumnsPerBlock());
+  return blocks;
 }
 
 std::string DecodeMatmulKernel::checkSupported() const {
@@ -99,6 +123,9 @@ std::string DecodeMatmulKernel::checkSupported() const {
     return groups;
   if (tokensPerBlock <= 0 || columnsPerWarp <= 0)
     return "tokens per block and columns per warp must be positive";
+  if (outChannels.empty() ||
+      llvm::any_of(outChannels, [](int64_t channels) { return channels <= 0; }))
+    return "every weight needs a positive number of output channels";
   return checkScaleAndResultTypes(scaleType, resultType);
 }
 
@@ -183,37 +210,25 @@ void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
   }
 }
 
-void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
-  const int64_t numTokens = kernel.tokensPerBlock;
-  const int64_t numColumns = kernel.columnsPerWarp;
+void DecodeMatmulEmitter::emit(gpu::GPUFuncOp kernelFunc) {
+  func = kernelFunc;
+  const int64_t numWeights = kernel.outChannels.size();
   stepsPerRow = kernel.inChannels / DecodeMatmulKernel::kChannelsPerLaneStep;
-  const int64_t laneSteps = llvm::divideCeil(stepsPerRow, kWarpSize);
-  weights = func.getArgument(0);
-  weightScales = func.getArgument(1);
-  act = func.getArgument(2);
-  actScales = func.getArgument(3);
-  Value result = func.getArgument(4);
-  Value tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                            func.getArgument(5));
+  act = func.getArgument(2 * numWeights);
+  actScales = func.getArgument(2 * numWeights + 1);
+  tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                      func.getArgument(3 * numWeights + 2));
 
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value lane = arith::RemUIOp::create(b, loc, thread, index(kWarpSize));
-  Value warp = arith::DivUIOp::create(b, loc, thread, index(kWarpSize));
+  lane = arith::RemUIOp::create(b, loc, thread, index(kWarpSize));
+  warp = arith::DivUIOp::create(b, loc, thread, index(kWarpSize));
   Value blockX = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   Value blockY = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value firstColumn =
-      mul(add(mul(blockX, index(DecodeMatmulKernel::kWarpsPerBlock)), warp),
-          index(numColumns));
-  Value firstToken = mul(blockY, index(numTokens));
-
-  // Output channels past N (the last block's spare warps) clamp to N - 1:
-  // they load valid memory and their results are never stored.
-  for (int64_t c = 0; c < numColumns; ++c)
-    columns.push_back(arith::MinUIOp::create(
-        b, loc, add(firstColumn, index(c)), index(kernel.outChannels - 1)));
-  // Likewise for tokens past the step's count.
+  firstToken = mul(blockY, index(kernel.tokensPerBlock));
+  // Tokens past the step's count clamp to the last one: they load valid
+  // memory and their results are never stored.
   Value lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
-  for (int64_t r = 0; r < numTokens; ++r)
+  for (int64_t r = 0; r < kernel.tokensPerBlock; ++r)
     rows.push_back(
         arith::MinUIOp::create(b, loc, add(firstToken, index(r)), lastToken));
 
@@ -223,6 +238,55 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
       DenseElementsAttr::get(
           VectorType::get({kWeightWordsPerStep}, b.getI32Type()),
           b.getI32IntegerAttr(0)));
+  emitWeightsFrom(0, blockX, 0);
+}
+
+void DecodeMatmulEmitter::emitWeightsFrom(size_t weightIndex, Value blockX,
+                                          int64_t firstBlock) {
+  auto blockOfWeight = [&] {
+    return firstBlock ? arith::SubIOp::create(b, loc, blockX, index(firstBlock))
+                            .getResult()
+                      : blockX;
+  };
+  if (weightIndex + 1 == kernel.outChannels.size())
+    return emitWeight(weightIndex, blockOfWeight());
+  int64_t endBlock =
+      firstBlock + llvm::divideCeil(kernel.outChannels[weightIndex],
+                                    kernel.getColumnsPerBlock());
+  Value isThisWeight = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             blockX, index(endBlock));
+  scf::IfOp::create(
+      b, loc, isThisWeight,
+      [&](OpBuilder &, Location) {
+        emitWeight(weightIndex, blockOfWeight());
+        scf::YieldOp::create(b, loc);
+      },
+      [&](OpBuilder &, Location) {
+        emitWeightsFrom(weightIndex + 1, blockX, endBlock);
+        scf::YieldOp::create(b, loc);
+      });
+}
+
+void DecodeMatmulEmitter::emitWeight(size_t weightIndex, Value block) {
+  const int64_t numWeights = kernel.outChannels.size();
+  const int64_t numTokens = kernel.tokensPerBlock;
+  const int64_t numColumns = kernel.columnsPerWarp;
+  const int64_t outChannels = kernel.outChannels[weightIndex];
+  const int64_t laneSteps = llvm::divideCeil(stepsPerRow, kWarpSize);
+  weights = func.getArgument(2 * weightIndex);
+  weightScales = func.getArgument(2 * weightIndex + 1);
+  Value result = func.getArgument(2 * numWeights + 2 + weightIndex);
+  Value firstColumn =
+      mul(add(mul(block, index(DecodeMatmulKernel::kWarpsPerBlock)), warp),
+          index(numColumns));
+
+  // Output channels past N (the last block's spare warps) clamp to N - 1:
+  // they load valid memory and their results are never stored.
+  columns.clear();
+  for (int64_t c = 0; c < numColumns; ++c)
+    columns.push_back(arith::MinUIOp::create(b, loc, add(firstColumn, index(c)),
+                                             index(outChannels - 1)));
+
   SmallVector<Value> sums(numTokens * numColumns, f32(0.0f));
   // Few tokens: unroll the row so that all of a warp's weight loads are in
   // flight at once. More tokens: a loop, or the unrolled loads of every
@@ -262,7 +326,7 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, token,
                                 tokens),
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
-                                index(kernel.outChannels)));
+                                index(outChannels)));
       auto store = scf::IfOp::create(b, loc, inRange, false);
       OpBuilder::InsertionGuard storeGuard(b);
       b.setInsertionPointToStart(store.thenBlock());
@@ -271,7 +335,7 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp func) {
         value = arith::TruncFOp::create(b, loc, kernel.resultType, value);
       memref::StoreOp::create(
           b, loc, value, result,
-          ValueRange{add(mul(token, index(kernel.outChannels)), column)});
+          ValueRange{add(mul(token, index(outChannels)), column)});
     }
   }
 }
@@ -283,11 +347,13 @@ gpu::GPUFuncOp lowbit::buildDecodeMatmulKernel(OpBuilder &builder,
     return MemRefType::get({ShapedType::kDynamic}, element);
   };
   auto words = VectorType::get({kWeightWordsPerStep}, builder.getI32Type());
-  auto type = builder.getFunctionType(
-      {dynamic(words), dynamic(kernel.scaleType), dynamic(words),
-       dynamic(kernel.scaleType), dynamic(kernel.resultType),
-       builder.getI32Type()},
-      {});
+  SmallVector<Type> arguments;
+  for (size_t i = 0; i < kernel.outChannels.size(); ++i)
+    arguments.append({dynamic(words), dynamic(kernel.scaleType)});
+  arguments.append({dynamic(words), dynamic(kernel.scaleType)});
+  arguments.append(kernel.outChannels.size(), dynamic(kernel.resultType));
+  arguments.push_back(builder.getI32Type());
+  auto type = builder.getFunctionType(arguments, {});
   auto func = gpu::GPUFuncOp::create(builder, loc, kernel.getName(), type);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(

@@ -39,10 +39,11 @@ constexpr int64_t kWordBytes = 16;
 struct MatmulBuffers {
   /// Tokens of the step (rows of the activations), as index and as i32.
   Value tokens, tokensI32;
-  /// Activation and weight codes as bytes and as 16-byte words.
-  Value actBytes, actWords, weightBytes, weightWords;
-  /// Activation scales, weight scales and the result, 1-D.
-  Value actScales, weightScales, result;
+  /// Activation codes as bytes and as 16-byte words, and their scales.
+  Value actBytes, actWords, actScales;
+  /// Of each weight: codes as bytes and as 16-byte words, scales, and the
+  /// result.
+  SmallVector<Value> weightBytes, weightWords, weightScales, results;
 };
 
 struct DefineGPUMatmulsPass
@@ -90,21 +91,36 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
   auto memrefAt = [&](unsigned index) {
     return dyn_cast<MemRefType>(type.getInput(index));
   };
-  if (type.getNumInputs() != 5 || type.getNumResults() != 0 ||
-      llvm::any_of(llvm::seq(0u, 5u),
+  const unsigned numInputs = type.getNumInputs();
+  const unsigned numWeights = numInputs >= 2 ? (numInputs - 2) / 3 : 0;
+  auto weightArgument = [](unsigned weight, unsigned part) {
+    return 2 + 3 * weight + part;
+  };
+  if (numWeights == 0 || numInputs != 2 + 3 * numWeights ||
+      type.getNumResults() != 0 ||
+      llvm::any_of(llvm::seq(0u, numInputs),
                    [&](unsigned i) {
                      return !memrefAt(i) || memrefAt(i).getRank() != 2;
                    }) ||
-      memrefAt(1).isDynamicDim(1) || memrefAt(3).isDynamicDim(1) ||
-      !memrefAt(2).hasStaticShape())
+      memrefAt(1).isDynamicDim(1) ||
+      llvm::any_of(llvm::seq(0u, numWeights), [&](unsigned w) {
+        return !memrefAt(weightArgument(w, 0)).hasStaticShape() ||
+               !memrefAt(weightArgument(w, 1)).hasStaticShape() ||
+               memrefAt(weightArgument(w, 1)).getDimSize(1) !=
+                   memrefAt(weightArgument(0, 1)).getDimSize(1);
+      }))
     return declaration.emitOpError()
            << "is marked " << kGPUMatmulAttrName
-           << " but does not take (activation codes, activation scales, "
-              "weight codes, weight scales, result) as 2-D memrefs";
+           << " but does not take (activation codes, activation scales, then "
+              "for each weight: weight codes, weight scales, result) as 2-D "
+              "memrefs with static weight shapes and one weight scale group";
   const int64_t inChannels = memrefAt(0).getDimSize(1);
-  const int64_t outChannels = memrefAt(2).getDimSize(0);
   const int64_t actScaleGroup = inChannels / memrefAt(1).getDimSize(1);
-  const int64_t weightScaleGroup = inChannels / memrefAt(3).getDimSize(1);
+  const int64_t weightScaleGroup =
+      inChannels / memrefAt(weightArgument(0, 1)).getDimSize(1);
+  std::vector<int64_t> outChannels;
+  for (unsigned w = 0; w < numWeights; ++w)
+    outChannels.push_back(memrefAt(weightArgument(w, 0)).getDimSize(0));
   auto f32 = Float32Type::get(&getContext());
 
   SmallVector<DecodeMatmulKernel> decodeKernels;
@@ -119,10 +135,13 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
       return declaration.emitOpError() << "has no GPU decode kernel: " << why;
     decodeKernels.push_back(kernel);
   }
-  TensorCoreMatmulKernel tensorCore{
-      outChannels, inChannels, actScaleGroup, weightScaleGroup, pipelineStages,
-      f32,         f32};
-  bool hasTensorCore = tensorCore.checkSupported().empty();
+  SmallVector<TensorCoreMatmulKernel> tensorCores;
+  for (int64_t channels : outChannels)
+    tensorCores.push_back({channels, inChannels, actScaleGroup,
+                           weightScaleGroup, pipelineStages, f32, f32});
+  bool hasTensorCore = llvm::all_of(tensorCores, [](const auto &kernel) {
+    return kernel.checkSupported().empty();
+  });
 
   Location loc = declaration.getLoc();
   Block *body = declaration.addEntryBlock();
@@ -141,27 +160,31 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
                   arith::MulIOp::create(b, loc, buffers.tokens,
                                         index(inChannels / kWordBytes)));
   buffers.actScales = flatten(b, loc, body->getArgument(1));
-  buffers.weightBytes = flatten(b, loc, body->getArgument(2));
-  buffers.weightWords =
-      viewAsWords(b, loc, buffers.weightBytes,
-                  index(memrefAt(2).getNumElements() / kWordBytes));
-  buffers.weightScales = flatten(b, loc, body->getArgument(3));
-  buffers.result = flatten(b, loc, body->getArgument(4));
+  for (unsigned w = 0; w < numWeights; ++w) {
+    Value bytes = flatten(b, loc, body->getArgument(weightArgument(w, 0)));
+    buffers.weightBytes.push_back(bytes);
+    buffers.weightWords.push_back(viewAsWords(
+        b, loc, bytes,
+        index(memrefAt(weightArgument(w, 0)).getNumElements() / kWordBytes)));
+    buffers.weightScales.push_back(
+        flatten(b, loc, body->getArgument(weightArgument(w, 1))));
+    buffers.results.push_back(
+        flatten(b, loc, body->getArgument(weightArgument(w, 2))));
+  }
 
   auto ceilDiv = [&](OpBuilder &b, Value value, int64_t divisor) -> Value {
     return arith::CeilDivUIOp::create(
         b, loc, value, arith::ConstantIndexOp::create(b, loc, divisor));
   };
-  // A launch of `function` over blocks of `columnsPerBlock` outputs by
-  // `tokensPerBlock` tokens, `warps` warps each.
-  auto launch = [&](OpBuilder &b, gpu::GPUFuncOp function,
-                    int64_t columnsPerBlock, int64_t tokensPerBlock,
-                    int64_t warps, Value sharedBytes, ValueRange operands) {
+  // A launch of `function` over `blocksX` blocks along the outputs by blocks
+  // of `tokensPerBlock` tokens, `warps` warps each.
+  auto launch = [&](OpBuilder &b, gpu::GPUFuncOp function, int64_t blocksX,
+                    int64_t tokensPerBlock, int64_t warps, Value sharedBytes,
+                    ValueRange operands) {
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     gpu::LaunchFuncOp::create(
         b, loc, function,
-        {arith::ConstantIndexOp::create(
-             b, loc, llvm::divideCeil(outChannels, columnsPerBlock)),
+        {arith::ConstantIndexOp::create(b, loc, blocksX),
          ceilDiv(b, buffers.tokens, tokensPerBlock), one},
         {arith::ConstantIndexOp::create(b, loc, warps * kWarpThreads), one,
          one},
@@ -172,26 +195,34 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
         getKernel(kernel.getName(), [&](OpBuilder &builder) {
           return buildDecodeMatmulKernel(builder, loc, kernel);
         });
-    launch(b, function, kernel.getColumnsPerBlock(), kernel.tokensPerBlock,
+    SmallVector<Value> operands;
+    for (unsigned w = 0; w < numWeights; ++w)
+      operands.append({buffers.weightWords[w], buffers.weightScales[w]});
+    operands.append({buffers.actWords, buffers.actScales});
+    operands.append(buffers.results);
+    operands.push_back(buffers.tokensI32);
+    launch(b, function, kernel.getBlocksX(), kernel.tokensPerBlock,
            DecodeMatmulKernel::kWarpsPerBlock,
-           /*sharedBytes=*/Value(),
-           ValueRange{buffers.weightWords, buffers.weightScales,
-                      buffers.actWords, buffers.actScales, buffers.result,
-                      buffers.tokensI32});
+           /*sharedBytes=*/Value(), operands);
   };
-  auto launchTensorCore = [&](OpBuilder &b) {
-    gpu::GPUFuncOp function =
-        getKernel(tensorCore.getName(), [&](OpBuilder &builder) {
-          return buildTensorCoreMatmulKernel(builder, loc, tensorCore);
-        });
-    launch(b, function, TensorCoreMatmulKernel::kBlockColumns,
-           TensorCoreMatmulKernel::kBlockRows,
-           TensorCoreMatmulKernel::kWarpsPerBlock,
-           arith::ConstantIntOp::create(b, loc, b.getI32Type(),
-                                        tensorCore.getSharedMemoryBytes()),
-           ValueRange{buffers.weightBytes, buffers.weightScales,
-                      buffers.actBytes, buffers.actScales, buffers.result,
-                      buffers.tokensI32});
+  // The tensor-core kernel takes one weight: a launch for each.
+  auto launchTensorCores = [&](OpBuilder &b) {
+    for (auto [w, tensorCore] : llvm::enumerate(tensorCores)) {
+      gpu::GPUFuncOp function =
+          getKernel(tensorCore.getName(), [&](OpBuilder &builder) {
+            return buildTensorCoreMatmulKernel(builder, loc, tensorCore);
+          });
+      launch(b, function,
+             llvm::divideCeil(tensorCore.outChannels,
+                              TensorCoreMatmulKernel::kBlockColumns),
+             TensorCoreMatmulKernel::kBlockRows,
+             TensorCoreMatmulKernel::kWarpsPerBlock,
+             arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                          tensorCore.getSharedMemoryBytes()),
+             ValueRange{buffers.weightBytes[w], buffers.weightScales[w],
+                        buffers.actBytes, buffers.actScales, buffers.results[w],
+                        buffers.tokensI32});
+    }
   };
   // The smallest decode kernel that holds the tokens, else the tensor-core
   // kernel (or the largest decode kernel over blocks of tokens).
@@ -199,7 +230,7 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
                                                           size_t next) {
     if (next == decodeKernels.size()) {
       if (hasTensorCore)
-        launchTensorCore(b);
+        launchTensorCores(b);
       else
         launchDecode(b, decodeKernels.back());
       return;

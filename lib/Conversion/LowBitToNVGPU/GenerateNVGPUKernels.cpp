@@ -93,7 +93,7 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
                          weightScaleGroup, pipelineStages,
                          weight.getScaleType(), resultType}};
   for (int64_t tokens = 1; tokens <= maxDecodeRows; tokens *= 2) {
-    DecodeMatmulKernel kernel{outChannels,
+    DecodeMatmulKernel kernel{{outChannels},
                               inChannels,
                               actScaleGroup,
                               weightScaleGroup,

@@ -557,6 +557,7 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
     OffloadKernelsToGPUOptions offload;
     offload.chip = gpuChip;
     pm.addPass(createOffloadKernelsToGPU(offload));
+    pm.addPass(createEnableDependentLaunch());
     buildNVGPUKernelLoweringPipeline(pm);
   }
   buildCPULoweringPipeline(pm, /*launchesGPUKernels=*/!gpuChip.empty());
@@ -629,6 +630,10 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
   if (!gpuChip.empty()) {
     metadata["gpu"] = gpuChip;
     metadata["gpu_runtime_functions"] = lowered->gpuRuntimeFunctions;
+    // lowbit-enable-dependent-launch began every kernel with
+    // griddepcontrol.wait, so the runtime may overlap their launches.
+    metadata["gpu_dependent_launch"] =
+        supportsDependentLaunch(gpuChip) ? "true" : "false";
   }
   if (ranks > 1) {
     metadata["tensor_parallel"] = std::to_string(ranks);

@@ -15,9 +15,10 @@
 // CHECK: call @lowbit_cpu_embedding_8x64(
 // CHECK-NOT: call @lowbit_cpu_rms_norm_64
 // CHECK: call @lowbit_cpu_rms_norm_eps{{0x[0-9a-f]+}}_p{{[0-9]+}}_quantize_64_b32_g32_84_f16(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}) :
-// CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
+// The two matmuls of the norm's quantized output are one launch
+// (convert-to-cpu-nvgpu-matmul-groups.mlir).
+// CHECK: call @lowbit_nvgpu_matmul_64_64x64_ga32_gw32(
 // CHECK: call @lowbit_cpu_rotary_64_h32_t{{0x[0-9a-f]+}}(
-// CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
 // CHECK-NOT: call @lowbit_cpu_swiglu_64
 // CHECK: call @lowbit_cpu_swiglu_quantize_64_b32_g32_84_f16(
 // CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(

@@ -7,8 +7,20 @@
 // TOKENS: error: max-decode-tokens must be a positive power of two, got 12
 // STAGES: error: pipeline-stages must be 2, 3 or 4, got 5
 
-// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, weight codes, weight scales, result) as 2-D memrefs}}
+// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, then for each weight: weight codes, weight scales, result) as 2-D memrefs with static weight shapes and one weight scale group}}
 func.func private @three_arguments(memref<?x64xi8>, memref<?x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
+
+// -----
+
+// Two weights of one launch must share their scale group.
+// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, then for each weight: weight codes, weight scales, result) as 2-D memrefs with static weight shapes and one weight scale group}}
+func.func private @two_scale_groups(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x8xf32>, memref<8x32xi8>, memref<8x1xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul}
+
+// -----
+
+// A weight's codes without its scales and result.
+// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take}}
+func.func private @incomplete_weight(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x8xf32>, memref<8x32xi8>) attributes {lowbit.gpu_matmul}
 
 // -----
 

@@ -40,12 +40,35 @@
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n36_k64_ga64_gw32_t2_c1_f32_f32 blocks in (%c5{{.*}}, %[[ROW_BLOCKS]], %c1{{.*}})
 // CHECK-NOT: tc_matmul
 
+// Two weights of the same activations (64 and 16 output channels): one
+// decode launch over both weights' blocks (8 + 2), the buffers of each
+// weight in turn, then the activations, then each result; the tensor-core
+// kernel takes one weight per launch.
+// CHECK-LABEL: func.func private @lowbit_nvgpu_matmul_64_16x64_ga32_gw32(
+// CHECK-SAME: %[[ACT:[^:]*]]: memref<?x64xi8>, %{{[^:]*}}: memref<?x2xf32>, %{{[^:]*}}: memref<64x32xi8>, %{{[^:]*}}: memref<64x2xf32>, %{{[^:]*}}: memref<?x64xf32>, %{{[^:]*}}: memref<16x32xi8>, %{{[^:]*}}: memref<16x2xf32>, %{{[^:]*}}: memref<?x16xf32>)
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_16_k64_ga32_gw32_t1_c1_f32_f32 blocks in (%c10, %{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) args(%[[W0:[^ ]*]] : memref<?xvector<4xi32>>, %[[S0:[^ ]*]] : memref<?xf32>, %[[W1:[^ ]*]] : memref<?xvector<4xi32>>, %[[S1:[^ ]*]] : memref<?xf32>, %{{[^ ]*}} : memref<?xvector<4xi32>>, %{{[^ ]*}} : memref<?xf32>, %[[OUT0:[^ ]*]] : memref<?xf32>, %[[OUT1:[^ ]*]] : memref<?xf32>, %{{[^ ]*}} : i32)
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_16_k64_ga32_gw32_t2_c1_f32_f32 blocks in (%c10
+// CHECK: } else {
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT0]] : memref<?xf32>
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n16_k64_ga32_gw32_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT1]] : memref<?xf32>
+
 // CHECK: gpu.module @lowbit_matmul_kernels [#nvvm.target<O = 3, chip = "sm_89", features = "+ptx80">]
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t1_c1_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32(
 // CHECK-DAG: gpu.func @tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n36_k64_ga64_gw32_t1_c1_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n36_k64_ga64_gw32_t2_c1_f32_f32(
+// The grouped kernel's block x picks the weight: blocks 0-7 the first,
+// the rest the second, renumbered from 0.
+// CHECK-LABEL: gpu.func @decode_matmul_w4_n64_16_k64_ga32_gw32_t1_c1_f32_f32(
+// CHECK: %[[BLOCK:.*]] = gpu.block_id x
+// CHECK: %[[FIRST:.*]] = arith.cmpi ult, %[[BLOCK]], %c8
+// CHECK: scf.if %[[FIRST]] {
+// CHECK: memref.store {{.*}}, %arg6[
+// CHECK: } else {
+// CHECK: arith.subi %[[BLOCK]], %c8
+// CHECK: memref.store {{.*}}, %arg7[
 
 func.func private @lowbit_nvgpu_matmul_64x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
 func.func private @lowbit_nvgpu_matmul_36x64_ga64_gw32(memref<?x64xi8>, memref<?x1xf32>, memref<36x32xi8>, memref<36x2xf32>, memref<?x36xf32>) attributes {lowbit.gpu_matmul}
+func.func private @lowbit_nvgpu_matmul_64_16x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>, memref<16x32xi8>, memref<16x2xf32>, memref<?x16xf32>) attributes {lowbit.gpu_matmul}

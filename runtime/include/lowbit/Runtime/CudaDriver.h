@@ -81,10 +81,16 @@ public:
   /// Bytes of parameter `index` of `function`.
   bool getParameterSize(void *function, size_t index, size_t &bytes);
   bool createGraph(void *&graph);
+  /// Whether graphs can link kernels by programmatic edges (sm_90 and
+  /// newer, CUDA 12.3 or later).
+  bool supportsDependentLaunch() const;
   /// Appends `launch` to `graph` after `previous` (null: first), copying its
-  /// parameter values; the new node in `node`.
+  /// parameter values; the new node in `node`. With `programmatic` the
+  /// kernel may start once every block of `previous` has run
+  /// griddepcontrol.launch_dependents; it must wait (griddepcontrol.wait)
+  /// before it touches memory.
   bool addKernelNode(void *graph, void *previous, const KernelLaunch &launch,
-                     void *&node);
+                     void *&node, bool programmatic = false);
   bool instantiateGraph(void *graph, void *&executable);
   /// Gives `node` of an instantiated graph `launch`'s grid and parameters.
   bool setKernelNode(void *executable, void *node, const KernelLaunch &launch);

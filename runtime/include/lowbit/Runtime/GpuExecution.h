@@ -60,7 +60,8 @@ public:
   /// waits for the kernels it launched and copies `logitsBytes` of logits
   /// to `logits`; false with the first failed launch's error otherwise.
   /// A `decodeStep` (one token) runs as a CUDA graph when the driver has
-  /// them (and LOWBIT_GPU_GRAPHS is not 0, and the model is not profiled):
+  /// them (and LOWBIT_GPU_GRAPHS is not 0, and the model is not profiled),
+  /// its kernels linked by programmatic edges when the artifact allows:
   /// the first step records its launches as a graph, later steps replay it
   /// and update only the nodes whose parameters changed (the position, the
   /// KV cache views), so the step costs one launch instead of hundreds.
@@ -177,6 +178,10 @@ private:
   std::string firstError;
   /// Whether decode steps run as CUDA graphs.
   bool graphsEnabled = false;
+  /// Whether a step graph links its kernels by programmatic edges, so each
+  /// starts while the one before it ends (the artifact's
+  /// gpu_dependent_launch, unless LOWBIT_GPU_DEPENDENT_LAUNCH is 0).
+  bool dependentLaunch = false;
   GraphMode graphMode = GraphMode::Off;
   StepGraph stepGraph;
   /// The next node a replay compares, and whether all so far matched.
