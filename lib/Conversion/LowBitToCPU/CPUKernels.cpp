@@ -801,6 +801,35 @@ void lowbit::createCollectiveCall(OpBuilder &builder, Location loc,
                  arith::IndexCastOp::create(builder, loc, i64, count)});
 }
 
+namespace {
+/// The cosine and sine of `rotary`'s angle for pair `pair` of a head, at
+/// `position` (i32); `factors` when rotary.hasFactors.
+std::pair<Value, Value> emitRotation(Emitter &e, const RotaryEmbedding &rotary,
+                                     Value position, Value pair,
+                                     Value factors) {
+  Value pairIndex =
+      arith::IndexCastOp::create(e, e.getI32Type(), e.mul(pair, e.index(2)));
+  Value exponent =
+      e.divf(e.toF32(pairIndex), e.f32(static_cast<float>(rotary.headDim)));
+  Value frequency = e.divf(
+      e.f32(1.0f), math::PowFOp::create(e, e.f32(rotary.theta), exponent));
+  if (rotary.hasFactors)
+    frequency = e.divf(frequency, e.load(factors, pair));
+  Value angle = e.mulf(e.toF32(position), frequency);
+  return {math::CosOp::create(e, angle).getResult(),
+          math::SinOp::create(e, angle).getResult()};
+}
+
+/// Channels c and c + 1 (c even) of row t of `rows`, turned by the angle of
+/// `cosine` and `sine`.
+std::pair<Value, Value> rotatePair(Emitter &e, Value rows, Value t, Value c,
+                                   Value cosine, Value sine) {
+  Value x0 = e.load(rows, {t, c}), x1 = e.load(rows, {t, e.add(c, e.index(1))});
+  return {arith::SubFOp::create(e, e.mulf(x0, cosine), e.mulf(x1, sine)),
+          e.addf(e.mulf(x0, sine), e.mulf(x1, cosine))};
+}
+} // namespace
+
 func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
                                          float theta, bool hasFactors) {
   Builder b(module.getContext());
@@ -817,30 +846,18 @@ func::FuncOp CPUKernelBuilder::getRotary(int64_t channels, int64_t headDim,
       types, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value input = args[0], positions = args[1], out = args[2];
+        RotaryEmbedding rotary{headDim, theta, hasFactors};
         // The angle's cosine and sine of pair i of token t.
         auto rotation = [&](Emitter &e, Value t, Value i) {
-          Value position = e.toF32(e.load(positions, t));
-          Value pairIndex = arith::IndexCastOp::create(e, e.getI32Type(),
-                                                       e.mul(i, e.index(2)));
-          Value exponent =
-              e.divf(e.toF32(pairIndex), e.f32(static_cast<float>(headDim)));
-          Value frequency = e.divf(
-              e.f32(1.0f), math::PowFOp::create(e, e.f32(theta), exponent));
-          if (hasFactors)
-            frequency = e.divf(frequency, e.load(args[3], i));
-          Value angle = e.mulf(position, frequency);
-          return std::make_pair(math::CosOp::create(e, angle).getResult(),
-                                math::SinOp::create(e, angle).getResult());
+          return emitRotation(e, rotary, e.load(positions, t), i,
+                              hasFactors ? args[3] : Value());
         };
         auto rotate = [&](Emitter &e, Value t, Value i, Value head,
                           Value cosine, Value sine) {
           Value c0 = e.add(e.mul(head, e.index(headDim)), e.mul(i, e.index(2)));
-          Value c1 = e.add(c0, e.index(1));
-          Value x0 = e.load(input, {t, c0}), x1 = e.load(input, {t, c1});
-          e.store(
-              arith::SubFOp::create(e, e.mulf(x0, cosine), e.mulf(x1, sine)),
-              out, {t, c0});
-          e.store(e.addf(e.mulf(x0, sine), e.mulf(x1, cosine)), out, {t, c1});
+          auto [y0, y1] = rotatePair(e, input, t, c0, cosine, sine);
+          e.store(y0, out, {t, c0});
+          e.store(y1, out, {t, e.add(c0, e.index(1))});
         };
         int64_t heads = channels / headDim;
         // A GPU gives every (token, head, pair) a thread, each computing its
@@ -1086,19 +1103,40 @@ void emitAttentionOverChannelLanes(
 }
 } // namespace
 
-func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
+func::FuncOp
+CPUKernelBuilder::getKVAppend(KVCacheType type,
+                              std::optional<RotaryEmbedding> keyRotary,
+                              int64_t queryChannels) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type();
   int64_t channels = type.getChannels(), bits = type.getBits();
   int64_t group = type.getGroupSize();
+  assert((!keyRotary || (bits <= 8 && group % 2 == 0)) &&
+         (!queryChannels || (keyRotary && queryChannels % channels == 0)) &&
+         "a rotary KV append takes 4- and 8-bit caches of even groups");
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  SmallVector<Type> arguments = {rowsOf(channels, f32), rowsOf(channels, f32),
+                                 bytes, bytes, b.getIndexType()};
+  std::string name = llvm::formatv("lowbit_cpu_{0}kv_append_{1}_b{2}_g{3}_l{4}",
+                                   keyRotary ? "rotary_" : "", channels, bits,
+                                   group, type.getMaxLength())
+                         .str();
+  if (keyRotary) {
+    arguments.push_back(
+        MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
+    if (keyRotary->hasFactors)
+      arguments.push_back(MemRefType::get({keyRotary->headDim / 2}, f32));
+    name += llvm::formatv("_h{0}_t{1:x}{2}", keyRotary->headDim,
+                          llvm::bit_cast<uint32_t>(keyRotary->theta),
+                          keyRotary->hasFactors ? "_f" : "")
+                .str();
+  }
+  if (queryChannels) {
+    arguments.append(2, rowsOf(queryChannels, f32));
+    name += llvm::formatv("_q{0}", queryChannels).str();
+  }
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_kv_append_{0}_b{1}_g{2}_l{3}", channels, bits,
-                    group, type.getMaxLength())
-          .str(),
-      {rowsOf(channels, f32), rowsOf(channels, f32), bytes, bytes,
-       b.getIndexType()},
-      [&](OpBuilder &builder, Location loc, ValueRange args) {
+      name, arguments, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
         Value start = args[4];
         KVRegion regions[2] = {KVRegion::view(e, args[2], type),
@@ -1116,6 +1154,17 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
                   e.store(x, regions[side].data, {e.add(start, tc[0]), tc[1]});
                 }
               });
+        Value positions, factors, query, rotatedQuery;
+        if (keyRotary) {
+          positions = args[5];
+          unsigned next = 6;
+          if (keyRotary->hasFactors)
+            factors = args[next++];
+          if (queryChannels) {
+            query = args[next];
+            rotatedQuery = args[next + 1];
+          }
+        }
         int32_t limit = largestCode(bits);
         e.parallel(
             {e.rows(args[0]), e.index(channels / group)},
@@ -1124,23 +1173,60 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
               Value position = e.add(start, t);
               Value first = e.mul(g, e.index(group));
               Value last = e.add(first, e.index(group));
+              // Channels c and c + 1 (c even) of row t of `rows`, turned by
+              // the rotary embedding when `turned`.
+              auto pairAt = [&](Emitter &e, Value rows, Value c, bool turned) {
+                if (!turned)
+                  return std::make_pair(
+                      e.load(rows, {t, c}),
+                      e.load(rows, {t, e.add(c, e.index(1))}));
+                Value pair = arith::DivUIOp::create(
+                    e,
+                    arith::RemUIOp::create(e, c, e.index(keyRotary->headDim)),
+                    e.index(2));
+                auto [cosine, sine] = emitRotation(
+                    e, *keyRotary, e.load(positions, t), pair, factors);
+                return rotatePair(e, rows, t, c, cosine, sine);
+              };
+              if (queryChannels) {
+                // This group's share of the query's channels.
+                int64_t share = queryChannels / (channels / group);
+                Value queryFirst = e.mul(g, e.index(share));
+                Emitter::splitOverLanes(
+                    e.loop(
+                        queryFirst, e.add(queryFirst, e.index(share)), 2,
+                        [&](Emitter &e, Value c) {
+                          auto [y0, y1] = pairAt(e, query, c, true);
+                          e.store(y0, rotatedQuery, {t, c});
+                          e.store(y1, rotatedQuery, {t, e.add(c, e.index(1))});
+                        }),
+                    "independent");
+              }
               for (int side = 0; side < 2; ++side) {
                 Value rows = args[side];
                 KVRegion &region = regions[side];
-                Value scale = e.groupScale(
-                    first, last,
-                    [&](Emitter &e, Value c) {
-                      return e.load(rows, {t, c});
-                    },
-                    limit, e.getF16Type());
+                bool turned = side == 0 && keyRotary;
+                auto valueAt = [&](Emitter &e, Value c) -> Value {
+                  if (!turned)
+                    return e.load(rows, {t, c});
+                  Value odd = arith::RemUIOp::create(e, c, e.index(2));
+                  auto [y0, y1] =
+                      pairAt(e, rows, arith::SubIOp::create(e, c, odd), true);
+                  return arith::SelectOp::create(
+                      e,
+                      arith::CmpIOp::create(e, arith::CmpIPredicate::ne, odd,
+                                            e.index(0)),
+                      y1, y0);
+                };
+                Value scale =
+                    e.groupScale(first, last, valueAt, limit, e.getF16Type());
                 e.store(scale, region.scales, {position, g});
                 if (bits == 8) {
                   Emitter::splitOverLanes(
                       e.loop(first, last, 1,
                              [&](Emitter &e, Value c) {
-                               e.store(
-                                   e.codeOf(e.load(rows, {t, c}), scale, limit),
-                                   region.data, {position, c});
+                               e.store(e.codeOf(valueAt(e, c), scale, limit),
+                                       region.data, {position, c});
                              }),
                       "independent");
                   continue;
@@ -1149,11 +1235,9 @@ func::FuncOp CPUKernelBuilder::getKVAppend(KVCacheType type) {
                 Emitter::splitOverLanes(
                     e.loop(first, last, 2,
                            [&](Emitter &e, Value c) {
-                             Value low =
-                                 e.codeOf(e.load(rows, {t, c}), scale, limit);
-                             Value high = e.codeOf(
-                                 e.load(rows, {t, e.add(c, e.index(1))}), scale,
-                                 limit);
+                             auto [x0, x1] = pairAt(e, rows, c, turned);
+                             Value low = e.codeOf(x0, scale, limit);
+                             Value high = e.codeOf(x1, scale, limit);
                              Value packed = arith::OrIOp::create(
                                  e, arith::AndIOp::create(e, low, e.i8(0x0F)),
                                  arith::ShLIOp::create(e, high, e.i8(4)));

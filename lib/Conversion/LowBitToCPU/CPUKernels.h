@@ -88,6 +88,15 @@ int64_t getWeightTileRows(CPUMatmulISA isa);
 /// "packed-row-quads" or "packed-row-pairs".
 llvm::StringRef getWeightForm(CPUMatmulISA isa);
 
+/// A rotary embedding: pairs (2i, 2i+1) of each head of `headDim` channels
+/// turn by the angle position / (theta^(2i / headDim) x factors[i]), the
+/// factors (headDim / 2 f32) only when `hasFactors`.
+struct RotaryEmbedding {
+  int64_t headDim;
+  float theta;
+  bool hasFactors;
+};
+
 /// Creates the kernels of a module on demand, one per distinct
 /// specialisation, at the end of the module.
 class CPUKernelBuilder {
@@ -188,7 +197,19 @@ public:
   /// the way `type` stores them.
   /// (keys, values: ?xC f32, keyData, valueData: LxR i8, keyScales,
   ///  valueScales: LxS f32, start: index)
-  mlir::func::FuncOp getKVAppend(KVCacheType type);
+  ///
+  /// With `keyRotary` (4- and 8-bit caches of even groups; GPU models) the
+  /// kernel first turns the keys by that rotary embedding, one launch
+  /// instead of a rotary kernel before it, and with `queryChannels` (a
+  /// multiple of C; 0: none) it also stores the query rows turned alike,
+  /// for the attention after it.
+  /// (..., start: index, positions: ?xi32, factors: H/2 f32 when
+  ///  keyRotary->hasFactors, then with queryChannels query, rotatedQuery:
+  ///  ?xQ f32)
+  mlir::func::FuncOp
+  getKVAppend(KVCacheType type,
+              std::optional<RotaryEmbedding> keyRotary = std::nullopt,
+              int64_t queryChannels = 0);
 
   /// Causal grouped-query attention of query rows at positions start..
   /// over the cache.

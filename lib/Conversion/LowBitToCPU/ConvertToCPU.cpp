@@ -173,6 +173,51 @@ arith::AddFOp getFusedSum(QuantizeOp quantize, Operation *producer) {
   return sum;
 }
 
+/// The rotary embeddings that the kernel of a KV append applies itself
+/// (getFusedRotaries).
+struct FusedRotaries {
+  /// The rotary embedding of the appended keys.
+  RotaryOp keys;
+  /// The rotary embedding of the query of an attention over the appended
+  /// cache, or null.
+  RotaryOp query;
+};
+
+/// The rotary embeddings `append`'s kernel applies, or none. On a GPU, a
+/// 4- or 8-bit cache (of even groups) whose keys come from a rotary
+/// embedding (their only use) turns them itself, one launch instead of two;
+/// the query of an attention over the appended cache, turned alike (its
+/// only use) and computed before `append`, is turned by the same launch. On
+/// a CPU the rotary kernel computes each angle once for all heads, which
+/// the fused kernel would not.
+FusedRotaries getFusedRotaries(KVAppendOp append, CPUMatmulISA isa) {
+  KVCacheType type = append.getCache().getType();
+  if (isa != CPUMatmulISA::NVGPU || type.getBits() > 8 ||
+      type.getGroupSize() % 2 != 0)
+    return {};
+  auto keys = append.getKeys().getDefiningOp<RotaryOp>();
+  if (!keys || !keys->hasOneUse() || keys->getBlock() != append->getBlock())
+    return {};
+  auto turnsAlike = [&](RotaryOp query) {
+    Operation *input = query.getInput().getDefiningOp();
+    return query->hasOneUse() && query->getBlock() == append->getBlock() &&
+           (!input || input->isBeforeInBlock(append)) &&
+           query.getPositions() == keys.getPositions() &&
+           query.getHeadDimAttr() == keys.getHeadDimAttr() &&
+           query.getThetaAttr() == keys.getThetaAttr() &&
+           query.getFrequencyFactors() == keys.getFrequencyFactors() &&
+           cast<ShapedType>(query.getType()).getDimSize(1) %
+                   type.getChannels() ==
+               0;
+  };
+  for (Operation *user : append->getUsers())
+    if (auto attention = dyn_cast<KVAttentionOp>(user))
+      if (auto query = attention.getQuery().getDefiningOp<RotaryOp>();
+          query && turnsAlike(query))
+        return {keys, query};
+  return {keys, {}};
+}
+
 /// The weight buffer: every stored form of every weight, placed once and
 /// shared by all entry points.
 class WeightPlan {
@@ -328,6 +373,9 @@ private:
   /// Producers that the kernel of their quantization computes
   /// (getFusedProducer, getFusedSum).
   DenseSet<Operation *> fusedProducers;
+  /// The rotary embeddings each KV append's kernel applies
+  /// (getFusedRotaries).
+  DenseMap<Operation *, FusedRotaries> fusedRotaries;
   /// The GPU matmuls one launch computes, by the first of them
   /// (groupGPUMatmuls), and the later ones.
   DenseMap<Operation *, SmallVector<MatmulOp>> gpuMatmulGroups;
@@ -740,13 +788,43 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             lowered[matmul.getResult()] = {out, {}};
             return success();
           })
-          .Case([&](KVAppendOp append) {
+          .Case([&](KVAppendOp append) -> LogicalResult {
             Lowered cache = lowered[append.getCache()];
-            call(kernels.getKVAppend(append.getCache().getType()),
-                 {lowered[append.getKeys()].data,
-                  lowered[append.getValues()].data, cache.data, cache.extra,
-                  start});
             lowered[append.getResult()] = cache;
+            KVCacheType type = append.getCache().getType();
+            RotaryOp keys = fusedRotaries.lookup(append).keys;
+            if (!keys) {
+              call(kernels.getKVAppend(type), {lowered[append.getKeys()].data,
+                                               lowered[append.getValues()].data,
+                                               cache.data, cache.extra, start});
+              return success();
+            }
+            Value factors = keys.getFrequencyFactors();
+            if (factors && failed(requireWeight(factors, "frequency factors")))
+              return failure();
+            SmallVector<Value> operands = {lowered[keys.getInput()].data,
+                                           lowered[append.getValues()].data,
+                                           cache.data,
+                                           cache.extra,
+                                           start,
+                                           positions};
+            if (factors)
+              operands.push_back(weightView(b, factors, "f32"));
+            int64_t queryChannels = 0;
+            if (RotaryOp query = fusedRotaries.lookup(append).query) {
+              queryChannels = channelsOf(query.getInput());
+              Value out =
+                  allocate(b, query.getResult(), b.getF32Type(), queryChannels);
+              operands.append({lowered[query.getInput()].data, out});
+              lowered[query.getResult()] = {out, {}};
+            }
+            call(kernels.getKVAppend(
+                     type,
+                     RotaryEmbedding{keys.getHeadDimAttr().getInt(),
+                                     keys.getTheta().convertToFloat(),
+                                     static_cast<bool>(factors)},
+                     queryChannels),
+                 operands);
             return success();
           })
           .Case([&](KVAttentionOp attention) {
@@ -909,6 +987,20 @@ LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
       for (Value operand : op->getOperands())
         if (lastUse[operand]->isBeforeInBlock(quantize))
           lastUse[operand] = quantize;
+    }
+  });
+  graph.walk([&](KVAppendOp append) {
+    FusedRotaries rotaries = getFusedRotaries(append, kernels.getISA());
+    if (!rotaries.keys)
+      return;
+    fusedRotaries[append] = rotaries;
+    for (RotaryOp rotary : {rotaries.keys, rotaries.query}) {
+      if (!rotary)
+        continue;
+      fusedProducers.insert(rotary);
+      for (Value operand : rotary->getOperands())
+        if (lastUse[operand]->isBeforeInBlock(append))
+          lastUse[operand] = append;
     }
   });
 
