@@ -7,9 +7,14 @@ Joins two files about the same compiled model:
   - the GPU kernel profile of the runtime, `LOWBIT_GPU_PROFILE=FILE`
     (one markdown row per kernel: launches, total milliseconds).
 
-Kernels are named after the op they were generated from: `decode_matmul_*`
+Kernels are named after the ops they were generated from: `decode_matmul_*`
 and `tc_matmul_*` are `lowbit.matmul`, `lowbit_cpu_<op>_<shape>_kernel` is
-`lowbit.<op>` (`add` and `mul` are `arith.addf` and `arith.mulf`). The
+`lowbit.<op>` (`add` and `mul` are `arith.addf` and `arith.mulf`), and a
+fused kernel names each op it computes, e.g.
+`lowbit_cpu_add_rms_norm_<...>_quantize_<...>_kernel`. Op classes that a
+fused kernel joins are reported as one row (`arith.addf + lowbit.quantize +
+lowbit.rms_norm`), the predictions of its classes summed: the unfused ops of
+those classes (a quantization after attention) fall into that row too. The
 profile covers `calls` runs of the function, so measured time per run is
 the total over `calls`. Prints one markdown row per op class.
 
@@ -21,17 +26,47 @@ import re
 import sys
 
 ARITH_KERNELS = {"add": "arith.addf", "mul": "arith.mulf", "sub": "arith.subf"}
+# The op names kernels spell, longest first so that `kv_append` is not read
+# as another op followed by `append`.
+KERNEL_OPS = sorted(["add", "mul", "sub", "embedding", "rms_norm", "linear",
+                     "rotary", "swiglu", "kv_append", "kv_attention",
+                     "quantize", "dequantize", "permute", "interleave_ranks"],
+                    key=lambda op: -op.count("_"))
 
 
-def op_class_of_kernel(kernel):
-    """The op a generated kernel implements, from its name."""
+def op_classes_of_kernel(kernel):
+    """The ops a generated kernel implements, from its name."""
     if kernel.startswith(("decode_matmul_", "tc_matmul_")):
-        return "lowbit.matmul"
-    match = re.match(r"lowbit_cpu_([a-z_]+?)_\d", kernel)
-    if not match:
+        return ["lowbit.matmul"]
+    match = re.fullmatch(r"lowbit_cpu_(.+?)(_kernel)?", kernel)
+    words = match.group(1).split("_") if match else []
+    classes = []
+    i = 0
+    while i < len(words):
+        for op in KERNEL_OPS:
+            length = op.count("_") + 1
+            if words[i:i + length] == op.split("_"):
+                classes.append(ARITH_KERNELS.get(op, "lowbit." + op))
+                i += length
+                break
+        else:
+            i += 1
+    if not classes:
         sys.exit(f"error: kernel '{kernel}' does not name the op it implements")
-    op = match.group(1)
-    return ARITH_KERNELS.get(op, "lowbit." + op)
+    return classes
+
+
+def join_fused_classes(kernel_classes):
+    """Op class -> the row it is reported in: classes one kernel computes
+    together share a row, named by all of them."""
+    row = {}
+    for classes in kernel_classes:
+        joined = set(classes)
+        for op in classes:
+            joined |= row.get(op, {op})
+        for op in joined:
+            row[op] = joined
+    return {op: " + ".join(sorted(members)) for op, members in row.items()}
 
 
 def read_profile(path):
@@ -66,12 +101,20 @@ def main():
     if not predicted:
         sys.exit(f"error: {roofline_path} has no rows of @{function} at {phase}")
 
+    profile = read_profile(profile_path)
+    kernel_classes = {kernel: op_classes_of_kernel(kernel) for kernel in profile}
+    rows = join_fused_classes(kernel_classes.values())
+    for op in list(predicted):
+        row = rows.get(op, op)
+        if row != op:
+            predicted[row] += predicted.pop(op)
+            ops[row] += ops.pop(op)
     measured = collections.defaultdict(float)
     launches = collections.Counter()
-    for kernel, (count, total_ms) in read_profile(profile_path).items():
-        op = op_class_of_kernel(kernel)
-        measured[op] += total_ms * 1000.0 / calls
-        launches[op] += count
+    for kernel, (count, total_ms) in profile.items():
+        row = rows[kernel_classes[kernel][0]]
+        measured[row] += total_ms * 1000.0 / calls
+        launches[row] += count
 
     print(f"| op class | ops per run | kernel launches per run | predicted µs "
           f"| measured µs | measured / predicted |")
