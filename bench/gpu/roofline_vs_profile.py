@@ -7,8 +7,8 @@ Joins two files about the same compiled model:
   - the GPU kernel profile of the runtime, `LOWBIT_GPU_PROFILE=FILE`
     (one markdown row per kernel: launches, total milliseconds).
 
-Kernels are named after the ops they were generated from: `decode_matmul_*`
-and `tc_matmul_*` are `lowbit.matmul`, `lowbit_cpu_<op>_<shape>_kernel` is
+Kernels are named after the ops they were generated from: `decode_matmul_*`,
+`tc_matmul_*` and `lowbit_cpu_matmul_*` are `lowbit.matmul`, `lowbit_cpu_<op>_<shape>_kernel` is
 `lowbit.<op>` (`add` and `mul` are `arith.addf` and `arith.mulf`), and a
 fused kernel names each op it computes, e.g.
 `lowbit_cpu_add_rms_norm_<...>_quantize_<...>_kernel`. Op classes that a
@@ -30,7 +30,7 @@ ARITH_KERNELS = {"add": "arith.addf", "mul": "arith.mulf", "sub": "arith.subf"}
 # as another op followed by `append`.
 KERNEL_OPS = sorted(["add", "mul", "sub", "embedding", "rms_norm", "linear",
                      "rotary", "swiglu", "kv_append", "kv_attention",
-                     "quantize", "dequantize", "permute", "interleave_ranks"],
+                     "quantize", "matmul", "permute", "interleave_ranks"],
                     key=lambda op: -op.count("_"))
 
 

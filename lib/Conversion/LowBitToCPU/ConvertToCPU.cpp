@@ -377,8 +377,10 @@ private:
   /// (getFusedRotaries).
   DenseMap<Operation *, FusedRotaries> fusedRotaries;
   /// The GPU matmuls one launch computes, by the first of them
-  /// (groupGPUMatmuls), and the later ones.
+  /// (groupGPUMatmuls).
   DenseMap<Operation *, SmallVector<MatmulOp>> gpuMatmulGroups;
+  /// The matmuls of those groups other than the first, which the first's
+  /// launch computes.
   DenseSet<Operation *> groupedMatmuls;
   /// Per-token scratch offsets of live values and their sizes.
   DenseMap<Value, std::pair<int64_t, int64_t>> liveScratch;
@@ -479,9 +481,9 @@ void EntryPointLowering::groupGPUMatmuls() {
       // The weight's ops have no run-time operands: they may come anywhere
       // before the launch.
       SmallVector<Operation *> weightOps;
-      for (Value value = member.getWeight();
-           Operation *op = value.getDefiningOp();
-           value = op->getNumOperands() ? op->getOperand(0) : Value())
+      for (Operation *op = member.getWeight().getDefiningOp(); op;
+           op = op->getNumOperands() ? op->getOperand(0).getDefiningOp()
+                                     : nullptr)
         weightOps.push_back(op);
       for (Operation *op : llvm::reverse(weightOps))
         if (!op->isBeforeInBlock(first))

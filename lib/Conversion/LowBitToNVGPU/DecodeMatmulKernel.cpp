@@ -82,6 +82,7 @@ private:
   Value weights, weightScales;
   /// The activations (see DecodeMatmulKernel) and the step's token count.
   Value act, actScales, tokens;
+  /// The thread's lane and warp in its block, and the block's first token.
   Value lane, warp, firstToken;
   /// Output channels of this warp, clamped to valid ones; token rows of
   /// this block, clamped likewise.

@@ -37,6 +37,8 @@ bool targetsDependentLaunch(gpu::GPUModuleOp module) {
          });
 }
 
+/// Begins every kernel of the sm_90 (and newer) gpu.modules with
+/// griddepcontrol wait, then launch_dependents.
 struct EnableDependentLaunchPass
     : lowbit::impl::EnableDependentLaunchBase<EnableDependentLaunchPass> {
   void runOnOperation() override {

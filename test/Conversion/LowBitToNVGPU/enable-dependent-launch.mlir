@@ -1,4 +1,12 @@
 // RUN: lowbit-opt %s --lowbit-enable-dependent-launch | FileCheck %s
+// RUN: lowbit-opt %s --lowbit-enable-dependent-launch --lowbit-lower-nvgpu-kernels | FileCheck %s --check-prefix=PTX
+
+// In the PTX the wait still comes before the kernel's first memory access.
+// PTX: .entry scale(
+// PTX-NOT: ld.global
+// PTX: griddepcontrol.wait
+// PTX: griddepcontrol.launch_dependents
+// PTX: ld.global
 
 // Kernels for sm_90 wait for their predecessor before anything else, then
 // let their successor launch.
