@@ -105,15 +105,30 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
       memrefAt(1).isDynamicDim(1) ||
       llvm::any_of(llvm::seq(0u, numWeights), [&](unsigned w) {
         return !memrefAt(weightArgument(w, 0)).hasStaticShape() ||
-               !memrefAt(weightArgument(w, 1)).hasStaticShape() ||
-               memrefAt(weightArgument(w, 1)).getDimSize(1) !=
-                   memrefAt(weightArgument(0, 1)).getDimSize(1);
+               !memrefAt(weightArgument(w, 1)).hasStaticShape();
       }))
     return declaration.emitOpError()
            << "is marked " << kGPUMatmulAttrName
            << " but does not take (activation codes, activation scales, then "
               "for each weight: weight codes, weight scales, result) as 2-D "
-              "memrefs with static weight shapes and one weight scale group";
+              "memrefs with static weight shapes";
+  for (unsigned w = 0; w < numWeights; ++w) {
+    int64_t rows = memrefAt(weightArgument(w, 0)).getDimSize(0);
+    int64_t scaleGroups = memrefAt(weightArgument(w, 1)).getDimSize(1);
+    int64_t firstScaleGroups = memrefAt(weightArgument(0, 1)).getDimSize(1);
+    if (scaleGroups != firstScaleGroups)
+      return declaration.emitOpError()
+             << "has " << scaleGroups << " scale groups per row in weight " << w
+             << " but " << firstScaleGroups
+             << " in weight 0; one launch takes one weight scale group";
+    MemRefType result = memrefAt(weightArgument(w, 2));
+    if (memrefAt(weightArgument(w, 1)).getDimSize(0) != rows ||
+        result.isDynamicDim(1) || result.getDimSize(1) != rows)
+      return declaration.emitOpError()
+             << "has " << rows << " rows in weight " << w
+             << " but its scales are " << memrefAt(weightArgument(w, 1))
+             << " and its result " << result;
+  }
   const int64_t inChannels = memrefAt(0).getDimSize(1);
   const int64_t actScaleGroup = inChannels / memrefAt(1).getDimSize(1);
   const int64_t weightScaleGroup =

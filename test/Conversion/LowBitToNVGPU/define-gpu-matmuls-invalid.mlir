@@ -7,13 +7,13 @@
 // TOKENS: error: max-decode-tokens must be a positive power of two, got 12
 // STAGES: error: pipeline-stages must be 2, 3 or 4, got 5
 
-// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, then for each weight: weight codes, weight scales, result) as 2-D memrefs with static weight shapes and one weight scale group}}
+// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, then for each weight: weight codes, weight scales, result) as 2-D memrefs with static weight shapes}}
 func.func private @three_arguments(memref<?x64xi8>, memref<?x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
 
 // -----
 
 // Two weights of one launch must share their scale group.
-// expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, then for each weight: weight codes, weight scales, result) as 2-D memrefs with static weight shapes and one weight scale group}}
+// expected-error @below {{'func.func' op has 1 scale groups per row in weight 1 but 2 in weight 0; one launch takes one weight scale group}}
 func.func private @two_scale_groups(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x8xf32>, memref<8x32xi8>, memref<8x1xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul}
 
 // -----
@@ -26,3 +26,9 @@ func.func private @incomplete_weight(memref<?x64xi8>, memref<?x2xf32>, memref<8x
 
 // expected-error @below {{'func.func' op has no GPU decode kernel: 48 input channels are not a multiple of 32}}
 func.func private @odd_channels(memref<?x48xi8>, memref<?x1xf32>, memref<8x24xi8>, memref<8x1xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul}
+
+// -----
+
+// A result must have as many channels as its weight has rows.
+// expected-error @below {{'func.func' op has 8 rows in weight 0 but its scales are 'memref<8x2xf32>' and its result 'memref<?x16xf32>'}}
+func.func private @wide_result(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x16xf32>) attributes {lowbit.gpu_matmul}
