@@ -200,18 +200,29 @@ public:
   groupScale(mlir::Value first, mlir::Value last,
              llvm::function_ref<mlir::Value(Emitter &, mlir::Value)> valueAt,
              mlir::Value limit, mlir::FloatType scaleType) {
-    // Magnitudes are at least 0, so 0 is the maximum's identity here.
-    mlir::Value absmax =
-        splitOverLanes(
-            loop(first, last, 1, {f32(0.0f)},
-                 [&](Emitter &e, mlir::Value c, mlir::ValueRange current)
-                     -> llvm::SmallVector<mlir::Value> {
-                   return {e.maxOf(current[0], mlir::math::AbsFOp::create(
-                                                   e, valueAt(e, c)))};
-                 }),
-            "max")
-            .getResult(0);
-    return roundTo(divf(absmax, limit), scaleType);
+    return groupScaleOver(
+        first, last, 1,
+        [&](Emitter &e, mlir::Value c) -> llvm::SmallVector<mlir::Value> {
+          return {valueAt(e, c)};
+        },
+        limit, scaleType);
+  }
+  /// groupScale of values that come in pairs: `pairAt` gives channels c and
+  /// c + 1 for every even c from `first` (the group's size even), so work a
+  /// pair shares (a rotation angle) is done once.
+  mlir::Value groupScaleOfPairs(
+      mlir::Value first, mlir::Value last,
+      llvm::function_ref<std::pair<mlir::Value, mlir::Value>(Emitter &,
+                                                              mlir::Value)>
+          pairAt,
+      int32_t limit, mlir::FloatType scaleType) {
+    return groupScaleOver(
+        first, last, 2,
+        [&](Emitter &e, mlir::Value c) -> llvm::SmallVector<mlir::Value> {
+          auto [low, high] = pairAt(e, c);
+          return {low, high};
+        },
+        f32(static_cast<float>(limit)), scaleType);
   }
 
   /// The signed 4-bit field of `byte` (i8) in the low nibble when `high` is
@@ -222,6 +233,33 @@ public:
         *this, mlir::arith::ShLIOp::create(*this, byte, four), four);
     mlir::Value top = mlir::arith::ShRSIOp::create(*this, byte, four);
     return mlir::arith::SelectOp::create(*this, high, top, low);
+  }
+
+private:
+  /// The absmax scale of the values `valuesAt` gives at every `step`-th
+  /// channel of [first, last) (`step` values each), divided by `limit` and
+  /// rounded to `scaleType`.
+  mlir::Value groupScaleOver(
+      mlir::Value first, mlir::Value last, int64_t step,
+      llvm::function_ref<llvm::SmallVector<mlir::Value>(Emitter &,
+                                                        mlir::Value)>
+          valuesAt,
+      mlir::Value limit, mlir::FloatType scaleType) {
+    // Magnitudes are at least 0, so 0 is the maximum's identity here.
+    mlir::Value absmax =
+        splitOverLanes(
+            loop(first, last, step, {f32(0.0f)},
+                 [&](Emitter &e, mlir::Value c, mlir::ValueRange current)
+                     -> llvm::SmallVector<mlir::Value> {
+                   mlir::Value maximum = current[0];
+                   for (mlir::Value value : valuesAt(e, c))
+                     maximum = e.maxOf(maximum,
+                                       mlir::math::AbsFOp::create(e, value));
+                   return {maximum};
+                 }),
+            "max")
+            .getResult(0);
+    return roundTo(divf(absmax, limit), scaleType);
   }
 };
 

@@ -1206,27 +1206,37 @@ CPUKernelBuilder::getKVAppend(KVCacheType type,
                 Value rows = args[side];
                 KVRegion &region = regions[side];
                 bool turned = side == 0 && keyRotary;
-                auto valueAt = [&](Emitter &e, Value c) -> Value {
-                  if (!turned)
-                    return e.load(rows, {t, c});
-                  Value odd = arith::RemUIOp::create(e, c, e.index(2));
-                  auto [y0, y1] =
-                      pairAt(e, rows, arith::SubIOp::create(e, c, odd), true);
-                  return arith::SelectOp::create(
-                      e,
-                      arith::CmpIOp::create(e, arith::CmpIPredicate::ne, odd,
-                                            e.index(0)),
-                      y1, y0);
-                };
+                // A turned pair shares its angle: the scale and the codes of
+                // turned keys go by pairs.
                 Value scale =
-                    e.groupScale(first, last, valueAt, limit, e.getF16Type());
+                    turned ? e.groupScaleOfPairs(
+                                 first, last,
+                                 [&](Emitter &e, Value c) {
+                                   return pairAt(e, rows, c, true);
+                                 },
+                                 limit, e.getF16Type())
+                           : e.groupScale(
+                                 first, last,
+                                 [&](Emitter &e, Value c) {
+                                   return e.load(rows, {t, c});
+                                 },
+                                 limit, e.getF16Type());
                 e.store(scale, region.scales, {position, g});
                 if (bits == 8) {
                   Emitter::splitOverLanes(
-                      e.loop(first, last, 1,
+                      e.loop(first, last, turned ? 2 : 1,
                              [&](Emitter &e, Value c) {
-                               e.store(e.codeOf(valueAt(e, c), scale, limit),
-                                       region.data, {position, c});
+                               if (!turned) {
+                                 e.store(e.codeOf(e.load(rows, {t, c}), scale,
+                                                  limit),
+                                         region.data, {position, c});
+                                 return;
+                               }
+                               auto [x0, x1] = pairAt(e, rows, c, true);
+                               e.store(e.codeOf(x0, scale, limit), region.data,
+                                       {position, c});
+                               e.store(e.codeOf(x1, scale, limit), region.data,
+                                       {position, e.add(c, e.index(1))});
                              }),
                       "independent");
                   continue;

@@ -31,13 +31,19 @@
 // CHECK: memref.load %[[QUERY]][%[[T]], %[[C]]]
 // CHECK: memref.store %{{.*}}, %[[OUT]][%[[T]], %[[C]]]
 // CHECK: } {lowbit.lane_split = "independent"}
-// CHECK: scf.for
+// The keys go by pairs, one angle for both channels, in the scale pass and
+// in the code pass.
+// CHECK: scf.for %{{.*}} step %c2{{.*}} iter_args
 // CHECK: math.cos
+// CHECK-NOT: math.cos
 // CHECK: memref.load %[[KEYS]]
+// CHECK-NOT: math.cos
 // CHECK: } {lowbit.lane_split = "max"}
-// CHECK: scf.for
+// CHECK: scf.for %{{.*}} step %c2
 // CHECK: math.cos
+// CHECK-NOT: math.cos
 // CHECK: memref.load %[[KEYS]]
+// CHECK-NOT: math.cos
 // CHECK: } {lowbit.lane_split = "independent"}
 // CHECK: scf.for
 // CHECK-NOT: math.cos
