@@ -92,6 +92,12 @@ void launchKernel(void *function, intptr_t gridX, intptr_t gridY,
                  static_cast<unsigned>(sharedBytes));
 }
 
+/// Whether the environment variable `name` is 0, which turns a feature off.
+bool isTurnedOff(const char *name) {
+  const char *value = std::getenv(name);
+  return value && std::string(value) == "0";
+}
+
 /// The runtime functions the compiled host code may call, by name.
 const std::map<std::string, void *> &getRuntimeFunctions() {
   static const std::map<std::string, void *> functions = {
@@ -318,17 +324,15 @@ GpuExecution::create(void *library, const Artifact &artifact,
   if (const char *path = std::getenv("LOWBIT_GPU_PROFILE"))
     execution->profilePath = path;
   // Profiles time every launch on its own, so they run without graphs.
-  const char *graphs = std::getenv("LOWBIT_GPU_GRAPHS");
   execution->graphsEnabled =
       allowGraphs && execution->device->supportsGraphs() &&
-      execution->profilePath.empty() && !(graphs && std::string(graphs) == "0");
+      execution->profilePath.empty() && !isTurnedOff("LOWBIT_GPU_GRAPHS");
   // Kernels that wait for their predecessor (gpu_dependent_launch) may be
   // launched while it runs.
-  const char *dependent = std::getenv("LOWBIT_GPU_DEPENDENT_LAUNCH");
   execution->dependentLaunch =
       artifact.metadata("gpu_dependent_launch") == "true" &&
       execution->device->supportsDependentLaunch() &&
-      !(dependent && std::string(dependent) == "0");
+      !isTurnedOff("LOWBIT_GPU_DEPENDENT_LAUNCH");
 
   if (!bindSlots(library, artifact.metadata("gpu_runtime_functions"),
                  getRuntimeFunctions(), kGPURuntimeSlotPrefix,
