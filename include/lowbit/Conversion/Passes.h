@@ -30,6 +30,14 @@ namespace lowbit {
 /// kernels.
 inline constexpr llvm::StringLiteral kGPUMatmulAttrName = "lowbit.gpu_matmul";
 
+/// Marks the prompt attention declarations of
+/// lowbit-convert-to-cpu{isa=nvgpu} (query rows, key region, value region,
+/// start position, output rows); the value is the `!lowbit.kv_cache` type.
+/// lowbit-define-gpu-prefill-attention defines them with launches of the
+/// tensor-core prefill attention kernel.
+inline constexpr llvm::StringLiteral kGPUPrefillAttentionAttrName =
+    "lowbit.gpu_prefill_attention";
+
 /// The stored form (in `lowbit.cpu.weights`) of the weights of those
 /// matmuls: per row, 16-byte steps of 32 channels, byte b holding channel b
 /// in its low and 16 + b in its high nibble (runtime::packInt4Interleaved),

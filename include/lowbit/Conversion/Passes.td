@@ -11,8 +11,8 @@ include "mlir/Pass/PassBase.td"
 
 def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
                                 "::mlir::ModuleOp"> {
-  let summary = "Generate NVIDIA GPU kernels for quantized matmuls and "
-                "compressed collectives";
+  let summary = "Generate NVIDIA GPU kernels for quantized matmuls, "
+                "compressed collectives and prompt attention over KV caches";
   let description = [{
     For every `lowbit.matmul` of INT4 weights, the pass generates GPU kernels
     specialised to its shape and scale groups into the `gpu.module
@@ -48,6 +48,11 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
     gather between them is NCCL's). Compressed `reduce_scatter` and
     `all_gather` and wire formats with f32 scales have no kernels yet and
     are errors.
+
+    Every `lowbit.kv_attention` over a 4- or 8-bit cache whose heads and
+    scale groups the tensor-core prefill attention kernel takes gets that
+    kernel (lowbit-define-gpu-prefill-attention launches it in compiled
+    models); other attentions get none.
   }];
   let options = [
     Option<"chip", "chip", "std::string", "\"sm_90\"",
@@ -60,6 +65,7 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
     "::mlir::LLVM::LLVMDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::nvgpu::NVGPUDialect",
@@ -148,6 +154,44 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def DefineGPUPrefillAttention : Pass<"lowbit-define-gpu-prefill-attention",
+                                      "::mlir::ModuleOp"> {
+  let summary = "Define the prompt attention declarations of "
+                "lowbit-convert-to-cpu{isa=nvgpu} with launches of lowbit's "
+                "tensor-core prefill attention kernel";
+  let description = [{
+    The attention kernel of lowbit-convert-to-cpu{isa=nvgpu} over a 4- or
+    8-bit KV cache calls, for a step of more than one query row, a private
+    declaration marked `lowbit.gpu_prefill_attention` (its value: the
+    `!lowbit.kv_cache` type) with the query rows, the key and value regions
+    of the cache, the position of the first row and the output rows. This
+    pass generates the prefill attention kernel of its shape into
+    `gpu.module @lowbit_attention_kernels` with an `#nvvm.target` for
+    `chip` and gives the declaration a host body that launches it over
+    blocks of 64 query rows by heads.
+
+    The kernel is flash attention on TF32 tensor cores (`mma.sync.m16n8k8`):
+    each thread block reads every key and value tile once for 64 query rows
+    of a head, where the CUDA-core kernel read the whole cache once per row.
+    Operands that are not codes go in as two TF32 parts, so the result
+    matches the reference executor to rounding, not bit for bit.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", "\"sm_90\"",
+           "target GPU: sm_80, sm_89 or sm_90">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::nvgpu::NVGPUDialect",
     "::mlir::NVVM::NVVMDialect",

@@ -1544,6 +1544,46 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                                        args[5], start, numHeads, headDim,
                                        headsPerKVHead, scoreScale);
             },
-            [&](Emitter &many) { emitNest(many, true); });
+            [&](Emitter &many) {
+              if (!fitsGPUPrefillAttention(type, headDim))
+                return emitNest(many, true);
+              func::CallOp::create(
+                  many, getGPUPrefillAttention(type, queryChannels),
+                  ValueRange{query, args[1], args[2], start, out});
+            });
       });
+}
+
+bool lowbit::fitsGPUPrefillAttention(KVCacheType type, int64_t headDim) {
+  int64_t bits = type.getBits(), group = type.getGroupSize();
+  return (bits == 4 || bits == 8) && headDim % 8 == 0 && headDim <= 128 &&
+         group % 8 == 0 && headDim % group == 0;
+}
+
+func::FuncOp CPUKernelBuilder::getGPUPrefillAttention(KVCacheType type,
+                                                      int64_t queryChannels) {
+  assert(isa == CPUMatmulISA::NVGPU &&
+         fitsGPUPrefillAttention(type, type.getHeadDim()) &&
+         "the GPU prefill attention kernel does not take this cache");
+  std::string name =
+      llvm::formatv(
+          "lowbit_nvgpu_prefill_attention_{0}_kv{1}_d{2}_b{3}_g{4}_l{5}",
+          queryChannels, type.getNumHeads(), type.getHeadDim(), type.getBits(),
+          type.getGroupSize(), type.getMaxLength())
+          .str();
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  Builder b(module.getContext());
+  Type f32 = b.getF32Type();
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto declaration = func::FuncOp::create(
+      builder, module.getLoc(), name,
+      builder.getFunctionType({rowsOf(queryChannels, f32), bytes, bytes,
+                               builder.getIndexType(),
+                               rowsOf(queryChannels, f32)},
+                              {}));
+  declaration.setPrivate();
+  declaration->setAttr(kGPUPrefillAttentionAttrName, TypeAttr::get(type));
+  return declaration;
 }

@@ -68,6 +68,12 @@ bool fitsNeonMatmul(BlockLayoutAttr layout);
 bool fitsGPUMatmul(QuantizedTensorType act, QuantizedTensorType weight,
                    mlir::FloatType resultType);
 
+/// Whether lowbit's GPU prefill attention kernel takes causal attention of
+/// heads of `headDim` channels over a cache of `type`: 4- or 8-bit codes,
+/// heads of a multiple of 8 channels up to 128, and scale groups of a
+/// multiple of 8 channels that divide the heads.
+bool fitsGPUPrefillAttention(KVCacheType type, int64_t headDim);
+
 /// Rows per tile of stored weights for the matmul of `isa`: 1 for Generic
 /// and X86VNNI (packed rows, docs/quantization.md), 4 for NeonDot and 2 for
 /// NeonMatrix.
@@ -218,6 +224,14 @@ public:
   ///  getDecodeAttentionWorkspaceBytes is not 0, workspace: bytes)
   mlir::func::FuncOp getKVAttention(KVCacheType type, int64_t queryChannels,
                                     int64_t numHeads);
+  /// A declaration marked kGPUPrefillAttentionAttrName of the causal
+  /// attention of several query rows over a cache of `type`
+  /// (fitsGPUPrefillAttention): lowbit-define-gpu-prefill-attention gives it
+  /// a body that launches the tensor-core prefill attention kernel.
+  /// getKVAttention's GPU kernel calls it for steps of more than one row.
+  /// (query: ?xQ f32, keyData, valueData: bytes, start: index, out: ?xQ f32)
+  mlir::func::FuncOp getGPUPrefillAttention(KVCacheType type,
+                                            int64_t queryChannels);
   /// Bytes of the workspace getKVAttention's kernel takes for the partial
   /// sums of a decode step split over positions (GPU kernels over channel
   /// lanes), or 0 when it takes none.

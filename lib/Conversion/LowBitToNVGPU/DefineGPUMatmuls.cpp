@@ -65,18 +65,6 @@ private:
 };
 } // namespace
 
-/// Flattens `buffer` to one dimension of run-time size.
-static Value flatten(OpBuilder &b, Location loc, Value buffer) {
-  auto type = cast<MemRefType>(buffer.getType());
-  Value flat = memref::CollapseShapeOp::create(
-      b, loc, buffer, ArrayRef<ReassociationIndices>{{0, 1}});
-  if (type.hasStaticShape())
-    flat = memref::CastOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, type.getElementType()),
-        flat);
-  return flat;
-}
-
 /// `bytes` (1-D i8) viewed as `count` 16-byte words.
 static Value viewAsWords(OpBuilder &b, Location loc, Value bytes, Value count) {
   auto words = MemRefType::get({ShapedType::kDynamic},
@@ -169,22 +157,22 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
   buffers.tokens = memref::DimOp::create(b, loc, body->getArgument(0), 0);
   buffers.tokensI32 =
       arith::IndexCastOp::create(b, loc, b.getI32Type(), buffers.tokens);
-  buffers.actBytes = flatten(b, loc, body->getArgument(0));
+  buffers.actBytes = flattenRows(b, loc, body->getArgument(0));
   buffers.actWords =
       viewAsWords(b, loc, buffers.actBytes,
                   arith::MulIOp::create(b, loc, buffers.tokens,
                                         index(inChannels / kWordBytes)));
-  buffers.actScales = flatten(b, loc, body->getArgument(1));
+  buffers.actScales = flattenRows(b, loc, body->getArgument(1));
   for (unsigned w = 0; w < numWeights; ++w) {
-    Value bytes = flatten(b, loc, body->getArgument(weightArgument(w, 0)));
+    Value bytes = flattenRows(b, loc, body->getArgument(weightArgument(w, 0)));
     buffers.weightBytes.push_back(bytes);
     buffers.weightWords.push_back(viewAsWords(
         b, loc, bytes,
         index(memrefAt(weightArgument(w, 0)).getNumElements() / kWordBytes)));
     buffers.weightScales.push_back(
-        flatten(b, loc, body->getArgument(weightArgument(w, 1))));
+        flattenRows(b, loc, body->getArgument(weightArgument(w, 1))));
     buffers.results.push_back(
-        flatten(b, loc, body->getArgument(weightArgument(w, 2))));
+        flattenRows(b, loc, body->getArgument(weightArgument(w, 2))));
   }
 
   auto ceilDiv = [&](OpBuilder &b, Value value, int64_t divisor) -> Value {
@@ -274,11 +262,8 @@ void DefineGPUMatmulsPass::runOnOperation() {
   if (failed(checkMatmulKernelOptions(getOperation(), chip, "max-decode-tokens",
                                       maxDecodeTokens, pipelineStages)))
     return signalPassFailure();
-  SmallVector<func::FuncOp> declarations;
-  for (auto function : getOperation().getOps<func::FuncOp>())
-    if (function.isDeclaration() && function->hasAttr(kGPUMatmulAttrName))
-      declarations.push_back(function);
-  for (func::FuncOp declaration : declarations)
+  for (func::FuncOp declaration :
+       getMarkedDeclarations(getOperation(), kGPUMatmulAttrName))
     if (failed(define(declaration)))
       return signalPassFailure();
 }

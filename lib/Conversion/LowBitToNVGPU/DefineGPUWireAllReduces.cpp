@@ -126,17 +126,10 @@ LogicalResult DefineGPUWireAllReducesPass::define(func::FuncOp declaration) {
 }
 
 void DefineGPUWireAllReducesPass::runOnOperation() {
-  if (chip != "sm_80" && chip != "sm_89" && chip != "sm_90") {
-    getOperation().emitError()
-        << "unknown GPU chip '" << chip << "'; expected sm_80, sm_89 or sm_90";
+  if (failed(checkKnownGPUChip(getOperation(), chip)))
     return signalPassFailure();
-  }
-  SmallVector<func::FuncOp> declarations;
-  for (auto function : getOperation().getOps<func::FuncOp>())
-    if (function.isDeclaration() &&
-        function->hasAttr(kGPUWireAllReduceAttrName))
-      declarations.push_back(function);
-  for (func::FuncOp declaration : declarations)
+  for (func::FuncOp declaration :
+       getMarkedDeclarations(getOperation(), kGPUWireAllReduceAttrName))
     if (failed(define(declaration)))
       return signalPassFailure();
 }

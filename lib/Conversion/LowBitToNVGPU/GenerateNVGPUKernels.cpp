@@ -1,8 +1,10 @@
-//===- GenerateNVGPUKernels.cpp - GPU kernels of a quantized graph ----------===//
+//===- GenerateNVGPUKernels.cpp - GPU kernels of a quantized graph
+//----------===//
 //
-// Gives every INT4-weight lowbit.matmul and every compressed all-reduce the
-// GPU kernels that compute it, generated for its exact shape, scale groups
-// or wire format into one gpu.module with an NVVM target. The host side of
+// Gives every INT4-weight lowbit.matmul, every compressed all-reduce and
+// every attention over a 4- or 8-bit KV cache the GPU kernels that compute
+// it, generated for its exact shape, scale groups, cache or wire format into
+// one gpu.module with an NVVM target. The host side of
 // the graph is left as it is; each op names its kernels so that code
 // generation for the host and the runtime's plan can find them.
 //
@@ -10,6 +12,7 @@
 
 #include "KernelEmitter.h"
 #include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
+#include "lowbit/Conversion/LowBitToNVGPU/PrefillAttentionKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/WireKernels.h"
 #include "lowbit/Conversion/Passes.h"
@@ -212,6 +215,27 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
                          "algorithm=all-gather";
       failed = true;
     }
+  });
+  getOperation().walk([&](KVAttentionOp attention) {
+    if (attention->getParentOfType<gpu::GPUModuleOp>())
+      return;
+    KVCacheType cache = attention.getCache().getType();
+    int64_t queryChannels = attention.getQuery().getType().getDimSize(1);
+    PrefillAttentionKernel kernel{
+        cache.getHeadDim(),   queryChannels / cache.getHeadDim(),
+        cache.getNumHeads(),  cache.getBits(),
+        cache.getGroupSize(), cache.getMaxLength()};
+    if (!kernel.checkSupported().empty())
+      return;
+    SmallVector<Attribute> references;
+    addKernel(
+        kernel.getName(),
+        [&](OpBuilder &builder) {
+          buildPrefillAttentionKernel(builder, attention.getLoc(), kernel);
+        },
+        references);
+    attention->setAttr(kKernelsAttrName,
+                       ArrayAttr::get(attention.getContext(), references));
   });
   if (failed)
     signalPassFailure();

@@ -11,11 +11,14 @@
 #define LOWBIT_LIB_CONVERSION_LOWBITTONVGPU_KERNELEMITTER_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MathExtras.h"
@@ -30,6 +33,26 @@ inline bool isKnownGPUChip(llvm::StringRef chip) {
   return chip == "sm_80" || chip == "sm_89" || chip == "sm_90";
 }
 
+/// Checks that `chip` is a known GPU chip; reports it on `op` if not.
+inline mlir::LogicalResult checkKnownGPUChip(mlir::Operation *op,
+                                             llvm::StringRef chip) {
+  if (isKnownGPUChip(chip))
+    return mlir::success();
+  return op->emitError() << "unknown GPU chip '" << chip
+                         << "'; expected sm_80, sm_89 or sm_90";
+}
+
+/// The function declarations of `module` marked `attrName`, which the
+/// lowbit-define-gpu-* passes give bodies.
+inline llvm::SmallVector<mlir::func::FuncOp>
+getMarkedDeclarations(mlir::ModuleOp module, llvm::StringRef attrName) {
+  llvm::SmallVector<mlir::func::FuncOp> declarations;
+  for (auto function : module.getOps<mlir::func::FuncOp>())
+    if (function.isDeclaration() && function->hasAttr(attrName))
+      declarations.push_back(function);
+  return declarations;
+}
+
 /// Checks the options the matmul kernel passes share: a known `chip`, a
 /// positive power of two for the decode token bound (option
 /// `decodeOptionName`) and 2 to 4 pipeline stages; reports the first
@@ -38,9 +61,8 @@ inline mlir::LogicalResult
 checkMatmulKernelOptions(mlir::Operation *op, llvm::StringRef chip,
                          llvm::StringRef decodeOptionName,
                          int64_t maxDecodeTokens, int64_t pipelineStages) {
-  if (!isKnownGPUChip(chip))
-    return op->emitError() << "unknown GPU chip '" << chip
-                           << "'; expected sm_80, sm_89 or sm_90";
+  if (mlir::failed(checkKnownGPUChip(op, chip)))
+    return mlir::failure();
   if (maxDecodeTokens <= 0 || !llvm::isPowerOf2_64(maxDecodeTokens))
     return op->emitError() << decodeOptionName
                            << " must be a positive power of two, got "
@@ -79,6 +101,51 @@ inline mlir::gpu::GPUFuncOp getOrBuildKernel(
     return existing;
   mlir::OpBuilder builder = mlir::OpBuilder::atBlockEnd(kernelModule.getBody());
   return build(builder);
+}
+
+/// The kernels' dynamic shared memory: an external, unsized workgroup
+/// global, which NVPTX emits as `.extern .shared .b8 name[]`. (The
+/// internal global that gpu.dynamic_shared_memory lowers to is demoted to a
+/// one-byte static variable instead.)
+inline constexpr llvm::StringLiteral kDynamicSharedMemoryName =
+    "lowbit_dynamic_shared";
+/// Alignment in bytes of the dynamic shared memory.
+inline constexpr int64_t kDynamicSharedMemoryAlignment = 16;
+
+/// Declares kDynamicSharedMemoryName at the start of the gpu.module that
+/// `builder` inserts into, unless it is there.
+inline void declareDynamicSharedMemory(mlir::OpBuilder &builder,
+                                       mlir::Location loc) {
+  mlir::Operation *module = builder.getBlock()->getParentOp();
+  if (mlir::SymbolTable::lookupSymbolIn(module, kDynamicSharedMemoryName))
+    return;
+  mlir::OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(builder.getBlock());
+  mlir::memref::GlobalOp::create(
+      builder, loc, builder.getStringAttr(kDynamicSharedMemoryName),
+      builder.getStringAttr("public"),
+      mlir::TypeAttr::get(mlir::MemRefType::get(
+          {0}, builder.getI8Type(), mlir::AffineMap(),
+          mlir::gpu::AddressSpaceAttr::get(
+              builder.getContext(), mlir::gpu::AddressSpace::Workgroup))),
+      /*initial_value=*/mlir::Attribute(), /*constant=*/mlir::UnitAttr(),
+      builder.getI64IntegerAttr(kDynamicSharedMemoryAlignment));
+}
+
+/// The 2-D `buffer` flattened to one dimension of run-time size, as the
+/// kernels take their buffers (host code of a launch).
+inline mlir::Value flattenRows(mlir::OpBuilder &b, mlir::Location loc,
+                               mlir::Value buffer) {
+  auto type = mlir::cast<mlir::MemRefType>(buffer.getType());
+  mlir::Value flat = mlir::memref::CollapseShapeOp::create(
+      b, loc, buffer, llvm::ArrayRef<mlir::ReassociationIndices>{{0, 1}});
+  if (type.hasStaticShape())
+    flat = mlir::memref::CastOp::create(
+        b, loc,
+        mlir::MemRefType::get({mlir::ShapedType::kDynamic},
+                              type.getElementType()),
+        flat);
+  return flat;
 }
 
 /// The type's name as MLIR prints it (`f16`, `bf16`, `f32`), for kernel
@@ -141,11 +208,41 @@ protected:
   mlir::Value mul(mlir::Value lhs, mlir::Value rhs) {
     return mlir::arith::MulIOp::create(b, loc, lhs, rhs);
   }
+  mlir::Value div(mlir::Value lhs, int64_t rhs) {
+    return mlir::arith::DivUIOp::create(b, loc, lhs, index(rhs));
+  }
+  mlir::Value rem(mlir::Value lhs, int64_t rhs) {
+    return mlir::arith::RemUIOp::create(b, loc, lhs, index(rhs));
+  }
+  mlir::Value min(mlir::Value lhs, mlir::Value rhs) {
+    return mlir::arith::MinUIOp::create(b, loc, lhs, rhs);
+  }
+  mlir::Value less(mlir::Value lhs, mlir::Value rhs) {
+    return mlir::arith::CmpIOp::create(b, loc, mlir::arith::CmpIPredicate::ult,
+                                       lhs, rhs);
+  }
   /// `value` as f32 (scales may be f16, bf16 or f32).
   mlir::Value toF32(mlir::Value value) {
     if (value.getType().isF32())
       return value;
     return mlir::arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+  }
+
+  /// The first `bytes` bytes of the dynamic shared memory
+  /// (declareDynamicSharedMemory), as a workgroup memref of i8.
+  mlir::Value getDynamicSharedMemory(int64_t bytes) {
+    auto workgroup = mlir::gpu::AddressSpaceAttr::get(
+        b.getContext(), mlir::gpu::AddressSpace::Workgroup);
+    mlir::Value base = mlir::memref::GetGlobalOp::create(
+        b, loc,
+        mlir::MemRefType::get({0}, b.getI8Type(), mlir::AffineMap(), workgroup),
+        kDynamicSharedMemoryName);
+    return mlir::memref::ReinterpretCastOp::create(
+        b, loc,
+        mlir::MemRefType::get({bytes}, b.getI8Type(), mlir::AffineMap(),
+                              workgroup),
+        base, /*offset=*/0, llvm::ArrayRef<int64_t>{bytes},
+        llvm::ArrayRef<int64_t>{1});
   }
 
   /// The i32 `word` as the vector<4xi8> that dp4a and mma.sync take.

@@ -397,11 +397,8 @@ struct OffloadKernelsToGPUPass
 
 void OffloadKernelsToGPUPass::runOnOperation() {
   ModuleOp module = getOperation();
-  if (!isKnownGPUChip(chip)) {
-    module.emitError() << "unknown GPU chip '" << chip
-                       << "'; expected sm_80, sm_89 or sm_90";
+  if (failed(checkKnownGPUChip(module, chip)))
     return signalPassFailure();
-  }
   if (threadsPerBlock < kWarpThreads || threadsPerBlock > 1024 ||
       threadsPerBlock % kWarpThreads != 0) {
     module.emitError() << "threads-per-block must be a multiple of 32 from 32 "

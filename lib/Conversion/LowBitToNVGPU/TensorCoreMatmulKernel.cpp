@@ -66,15 +66,6 @@ constexpr float kNibbleScale = 1.0f / 16.0f;
 constexpr int32_t kMagicBits = 0x4B400000;
 constexpr float kMagic = 12582912.0f;
 
-/// The kernels' dynamic shared memory: an external, unsized workgroup
-/// global, which NVPTX emits as `.extern .shared .b8 name[]`. (The
-/// internal global that gpu.dynamic_shared_memory lowers to is demoted to a
-/// one-byte static variable instead.)
-constexpr llvm::StringLiteral kDynamicSharedMemoryName =
-    "lowbit_dynamic_shared";
-constexpr int64_t kDynamicSharedMemoryAlignment = 16;
-
-
 /// Emits the kernel body; keeps the builder, location, the thread's
 /// coordinates and the tiling in one place.
 class TensorCoreMatmulEmitter : public KernelEmitter {
@@ -90,19 +81,6 @@ public:
   void emit(gpu::GPUFuncOp func);
 
 private:
-  Value div(Value lhs, int64_t rhs) {
-    return arith::DivUIOp::create(b, loc, lhs, index(rhs));
-  }
-  Value rem(Value lhs, int64_t rhs) {
-    return arith::RemUIOp::create(b, loc, lhs, index(rhs));
-  }
-  Value min(Value lhs, Value rhs) {
-    return arith::MinUIOp::create(b, loc, lhs, rhs);
-  }
-  Value less(Value lhs, Value rhs) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, lhs, rhs);
-  }
-
   /// The chunk of a shared-memory row where logical chunk `chunk` lives:
   /// rows that share a 128-byte line get different XOR patterns.
   Value swizzle(Value row, Value chunk, int64_t chunksPerRow);
@@ -419,17 +397,7 @@ void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
                                       func.getArgument(5));
   lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
   emitNibbleConstants();
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  Value base = memref::GetGlobalOp::create(
-      b, loc, MemRefType::get({0}, b.getI8Type(), AffineMap(), workgroup),
-      kDynamicSharedMemoryName);
-  shared = memref::ReinterpretCastOp::create(
-      b, loc,
-      MemRefType::get({kernel.getSharedMemoryBytes()}, b.getI8Type(),
-                      AffineMap(), workgroup),
-      base, /*offset=*/0, ArrayRef<int64_t>{kernel.getSharedMemoryBytes()},
-      ArrayRef<int64_t>{1});
+  shared = getDynamicSharedMemory(kernel.getSharedMemoryBytes());
 
   thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   lane = rem(thread, kWarpSize);
@@ -475,20 +443,7 @@ lowbit::buildTensorCoreMatmulKernel(OpBuilder &builder, Location loc,
        dynamic(builder.getI8Type()), dynamic(kernel.scaleType),
        dynamic(kernel.resultType), builder.getI32Type()},
       {});
-  Operation *module = builder.getBlock()->getParentOp();
-  if (!SymbolTable::lookupSymbolIn(module, kDynamicSharedMemoryName)) {
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToStart(builder.getBlock());
-    memref::GlobalOp::create(
-        builder, loc, builder.getStringAttr(kDynamicSharedMemoryName),
-        builder.getStringAttr("public"),
-        TypeAttr::get(MemRefType::get(
-            {0}, builder.getI8Type(), AffineMap(),
-            gpu::AddressSpaceAttr::get(builder.getContext(),
-                                       gpu::AddressSpace::Workgroup))),
-        /*initial_value=*/Attribute(), /*constant=*/UnitAttr(),
-        builder.getI64IntegerAttr(kDynamicSharedMemoryAlignment));
-  }
+  declareDynamicSharedMemory(builder, loc);
   auto func = gpu::GPUFuncOp::create(builder, loc, kernel.getName(), type);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
   func.setKnownBlockSizeAttr(

@@ -551,6 +551,9 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
     DefineGPUMatmulsOptions matmuls;
     matmuls.chip = gpuChip;
     pm.addPass(createDefineGPUMatmuls(matmuls));
+    DefineGPUPrefillAttentionOptions attention;
+    attention.chip = gpuChip;
+    pm.addPass(createDefineGPUPrefillAttention(attention));
     DefineGPUWireAllReducesOptions wireAllReduces;
     wireAllReduces.chip = gpuChip;
     pm.addPass(createDefineGPUWireAllReduces(wireAllReduces));

@@ -64,3 +64,19 @@ func.func @nothing_to_generate(%x: tensor<?x8xf32>, %w: tensor<2x8xf32>) -> tens
   %y = lowbit.linear %x, %w : tensor<?x8xf32>, tensor<2x8xf32> -> tensor<?x2xf32>
   return %y : tensor<?x2xf32>
 }
+
+// -----
+
+// An attention over a 4-bit cache names its prefill attention kernel; one
+// over an f16 cache, which that kernel does not take, gets none.
+// CHECK-LABEL: func.func @prefill_attention
+// CHECK: lowbit.kv_attention %{{.*}}, %{{.*}} at %{{.*}} {lowbit.gpu_kernels = [@lowbit_kernels::@tc_prefill_attention_d64_h2_kv1_b4_g32_l8], num_heads = 2 : i64}
+// CHECK: lowbit.kv_attention %{{.*}}, %{{.*}} at %{{.*}} {num_heads = 2 : i64}
+// CHECK: gpu.func @tc_prefill_attention_d64_h2_kv1_b4_g32_l8(
+// CHECK: nvgpu.mma.sync
+// CHECK-NOT: gpu.func
+func.func @prefill_attention(%q: tensor<?x128xf32>, %kv4: !lowbit.kv_cache<bits = 4, group = 32, heads = 1, head_dim = 64, max_len = 8>, %kv16: !lowbit.kv_cache<bits = 16, group = 64, heads = 1, head_dim = 64, max_len = 8>, %start: index) -> (tensor<?x128xf32>, tensor<?x128xf32>) {
+  %o4 = lowbit.kv_attention %q, %kv4 at %start {num_heads = 2 : i64} : tensor<?x128xf32>, !lowbit.kv_cache<bits = 4, group = 32, heads = 1, head_dim = 64, max_len = 8>
+  %o16 = lowbit.kv_attention %q, %kv16 at %start {num_heads = 2 : i64} : tensor<?x128xf32>, !lowbit.kv_cache<bits = 16, group = 64, heads = 1, head_dim = 64, max_len = 8>
+  return %o4, %o16 : tensor<?x128xf32>, tensor<?x128xf32>
+}
