@@ -13,13 +13,16 @@
 #   scripts/gpu-check.sh compile-7b-tp   # here: the same sharded over 2
 #                                  # GPUs, exact and with compressed prefill
 #                                  # all-reduces (TP_FORMATS)
-#   scripts/gpu-check.sh run [matmul|collectives|model|tp|e2e|tp-e2e]
+#   scripts/gpu-check.sh run [matmul|attention|collectives|model|tp|e2e|tp-e2e]
 #                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
 #                                  # matmul kernel (decode and tensor-core)
 #                                  # against the CPU and times it, then times
 #                                  # the cuBLAS peers through PyTorch;
+#                                  # attention checks the tensor-core prefill
+#                                  # attention kernel against the CPU in
+#                                  # double precision and times it;
 #                                  # collectives checks the compressed
 #                                  # all-reduce kernels bit for bit on one GPU
 #                                  # and, with two or more GPUs, runs them
@@ -53,6 +56,7 @@ MODEL_TOKENS=${MODEL_TOKENS:-24}
 DECODE_TOKENS=${DECODE_TOKENS:-257}
 E2E_PREFILL=${E2E_PREFILL:-16,128,2048}
 E2E_DECODE=${E2E_DECODE:-128}
+ATTENTION_ROWS=${ATTENTION_ROWS:-16,100,2048}
 
 # Writes the Llama-2-7B-shaped checkpoint and its calibration to $work
 # (WORK_7B), unless it is there from an earlier run.
@@ -182,6 +186,8 @@ run)
     bench/gpu/MatmulBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-matmul"
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
     bench/gpu/CollectiveBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-collectives"
+  g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
+    bench/gpu/AttentionBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-attention"
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem \
     --format=csv | tee "$RESULTS/device.txt"
   capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
@@ -501,6 +507,16 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
       done
     } > "$RESULTS/tp-e2e.md" 2>&1
     cat "$RESULTS/tp-e2e.md"
+  fi
+  if [[ $what == all || $what == attention ]]; then
+    {
+      echo "command: ATTENTION_ROWS=$ATTENTION_ROWS scripts/gpu-check.sh run attention"
+      ptx="$CHECK_DIR/llama2-7b-$chip.ptx"
+      echo "kernels: $ptx (lowbit-compile --target=$chip)"
+      "$CHECK_DIR/bin/lowbit-bench-attention" "$ptx" "$ATTENTION_ROWS" 20 ||
+        status=1
+    } > "$RESULTS/attention.md"
+    cat "$RESULTS/attention.md"
   fi
   [[ $what == all || $what == matmul ]] || exit "$status"
   {

@@ -1,16 +1,20 @@
 //===- BenchCommandLine.h - the GPU benchmarks' command line ----*- C++ -*-===//
 //
-// Both GPU benchmarks take `kernels.ptx [tokens,...] [iterations]`: the PTX
-// lowbit-compile wrote, the token counts to run and the calls to time.
+// The kernel benchmarks take `kernels.ptx [tokens,...] [iterations]`: the
+// PTX lowbit-compile wrote, the token counts to run and the calls to time;
+// most then open GPU 0 with that PTX loaded.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef LOWBIT_BENCH_GPU_BENCHCOMMANDLINE_H
 #define LOWBIT_BENCH_GPU_BENCHCOMMANDLINE_H
 
+#include "lowbit/Runtime/CudaDriver.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -57,6 +61,22 @@ struct BenchCommandLine {
     return line;
   }
 };
+
+/// GPU 0 with `ptx` loaded as `module`, or null after printing why not.
+inline std::unique_ptr<CudaDevice> openDeviceWithModule(const std::string &ptx,
+                                                        void *&module) {
+  std::string error;
+  std::unique_ptr<CudaDevice> device = CudaDevice::open(0, error);
+  if (!device) {
+    std::fprintf(stderr, "error: no GPU: %s\n", error.c_str());
+    return nullptr;
+  }
+  if (!device->loadModule(ptx, module)) {
+    std::fprintf(stderr, "error: %s\n", device->getError().c_str());
+    return nullptr;
+  }
+  return device;
+}
 
 } // namespace lowbit::runtime
 

@@ -396,17 +396,10 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "error: %s has no matmul kernel\n", argv[1]);
     return 1;
   }
-  std::string error;
-  std::unique_ptr<CudaDevice> device = CudaDevice::open(0, error);
-  if (!device) {
-    std::fprintf(stderr, "error: no GPU: %s\n", error.c_str());
-    return 1;
-  }
   void *module = nullptr;
-  if (!device->loadModule(ptx, module)) {
-    std::fprintf(stderr, "error: %s\n", device->getError().c_str());
+  std::unique_ptr<CudaDevice> device = openDeviceWithModule(ptx, module);
+  if (!device)
     return 1;
-  }
   std::printf("device: %s (sm_%d), %d iterations per case, weights rotated "
               "through %zu MiB\n\n",
               device->getName().c_str(), device->getComputeCapability(),
