@@ -8,7 +8,8 @@ Joins two files about the same compiled model:
     (one markdown row per kernel: launches, total milliseconds).
 
 Kernels are named after the ops they were generated from: `decode_matmul_*`,
-`tc_matmul_*` and `lowbit_cpu_matmul_*` are `lowbit.matmul`, `lowbit_cpu_<op>_<shape>_kernel` is
+`tc_matmul_*` and `lowbit_cpu_matmul_*` are `lowbit.matmul`,
+`tc_prefill_attention_*` is `lowbit.kv_attention`, `lowbit_cpu_<op>_<shape>_kernel` is
 `lowbit.<op>` (`add` and `mul` are `arith.addf` and `arith.mulf`), and a
 fused kernel names each op it computes, e.g.
 `lowbit_cpu_add_rms_norm_<...>_quantize_<...>_kernel`. Op classes that a
@@ -38,6 +39,8 @@ def op_classes_of_kernel(kernel):
     """The ops a generated kernel implements, from its name."""
     if kernel.startswith(("decode_matmul_", "tc_matmul_")):
         return ["lowbit.matmul"]
+    if kernel.startswith("tc_prefill_attention_"):
+        return ["lowbit.kv_attention"]
     match = re.fullmatch(r"lowbit_cpu_(.+?)(_kernel)?", kernel)
     words = match.group(1).split("_") if match else []
     classes = []
