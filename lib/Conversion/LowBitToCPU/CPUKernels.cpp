@@ -100,16 +100,28 @@ func::FuncOp CPUKernelBuilder::getOrCreate(
     llvm::function_ref<void(OpBuilder &, Location, ValueRange)> buildBody) {
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
-  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  Location loc = module.getLoc();
-  auto kernel = func::FuncOp::create(
-      builder, loc, name, builder.getFunctionType(argumentTypes, {}));
-  kernel.setPrivate();
+  func::FuncOp kernel = getOrDeclare(name, argumentTypes, /*marks=*/{});
+  Location loc = kernel.getLoc();
   Block *body = kernel.addEntryBlock();
-  builder.setInsertionPointToStart(body);
+  OpBuilder builder = OpBuilder::atBlockBegin(body);
   buildBody(builder, loc, body->getArguments());
   func::ReturnOp::create(builder, loc);
   return kernel;
+}
+
+func::FuncOp CPUKernelBuilder::getOrDeclare(StringRef name,
+                                            TypeRange argumentTypes,
+                                            ArrayRef<NamedAttribute> marks) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto declaration =
+      func::FuncOp::create(builder, module.getLoc(), name,
+                           builder.getFunctionType(argumentTypes, {}));
+  declaration.setPrivate();
+  for (NamedAttribute mark : marks)
+    declaration->setAttr(mark.getName(), mark.getValue());
+  return declaration;
 }
 
 Value CPUKernelBuilder::getIndexTable(OpBuilder &builder, Location loc,
@@ -712,8 +724,6 @@ CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
   std::string name = llvm::formatv(
       "lowbit_nvgpu_matmul_{0}x{1}_ga{2}_gw{3}", outputs, channels,
       actLayout.getScaleGroupChannels(), weightLayout.getScaleGroupChannels());
-  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
-    return existing;
   SmallVector<Type> arguments = {rowsOf(channels, i8),
                                  rowsOf(actLayout.getScalesPerRow(), f32)};
   for (QuantizedTensorType weight : weights) {
@@ -723,12 +733,8 @@ CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
          MemRefType::get({rows, weight.getLayout().getScalesPerRow()}, f32),
          rowsOf(rows, f32)});
   }
-  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  auto declaration = func::FuncOp::create(
-      builder, module.getLoc(), name, builder.getFunctionType(arguments, {}));
-  declaration.setPrivate();
-  declaration->setAttr(kGPUMatmulAttrName, builder.getUnitAttr());
-  return declaration;
+  return getOrDeclare(name, arguments,
+                      {b.getNamedAttr(kGPUMatmulAttrName, b.getUnitAttr())});
 }
 
 func::FuncOp CPUKernelBuilder::getGPUWireAllReduce(WireFormatAttr wire,
@@ -742,17 +748,12 @@ func::FuncOp CPUKernelBuilder::getGPUWireAllReduce(WireFormatAttr wire,
        << stringifyWireElement(wire.getElement()) << "_b" << wire.getBlockSize()
        << "_" << wire.getScaleType() << "_n" << ranks;
   }
-  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
-    return existing;
-  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  auto bytes = MemRefType::get({ShapedType::kDynamic}, builder.getI8Type());
-  auto declaration =
-      func::FuncOp::create(builder, module.getLoc(), name,
-                           builder.getFunctionType({bytes, bytes, bytes}, {}));
-  declaration.setPrivate();
-  declaration->setAttr(kGPUWireAllReduceAttrName, wire);
-  declaration->setAttr(kRanksAttrName, builder.getI64IntegerAttr(ranks));
-  return declaration;
+  Builder b(module.getContext());
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  return getOrDeclare(
+      name, {bytes, bytes, bytes},
+      {b.getNamedAttr(kGPUWireAllReduceAttrName, wire),
+       b.getNamedAttr(kRanksAttrName, b.getI64IntegerAttr(ranks))});
 }
 
 func::FuncOp CPUKernelBuilder::getInterleaveRanks(int64_t ranks,
@@ -1571,19 +1572,12 @@ func::FuncOp CPUKernelBuilder::getGPUPrefillAttention(KVCacheType type,
           queryChannels, type.getNumHeads(), type.getHeadDim(), type.getBits(),
           type.getGroupSize(), type.getMaxLength())
           .str();
-  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
-    return existing;
   Builder b(module.getContext());
   Type f32 = b.getF32Type();
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  auto declaration = func::FuncOp::create(
-      builder, module.getLoc(), name,
-      builder.getFunctionType({rowsOf(queryChannels, f32), bytes, bytes,
-                               builder.getIndexType(),
-                               rowsOf(queryChannels, f32)},
-                              {}));
-  declaration.setPrivate();
-  declaration->setAttr(kGPUPrefillAttentionAttrName, TypeAttr::get(type));
-  return declaration;
+  return getOrDeclare(
+      name,
+      {rowsOf(queryChannels, f32), bytes, bytes, b.getIndexType(),
+       rowsOf(queryChannels, f32)},
+      {b.getNamedAttr(kGPUPrefillAttentionAttrName, TypeAttr::get(type))});
 }

@@ -286,6 +286,12 @@ private:
               llvm::function_ref<void(mlir::OpBuilder &, mlir::Location,
                                       mlir::ValueRange)>
                   buildBody);
+  /// The declaration `name`, or a new private one of `argumentTypes`
+  /// carrying the attributes `marks`, which a lowbit-define-gpu-* pass
+  /// defines.
+  mlir::func::FuncOp getOrDeclare(llvm::StringRef name,
+                                  mlir::TypeRange argumentTypes,
+                                  llvm::ArrayRef<mlir::NamedAttribute> marks);
   /// A constant global holding `values` as i32, for permutations.
   mlir::Value getIndexTable(mlir::OpBuilder &builder, mlir::Location loc,
                             llvm::StringRef name,

@@ -87,15 +87,20 @@ private:
   /// the same C rows) by `combine`.
   Value combineOverQuad(Value value,
                         llvm::function_ref<Value(Value, Value)> combine);
-  /// A view of `bytes` bytes of `buffer` from byte `offset` as `elements` of
-  /// `element`.
+  /// A view of `buffer` from byte `offset` as `elements` of `element`.
   Value viewAs(Value buffer, int64_t offset, int64_t elements, Type element);
-  /// TF32 operands hi and lo of the f32 values `parts`, as vectors of
-  /// `shape`.
-  std::pair<Value, Value> splitTF32(ArrayRef<Value> parts,
-                                    ArrayRef<int64_t> shape);
+  /// The A operands hi and lo (TF32 parts) of the four f32 values `a`.
+  std::pair<Value, Value> splitTF32(ArrayRef<Value> a);
+  /// The B operand of the f32 values `first` and `second` (exact in TF32).
+  Value operandB(Value first, Value second);
+  /// `acc` plus both TF32 parts of `a` times `b`.
+  Value multiplyAccumulate(std::pair<Value, Value> a, Value b, Value acc);
   /// The f32 accumulator vector of one mma with `values` (row-major 2 x 2).
   Value accumulator(ArrayRef<Value> values);
+  /// This lane's C column `e` (0 or 1) of n8 tile `n`: 8n + 2(l%4) + e.
+  Value columnOf(int64_t n, int64_t e);
+  /// Runs `body` for items 0..items-1, kThreads at a time, one per thread.
+  void emitForEachItem(int64_t items, llvm::function_ref<void(Value)> body);
   /// Copies the codes and scales of positions tileStart.. of one cache
   /// region to shared memory, as f32.
   void emitLoadTile(Value codeWords, Value scaleTable, Value tileStart,
@@ -112,7 +117,7 @@ private:
 
   Value rows, start, lastPosition;
   Value queries, keyCodes, keyScales, valueCodes, valueScales;
-  Value thread, lane, quad, groupRow;
+  Value thread, quad, groupRow;
   /// This lane's two query rows, their positions, and the offsets of their
   /// channel l%4 in `queries`.
   Value queryRows[2], queryPositions[2], queryOffsets[2];
@@ -178,28 +183,62 @@ Value PrefillAttentionEmitter::viewAs(Value buffer, int64_t offset,
       buffer, index(offset), ValueRange());
 }
 
-std::pair<Value, Value>
-PrefillAttentionEmitter::splitTF32(ArrayRef<Value> parts,
-                                   ArrayRef<int64_t> shape) {
+std::pair<Value, Value> PrefillAttentionEmitter::splitTF32(ArrayRef<Value> a) {
   SmallVector<Value> high, low;
   auto round = [&](Value value) -> Value {
     Value bits = NVVM::ConvertFloatToTF32Op::create(
         b, loc, b.getI32Type(), value, NVVM::FPRoundingMode::RNA);
     return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
   };
-  for (Value part : parts) {
+  for (Value part : a) {
     Value rounded = round(part);
     high.push_back(rounded);
     low.push_back(round(subf(part, rounded)));
   }
-  auto type = VectorType::get(shape, b.getF32Type());
+  auto type = VectorType::get({4, 1}, b.getF32Type());
   return {vector::FromElementsOp::create(b, loc, type, high),
           vector::FromElementsOp::create(b, loc, type, low)};
+}
+
+Value PrefillAttentionEmitter::operandB(Value first, Value second) {
+  return vector::FromElementsOp::create(b, loc,
+                                        VectorType::get({2, 1}, b.getF32Type()),
+                                        ValueRange{first, second});
+}
+
+Value PrefillAttentionEmitter::multiplyAccumulate(std::pair<Value, Value> a,
+                                                  Value operand, Value acc) {
+  for (Value part : {a.first, a.second})
+    acc = nvgpu::MmaSyncOp::create(
+        b, loc, part, operand, acc,
+        ArrayRef<int64_t>{kMmaRows, kMmaColumns, kMmaDepth},
+        /*tf32Enabled=*/true);
+  return acc;
 }
 
 Value PrefillAttentionEmitter::accumulator(ArrayRef<Value> values) {
   return vector::FromElementsOp::create(
       b, loc, VectorType::get({2, 2}, b.getF32Type()), values);
+}
+
+Value PrefillAttentionEmitter::columnOf(int64_t n, int64_t e) {
+  return add(index(n * kMmaColumns + e), mul(quad, index(2)));
+}
+
+void PrefillAttentionEmitter::emitForEachItem(
+    int64_t items, llvm::function_ref<void(Value)> body) {
+  for (int64_t first = 0; first < items; first += kThreads) {
+    Value item = add(thread, index(first));
+    if (first + kThreads <= items) {
+      body(item);
+      continue;
+    }
+    auto inRange = scf::IfOp::create(b, loc, less(item, index(items)),
+                                     /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    body(item);
+  }
 }
 
 void PrefillAttentionEmitter::emitLoadTile(Value codeWords, Value scaleTable,
@@ -209,29 +248,12 @@ void PrefillAttentionEmitter::emitLoadTile(Value codeWords, Value scaleTable,
   const int64_t codesPerWord = kWordBytes * 8 / kernel.bits;
   const int64_t wordsPerRow = kernel.headDim / codesPerWord;
   Value firstWord = div(cacheBase, codesPerWord);
-  auto forEachItem = [&](int64_t items, llvm::function_ref<void(Value)> body) {
-    for (int64_t first = 0; first < items; first += kThreads) {
-      Value item = add(thread, index(first));
-      if (first + kThreads <= items) {
-        body(item);
-        continue;
-      }
-      auto inRange = scf::IfOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item,
-                                index(items)),
-          /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(inRange.thenBlock());
-      body(item);
-    }
-  };
   // Positions past the cache's last written row read that row instead: they
   // are masked, but must not read uninitialised memory.
   auto positionOf = [&](Value key) {
     return min(add(tileStart, key), lastPosition);
   };
-  forEachItem(Kernel::kBlockKeys * wordsPerRow, [&](Value item) {
+  emitForEachItem(Kernel::kBlockKeys * wordsPerRow, [&](Value item) {
     Value key = div(item, wordsPerRow);
     Value word = rem(item, wordsPerRow);
     Value packed = memref::LoadOp::create(
@@ -258,7 +280,7 @@ void PrefillAttentionEmitter::emitLoadTile(Value codeWords, Value scaleTable,
                               /*nontemporal=*/false, llvm::MaybeAlign(16));
   });
   const int64_t groupsPerRow = kernel.getChannels() / kernel.groupSize;
-  forEachItem(Kernel::kBlockKeys * groupsPerHead, [&](Value item) {
+  emitForEachItem(Kernel::kBlockKeys * groupsPerHead, [&](Value item) {
     Value key = div(item, groupsPerHead);
     Value groupOfHead = rem(item, groupsPerHead);
     Value group = add(div(cacheBase, kernel.groupSize), groupOfHead);
@@ -275,7 +297,6 @@ SmallVector<Value> PrefillAttentionEmitter::emitScores(Value tileStart) {
   const float scoreScale = 1.0f / std::sqrt(static_cast<float>(kernel.headDim));
   Value zero = f32(0.0f);
   Value minusInfinity = f32(-std::numeric_limits<float>::infinity());
-  auto operandType = VectorType::get({2, 1}, b.getF32Type());
   // Per n8 tile of positions: the sums of q . k so far, C layout.
   SmallVector<SmallVector<Value>> sums(tiles, SmallVector<Value>(4, zero));
   for (int64_t group = 0; group < groupsPerHead; ++group) {
@@ -292,27 +313,22 @@ SmallVector<Value> PrefillAttentionEmitter::emitScores(Value tileStart) {
               b, loc, queries,
               ValueRange{add(queryOffsets[half],
                              index(step * kMmaDepth + 4 * second))}));
-      auto [high, low] = splitTF32(a, {4, 1});
+      std::pair<Value, Value> operandA = splitTF32(a);
       for (int64_t n = 0; n < tiles; ++n) {
         // B: row k of the n8 tile is channel k, column j position n*8 + j.
         Value channel =
             add(mul(add(index(n * kMmaColumns), groupRow), index(rowFloats)),
                 add(quad, index(step * kMmaDepth)));
-        Value operand = vector::FromElementsOp::create(
-            b, loc, operandType,
-            ValueRange{memref::LoadOp::create(b, loc, keyCodes, channel),
-                       memref::LoadOp::create(b, loc, keyCodes,
-                                              add(channel, index(4)))});
-        for (Value a : {high, low})
-          partial[n] = nvgpu::MmaSyncOp::create(
-              b, loc, a, operand, partial[n],
-              ArrayRef<int64_t>{kMmaRows, kMmaColumns, kMmaDepth},
-              /*tf32Enabled=*/true);
+        Value first = memref::LoadOp::create(b, loc, keyCodes, channel);
+        Value second =
+            memref::LoadOp::create(b, loc, keyCodes, add(channel, index(4)));
+        Value operand = operandB(first, second);
+        partial[n] = multiplyAccumulate(operandA, operand, partial[n]);
       }
     }
     for (int64_t n = 0; n < tiles; ++n) {
       for (int64_t e = 0; e < 2; ++e) {
-        Value key = add(index(n * kMmaColumns + e), mul(quad, index(2)));
+        Value key = columnOf(n, e);
         Value scale = memref::LoadOp::create(
             b, loc, keyScales,
             ValueRange{add(mul(key, index(groupsPerHead)), index(group))});
@@ -329,8 +345,7 @@ SmallVector<Value> PrefillAttentionEmitter::emitScores(Value tileStart) {
   for (int64_t n = 0; n < tiles; ++n) {
     for (int64_t half = 0; half < 2; ++half) {
       for (int64_t e = 0; e < 2; ++e) {
-        Value position = add(
-            tileStart, add(index(n * kMmaColumns + e), mul(quad, index(2))));
+        Value position = add(tileStart, columnOf(n, e));
         Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
                                               position, queryPositions[half]);
         scores.push_back(arith::SelectOp::create(
@@ -345,14 +360,11 @@ SmallVector<Value> PrefillAttentionEmitter::emitScores(Value tileStart) {
 void PrefillAttentionEmitter::emitWeightedValues(ArrayRef<Value> weights,
                                                  MutableArrayRef<Value> out) {
   const int64_t tilesPerGroup = kernel.groupSize / kMmaColumns;
-  auto operandType = VectorType::get({2, 1}, b.getF32Type());
   for (int64_t step = 0; step < Kernel::kBlockKeys / kMmaDepth; ++step) {
     // A column q (q < 4) is position 2q of the 8, column q + 4 position
     // 2q + 1: this lane's C columns of n8 tile `step`.
     ArrayRef<Value> c = weights.slice(4 * step, 4);
-    Value positions[2] = {
-        add(index(step * kMmaDepth), mul(quad, index(2))),
-        add(index(step * kMmaDepth + 1), mul(quad, index(2)))};
+    Value positions[2] = {columnOf(step, 0), columnOf(step, 1)};
     for (int64_t group = 0; group < groupsPerHead; ++group) {
       Value scales[2];
       for (int64_t i = 0; i < 2; ++i)
@@ -360,25 +372,20 @@ void PrefillAttentionEmitter::emitWeightedValues(ArrayRef<Value> weights,
             b, loc, valueScales,
             ValueRange{
                 add(mul(positions[i], index(groupsPerHead)), index(group))});
-      auto [high, low] =
+      std::pair<Value, Value> operandA =
           splitTF32({mulf(c[0], scales[0]), mulf(c[2], scales[0]),
-                     mulf(c[1], scales[1]), mulf(c[3], scales[1])},
-                    {4, 1});
+                     mulf(c[1], scales[1]), mulf(c[3], scales[1])});
       for (int64_t t = 0; t < tilesPerGroup; ++t) {
         int64_t n = group * tilesPerGroup + t;
         Value column = add(groupRow, index(n * kMmaColumns));
-        SmallVector<Value> rowsOfB;
-        for (Value position : positions)
-          rowsOfB.push_back(memref::LoadOp::create(
+        auto codeAt = [&](Value position) -> Value {
+          return memref::LoadOp::create(
               b, loc, valueCodes,
-              ValueRange{add(mul(position, index(rowFloats)), column)}));
-        Value operand =
-            vector::FromElementsOp::create(b, loc, operandType, rowsOfB);
-        for (Value a : {high, low})
-          out[n] = nvgpu::MmaSyncOp::create(
-              b, loc, a, operand, out[n],
-              ArrayRef<int64_t>{kMmaRows, kMmaColumns, kMmaDepth},
-              /*tf32Enabled=*/true);
+              ValueRange{add(mul(position, index(rowFloats)), column)});
+        };
+        Value first = codeAt(positions[0]);
+        Value second = codeAt(positions[1]);
+        out[n] = multiplyAccumulate(operandA, operandB(first, second), out[n]);
       }
     }
   }
@@ -412,6 +419,8 @@ void PrefillAttentionEmitter::emit(gpu::GPUFuncOp func) {
     *view = viewAs(shared, offset, scaleFloats, f32Type);
     offset += 4 * scaleFloats;
   }
+  assert(offset == kernel.getSharedMemoryBytes() &&
+         "the views must fill getSharedMemoryBytes()");
   // The cache regions: codes as words, then f32 scales.
   const int64_t codeBytes = kernel.maxLength * rowBytes;
   const int64_t scaleEntries =
@@ -423,7 +432,7 @@ void PrefillAttentionEmitter::emit(gpu::GPUFuncOp func) {
   Value valueScaleTable = viewAs(valueRegion, codeBytes, scaleEntries, f32Type);
 
   thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  lane = rem(thread, kWarpSize);
+  Value lane = rem(thread, kWarpSize);
   quad = rem(lane, 4);
   groupRow = div(lane, 4);
   Value warp = div(thread, kWarpSize);
@@ -446,9 +455,7 @@ void PrefillAttentionEmitter::emit(gpu::GPUFuncOp func) {
   // the last read it.
   const int64_t copiesPerRow = kernel.headDim / 4;
   auto four = VectorType::get({4}, f32Type);
-  for (int64_t first = 0; first < Kernel::kBlockQueries * copiesPerRow;
-       first += kThreads) {
-    Value item = add(thread, index(first));
+  emitForEachItem(Kernel::kBlockQueries * copiesPerRow, [&](Value item) {
     Value row = div(item, copiesPerRow);
     Value channel = mul(rem(item, copiesPerRow), index(4));
     Value source = min(add(blockRow, row), lastRow);
@@ -460,7 +467,7 @@ void PrefillAttentionEmitter::emit(gpu::GPUFuncOp func) {
         b, loc, values, queries,
         ValueRange{add(mul(row, index(rowFloats)), channel)},
         /*nontemporal=*/false, llvm::MaybeAlign(16));
-  }
+  });
   // Positions up to that of the block's last row.
   Value blockEnd = min(add(blockRow, index(Kernel::kBlockQueries)), rows);
   Value tiles = arith::CeilDivUIOp::create(b, loc, add(start, blockEnd),
@@ -530,11 +537,8 @@ void PrefillAttentionEmitter::emit(gpu::GPUFuncOp func) {
         loop.getResult(outTiles + 2 + half), [&](Value lhs, Value rhs) {
           return arith::AddFOp::create(b, loc, lhs, rhs);
         });
-    auto store = scf::IfOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                              queryRows[half], rows),
-        /*withElseRegion=*/false);
+    auto store = scf::IfOp::create(b, loc, less(queryRows[half], rows),
+                                   /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(store.thenBlock());
     Value rowBase = add(mul(queryRows[half], index(queryChannels)), queryBase);
