@@ -103,7 +103,8 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
                               tokens,
                               DecodeMatmulKernel::getColumnsPerWarp(tokens),
                               weight.getScaleType(),
-                              resultType};
+                              resultType,
+                              supportsDependentLaunch(chip)};
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return unsupported(why);
