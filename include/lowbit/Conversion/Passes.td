@@ -279,10 +279,6 @@ def EnableDependentLaunch : Pass<"lowbit-enable-dependent-launch",
 
     so a kernel reads and writes nothing before its predecessor is done,
     and lets its own successor launch as soon as all of its blocks run. A
-    kernel that already contains a `griddepcontrol wait` gets only the
-    `launch_dependents`: its generator placed the wait after loads of
-    memory no kernel of a step writes (the decode matmul's weights), which
-    so overlap the kernel before it. A
     kernel launched the ordinary way waits for nothing (the instructions
     return at once), so the kernels stay correct in every launch mode; the
     runtime links the kernel nodes of a decode step's CUDA graph by

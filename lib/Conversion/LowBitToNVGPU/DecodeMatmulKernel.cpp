@@ -1,14 +1,10 @@
-//===- DecodeMatmulKernel.cpp - W4 matmul kernel for decode
-//-----------------===//
+//===- DecodeMatmulKernel.cpp - W4 matmul kernel for decode -----------------===//
 //
 // Builds the decode matmul kernel as a gpu.func of arith/memref/scf/vector
 // ops and NVVM's dp4a. Decode multiplies a handful of tokens by the whole
 // weight matrix, so the kernel is bound by how fast it streams the INT4
 // weights: each lane loads 16 bytes (32 channels) per step with the steps of
 // a row fully unrolled, so that all of a warp's loads are in flight at once.
-// On sm_90 those weight loads come before griddepcontrol.wait: launched
-// early (programmatic dependent launch), the kernel streams its weights
-// while the kernel before it still computes the activations.
 //
 // The 4-bit codes are never sign-extended one by one. The interleaved layout
 // (runtime::packInt4Interleaved, shared with the tensor-core kernel) puts
@@ -74,27 +70,10 @@ private:
   /// Emits the work of weight `weightIndex` for the warp's columns of
   /// `block`, the weight's own block number.
   void emitWeight(size_t weightIndex, Value block);
-  /// The weights of one lane step for each of the warp's columns.
-  struct LaneStepWeights {
-    /// The step, clamped to the row's last chunk.
-    Value step;
-    /// Per column: the step's four weight words (zero past the row) and
-    /// their scale as f32.
-    SmallVector<Value> words, scales;
-  };
-  /// Loads the warp's weights at chunk `step` of each column's row; with
-  /// `partial`, steps past the row read its last chunk as zero weights.
-  LaneStepWeights loadLaneStep(Value step, bool partial);
-  /// Adds to `sums` (token-major, one per token and column) the products of
-  /// `weights` with the activations of the same 32 channels of each token.
-  void accumulateLaneStep(const LaneStepWeights &weights,
-                          MutableArrayRef<Value> sums);
-  /// Waits for the kernel before it (griddepcontrol.wait) where the kernel
-  /// loads weights first.
-  void waitForPredecessor() {
-    if (kernel.waitsAfterWeightLoads)
-      NVVM::GriddepcontrolOp::create(b, loc, NVVM::GridDepActionKind::wait);
-  }
+  /// Adds to `sums` (token-major, one per token and column) the lane's 32
+  /// channels at chunk `step` of each row; with `partial`, steps past the
+  /// row read its last chunk and count zero weights.
+  void emitLaneStep(Value step, bool partial, MutableArrayRef<Value> sums);
 
   int64_t stepsPerRow = 0;
   /// The kernel's arguments.
@@ -161,8 +140,11 @@ Value DecodeMatmulEmitter::warpSum(Value value) {
   return value;
 }
 
-DecodeMatmulEmitter::LaneStepWeights
-DecodeMatmulEmitter::loadLaneStep(Value step, bool partial) {
+void DecodeMatmulEmitter::emitLaneStep(Value step, bool partial,
+                                       MutableArrayRef<Value> sums) {
+  const int64_t numTokens = kernel.tokensPerBlock;
+  const int64_t numColumns = kernel.columnsPerWarp;
+  const int64_t actScalesPerRow = kernel.inChannels / kernel.actScaleGroup;
   const int64_t weightScalesPerRow =
       kernel.inChannels / kernel.weightScaleGroup;
   Value inRow;
@@ -171,50 +153,40 @@ DecodeMatmulEmitter::loadLaneStep(Value step, bool partial) {
                                   index(stepsPerRow));
     step = arith::MinUIOp::create(b, loc, step, index(stepsPerRow - 1));
   }
-  Value channel = mul(step, index(DecodeMatmulKernel::kChannelsPerLaneStep));
+  Value channel =
+      mul(step, index(DecodeMatmulKernel::kChannelsPerLaneStep));
+  Value actGroup = arith::DivUIOp::create(b, loc, channel,
+                                          index(kernel.actScaleGroup));
   Value weightGroup = arith::DivUIOp::create(b, loc, channel,
                                              index(kernel.weightScaleGroup));
-  LaneStepWeights loaded{step, {}, {}};
-  for (Value column : columns) {
-    Value words = memref::LoadOp::create(
-        b, loc, weights,
-        ValueRange{add(mul(column, index(stepsPerRow)), step)});
-    if (partial)
-      words = arith::SelectOp::create(b, loc, inRow, words, zeroWords);
-    loaded.words.push_back(words);
-    loaded.scales.push_back(toF32(memref::LoadOp::create(
-        b, loc, weightScales,
-        ValueRange{add(mul(column, index(weightScalesPerRow)), weightGroup)})));
-  }
-  return loaded;
-}
-
-void DecodeMatmulEmitter::accumulateLaneStep(const LaneStepWeights &loaded,
-                                             MutableArrayRef<Value> sums) {
-  const int64_t numTokens = kernel.tokensPerBlock;
-  const int64_t numColumns = kernel.columnsPerWarp;
-  const int64_t actScalesPerRow = kernel.inChannels / kernel.actScaleGroup;
-  Value actGroup = arith::DivUIOp::create(
-      b, loc, mul(loaded.step, index(DecodeMatmulKernel::kChannelsPerLaneStep)),
-      index(kernel.actScaleGroup));
 
   // Low and high nibbles of each weight word, as dp4a operands in channel
   // order: word q's low nibbles are channels 4q..4q+3 of the step, its high
   // nibbles channels 16+4q..16+4q+3.
   SmallVector<SmallVector<Value>> weightBytes(
       numColumns, SmallVector<Value>(2 * kWeightWordsPerStep));
+  SmallVector<Value> weightScale(numColumns);
   for (int64_t c = 0; c < numColumns; ++c) {
+    Value words = memref::LoadOp::create(
+        b, loc, weights, ValueRange{add(mul(columns[c], index(stepsPerRow)),
+                                        step)});
+    if (partial)
+      words = arith::SelectOp::create(b, loc, inRow, words, zeroWords);
     for (int64_t q = 0; q < kWeightWordsPerStep; ++q) {
-      Value word = vector::ExtractOp::create(b, loc, loaded.words[c], q);
+      Value word = vector::ExtractOp::create(b, loc, words, q);
       std::tie(weightBytes[c][q], weightBytes[c][kWeightWordsPerStep + q]) =
           splitNibbles(word);
     }
+    weightScale[c] = toF32(memref::LoadOp::create(
+        b, loc, weightScales,
+        ValueRange{add(mul(columns[c], index(weightScalesPerRow)),
+                       weightGroup)}));
   }
 
   for (int64_t r = 0; r < numTokens; ++r) {
     // 32 activation bytes: words 0..7 hold channels 4j..4j+3.
-    Value actChunk =
-        mul(add(mul(rows[r], index(stepsPerRow)), loaded.step), index(2));
+    Value actChunk = mul(add(mul(rows[r], index(stepsPerRow)), step),
+                         index(2));
     SmallVector<Value> actWords;
     for (int64_t half = 0; half < 2; ++half) {
       Value words = memref::LoadOp::create(
@@ -229,7 +201,7 @@ void DecodeMatmulEmitter::accumulateLaneStep(const LaneStepWeights &loaded,
       Value dot = i32(0);
       for (int64_t j = 0; j < 2 * kWeightWordsPerStep; ++j)
         dot = dp4a(weightBytes[c][j], actWords[j], dot);
-      Value scale = arith::MulFOp::create(b, loc, actScale, loaded.scales[c]);
+      Value scale = arith::MulFOp::create(b, loc, actScale, weightScale[c]);
       Value product = arith::MulFOp::create(
           b, loc, arith::SIToFPOp::create(b, loc, b.getF32Type(), dot),
           scale);
@@ -321,24 +293,16 @@ void DecodeMatmulEmitter::emitWeight(size_t weightIndex, Value block) {
   // flight at once. More tokens: a loop, or the unrolled loads of every
   // token's activations exhaust the registers.
   const bool partial = stepsPerRow % kWarpSize != 0;
-  // The weights of the unrolled steps are loaded before the wait for the
-  // kernel before, whose outputs are the activations.
   if (numTokens <= kMaxTokensUnrolled) {
-    SmallVector<LaneStepWeights> steps;
     for (int64_t laneStep = 0; laneStep < laneSteps; ++laneStep)
-      steps.push_back(loadLaneStep(add(lane, index(laneStep * kWarpSize)),
-                                   (laneStep + 1) * kWarpSize > stepsPerRow));
-    waitForPredecessor();
-    for (const LaneStepWeights &step : steps)
-      accumulateLaneStep(step, sums);
+      emitLaneStep(add(lane, index(laneStep * kWarpSize)),
+                   (laneStep + 1) * kWarpSize > stepsPerRow, sums);
   } else {
-    waitForPredecessor();
     auto loop = scf::ForOp::create(
         b, loc, index(0), index(laneSteps * kWarpSize), index(kWarpSize),
         sums, [&](OpBuilder &, Location, Value offset, ValueRange carried) {
           SmallVector<Value> stepSums(carried);
-          accumulateLaneStep(loadLaneStep(add(lane, offset), partial),
-                             stepSums);
+          emitLaneStep(add(lane, offset), partial, stepSums);
           scf::YieldOp::create(b, loc, stepSums);
         });
     sums.assign(loop.getResults().begin(), loop.getResults().end());

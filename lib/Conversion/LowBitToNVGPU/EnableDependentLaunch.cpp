@@ -37,20 +37,8 @@ bool targetsDependentLaunch(gpu::GPUModuleOp module) {
          });
 }
 
-/// Whether `kernel` places its own griddepcontrol wait (after loads of
-/// memory that no kernel of the step writes).
-bool waitsForPredecessor(gpu::GPUFuncOp kernel) {
-  WalkResult found = kernel.walk([](NVVM::GriddepcontrolOp op) {
-    return op.getKind() == NVVM::GridDepActionKind::wait
-               ? WalkResult::interrupt()
-               : WalkResult::advance();
-  });
-  return found.wasInterrupted();
-}
-
 /// Begins every kernel of the sm_90 (and newer) gpu.modules with
-/// griddepcontrol wait, unless the kernel waits later by itself, then
-/// launch_dependents.
+/// griddepcontrol wait, then launch_dependents.
 struct EnableDependentLaunchPass
     : lowbit::impl::EnableDependentLaunchBase<EnableDependentLaunchPass> {
   void runOnOperation() override {
@@ -62,9 +50,8 @@ struct EnableDependentLaunchPass
           continue;
         auto builder = OpBuilder::atBlockBegin(&kernel.getBody().front());
         Location loc = kernel.getLoc();
-        if (!waitsForPredecessor(kernel))
-          NVVM::GriddepcontrolOp::create(builder, loc,
-                                         NVVM::GridDepActionKind::wait);
+        NVVM::GriddepcontrolOp::create(builder, loc,
+                                       NVVM::GridDepActionKind::wait);
         NVVM::GriddepcontrolOp::create(
             builder, loc, NVVM::GridDepActionKind::launch_dependents);
       }

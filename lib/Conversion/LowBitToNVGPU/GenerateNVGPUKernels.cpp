@@ -103,8 +103,7 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
                               tokens,
                               DecodeMatmulKernel::getColumnsPerWarp(tokens),
                               weight.getScaleType(),
-                              resultType,
-                              supportsDependentLaunch(chip)};
+                              resultType};
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return unsupported(why);

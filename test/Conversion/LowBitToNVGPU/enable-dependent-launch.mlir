@@ -23,25 +23,6 @@ gpu.module @hopper [#nvvm.target<chip = "sm_90">] {
     memref.store %twice, %data[%thread] : memref<?xf32>
     gpu.return
   }
-  // A kernel that waits by itself, after loading memory no kernel of the
-  // step writes, keeps its own wait and only lets its successor launch.
-  // CHECK: gpu.func @weights_first
-  // CHECK-NEXT: nvvm.griddepcontrol launch_dependents
-  // CHECK-NEXT: gpu.thread_id
-  // CHECK-NEXT: memref.load %arg0
-  // CHECK-NEXT: nvvm.griddepcontrol wait
-  // CHECK-NEXT: memref.load %arg1
-  // CHECK-NOT: nvvm.griddepcontrol
-  // CHECK: gpu.return
-  gpu.func @weights_first(%weights: memref<?xf32>, %data: memref<?xf32>) kernel {
-    %thread = gpu.thread_id x
-    %weight = memref.load %weights[%thread] : memref<?xf32>
-    nvvm.griddepcontrol wait
-    %value = memref.load %data[%thread] : memref<?xf32>
-    %product = arith.mulf %weight, %value : f32
-    memref.store %product, %data[%thread] : memref<?xf32>
-    gpu.return
-  }
   // Device functions that are not kernels are called from a kernel that
   // has already waited.
   // CHECK: gpu.func @helper

@@ -58,12 +58,6 @@ struct DecodeMatmulKernel {
   int64_t columnsPerWarp;
   mlir::FloatType scaleType;
   mlir::FloatType resultType;
-  /// Whether the kernel issues its weight loads before it waits for the
-  /// kernel launched before it (griddepcontrol.wait, sm_90 and newer). The
-  /// weights do not change during a step, so under programmatic dependent
-  /// launch their loads overlap the end of that kernel; everything else
-  /// (activations, results) waits.
-  bool waitsAfterWeightLoads = false;
 
   /// A symbol name that spells out every parameter, e.g.
   /// `decode_matmul_w4_n4096_k4096_ga128_gw128_t1_c1_f16_f32`, or
