@@ -43,8 +43,9 @@ struct KernelInfo {
   int64_t outChannels, inChannels, actScaleGroup, weightScaleGroup;
   /// Decode kernels: tokens per block and columns per warp.
   int64_t tokensPerBlock = 0, columnsPerWarp = 0;
-  /// Tensor-core kernels: input channels per pipeline step, and steps.
-  int64_t tileChannels = 0, stages = 0;
+  /// Tensor-core kernels: tokens per block, input channels per pipeline
+  /// step, and steps.
+  int64_t blockRows = 0, tileChannels = 0, stages = 0;
   /// Threads of a block: the kernel's `.maxntid`.
   unsigned threads = 0;
   bool resultIsF16;
@@ -57,11 +58,13 @@ struct KernelInfo {
   }
   /// Dynamic shared memory of a launch (TensorCoreMatmulKernel).
   unsigned getSharedBytes() const {
-    return tensorCore ? unsigned(stages * (kTensorCoreTile * tileChannels +
-                                           kTensorCoreTile * tileChannels / 2))
-                      : 0;
+    return tensorCore
+               ? unsigned(stages * (blockRows * tileChannels +
+                                    kTensorCoreColumns * tileChannels / 2))
+               : 0;
   }
-  static constexpr int64_t kTensorCoreTile = 128;
+  /// Output channels of a tensor-core kernel's block.
+  static constexpr int64_t kTensorCoreColumns = 128;
 };
 
 constexpr int64_t kWarpSize = 32;
@@ -79,7 +82,8 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
       std::string(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32)))") +
       tail);
   std::regex tensorCore(
-      std::string(R"(\.entry (tc_matmul_w4a8_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32)))") +
+      std::string(
+          R"(\.entry (tc_matmul_w4a8_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_m(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32)))") +
       tail);
   std::vector<KernelInfo> kernels;
   for (const std::regex *entry : {&decode, &tensorCore}) {
@@ -93,11 +97,18 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
       info.inChannels = std::stoll(m[3]);
       info.actScaleGroup = std::stoll(m[4]);
       info.weightScaleGroup = std::stoll(m[5]);
-      (info.tensorCore ? info.tileChannels : info.tokensPerBlock) =
-          std::stoll(m[6]);
-      (info.tensorCore ? info.stages : info.columnsPerWarp) = std::stoll(m[7]);
-      info.resultIsF16 = m[8] == "f16";
-      info.threads = unsigned(std::stoul(m[9]));
+      // Decode kernels have one number fewer (t, c against m, kt, s).
+      size_t next = 6;
+      if (info.tensorCore) {
+        info.blockRows = std::stoll(m[next++]);
+        info.tileChannels = std::stoll(m[next++]);
+        info.stages = std::stoll(m[next++]);
+      } else {
+        info.tokensPerBlock = std::stoll(m[next++]);
+        info.columnsPerWarp = std::stoll(m[next++]);
+      }
+      info.resultIsF16 = m[next++] == "f16";
+      info.threads = unsigned(std::stoul(m[next]));
       kernels.push_back(info);
     }
   }
@@ -204,11 +215,10 @@ bool MatmulCase::launch(int64_t copy) {
   actScaleArg.append(arguments);
   resultArg.append(arguments);
   arguments.push_back(&tokenCount);
-  int64_t columnsPerBlock = info.tensorCore
-                                ? KernelInfo::kTensorCoreTile
-                                : info.threads / kWarpSize * info.columnsPerWarp;
-  int64_t rowsPerBlock =
-      info.tensorCore ? KernelInfo::kTensorCoreTile : info.tokensPerBlock;
+  int64_t columnsPerBlock =
+      info.tensorCore ? KernelInfo::kTensorCoreColumns
+                      : info.threads / kWarpSize * info.columnsPerWarp;
+  int64_t rowsPerBlock = info.tensorCore ? info.blockRows : info.tokensPerBlock;
   unsigned grid[3] = {unsigned((n + columnsPerBlock - 1) / columnsPerBlock),
                       unsigned((tokens + rowsPerBlock - 1) / rowsPerBlock),
                       1};
@@ -327,8 +337,9 @@ bool MatmulCase::run(int iterations) {
                  double(tokens * n * (info.resultIsF16 ? 2 : 4));
   char kernel[64];
   if (info.tensorCore)
-    std::snprintf(kernel, sizeof(kernel), "tensor core kt%lld s%lld",
-                  (long long)info.tileChannels, (long long)info.stages);
+    std::snprintf(kernel, sizeof(kernel), "tensor core m%lld kt%lld s%lld",
+                  (long long)info.blockRows, (long long)info.tileChannels,
+                  (long long)info.stages);
   else
     std::snprintf(kernel, sizeof(kernel), "decode t%lld c%lld",
                   (long long)info.tokensPerBlock,
@@ -366,13 +377,15 @@ const KernelInfo *pickKernel(const std::vector<KernelInfo> &kernels,
   return smallestFitting ? smallestFitting : largest;
 }
 
-/// The tensor-core kernel of `shape`, if the PTX has one.
-const KernelInfo *findTensorCoreKernel(const std::vector<KernelInfo> &kernels,
-                                       const KernelInfo &shape) {
+/// The tensor-core kernels of `shape` (one per tile height) in the PTX.
+std::vector<const KernelInfo *>
+findTensorCoreKernels(const std::vector<KernelInfo> &kernels,
+                      const KernelInfo &shape) {
+  std::vector<const KernelInfo *> found;
   for (const KernelInfo &k : kernels)
     if (k.tensorCore && k.getShape() == shape.getShape())
-      return &k;
-  return nullptr;
+      found.push_back(&k);
+  return found;
 }
 
 } // namespace
@@ -383,7 +396,7 @@ int main(int argc, char **argv) {
       argc, argv,
       "Runs, checks and times the matmul kernels of the PTX that "
       "lowbit-compile wrote:\nthe decode kernels up to their largest token "
-      "count, the tensor-core kernel at every count.\n",
+      "count, the tensor-core kernels at every count.\n",
       {1, 16, 256}, 200, exitCode);
   if (!commandLine)
     return exitCode;
@@ -418,7 +431,7 @@ int main(int argc, char **argv) {
       const KernelInfo *decode = pickKernel(kernels, shape, tokens);
       if (decode && tokens <= decode->tokensPerBlock)
         cases.push_back(decode);
-      if (const KernelInfo *tensorCore = findTensorCoreKernel(kernels, shape))
+      for (const KernelInfo *tensorCore : findTensorCoreKernels(kernels, shape))
         cases.push_back(tensorCore);
       for (const KernelInfo *kernel : cases) {
         void *function = nullptr;

@@ -208,9 +208,12 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
            DecodeMatmulKernel::kWarpsPerBlock,
            /*sharedBytes=*/Value(), operands);
   };
-  // The tensor-core kernel takes one weight: a launch for each.
-  auto launchTensorCores = [&](OpBuilder &b) {
-    for (auto [w, tensorCore] : llvm::enumerate(tensorCores)) {
+  // The tensor-core kernel takes one weight: a launch for each, with tiles
+  // of `blockRows` tokens.
+  auto launchTensorCores = [&](OpBuilder &b, int64_t blockRows) {
+    for (auto [w, tallTiles] : llvm::enumerate(tensorCores)) {
+      TensorCoreMatmulKernel tensorCore = tallTiles;
+      tensorCore.blockRows = blockRows;
       gpu::GPUFuncOp function =
           getKernel(tensorCore.getName(), [&](OpBuilder &builder) {
             return buildTensorCoreMatmulKernel(builder, loc, tensorCore);
@@ -218,8 +221,7 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
       launch(b, function,
              llvm::divideCeil(tensorCore.outChannels,
                               TensorCoreMatmulKernel::kBlockColumns),
-             TensorCoreMatmulKernel::kBlockRows,
-             TensorCoreMatmulKernel::kWarpsPerBlock,
+             tensorCore.blockRows, TensorCoreMatmulKernel::kWarpsPerBlock,
              arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                           tensorCore.getSharedMemoryBytes()),
              ValueRange{buffers.weightBytes[w], buffers.weightScales[w],
@@ -228,14 +230,29 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
     }
   };
   // The smallest decode kernel that holds the tokens, else the tensor-core
-  // kernel (or the largest decode kernel over blocks of tokens).
+  // kernel, with short tiles for few tokens (or the largest decode kernel
+  // over blocks of tokens).
   std::function<void(OpBuilder &, size_t)> dispatch = [&](OpBuilder &b,
                                                           size_t next) {
     if (next == decodeKernels.size()) {
-      if (hasTensorCore)
-        launchTensorCores(b);
-      else
+      if (!hasTensorCore) {
         launchDecode(b, decodeKernels.back());
+        return;
+      }
+      Value few = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::ule, buffers.tokens,
+          arith::ConstantIndexOp::create(
+              b, loc, TensorCoreMatmulKernel::kMaxTokensForShortTiles));
+      scf::IfOp::create(
+          b, loc, few,
+          [&](OpBuilder &b, Location loc) {
+            launchTensorCores(b, TensorCoreMatmulKernel::kShortTileRows);
+            scf::YieldOp::create(b, loc);
+          },
+          [&](OpBuilder &b, Location loc) {
+            launchTensorCores(b, TensorCoreMatmulKernel::kTallTileRows);
+            scf::YieldOp::create(b, loc);
+          });
       return;
     }
     Value fits =

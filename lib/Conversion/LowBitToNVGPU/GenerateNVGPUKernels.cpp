@@ -37,7 +37,8 @@ constexpr llvm::StringLiteral kKernelsAttrName = "lowbit.gpu_kernels";
 /// The kernels of one matmul.
 struct MatmulKernels {
   SmallVector<DecodeMatmulKernel> decode;
-  TensorCoreMatmulKernel tensorCore;
+  /// One for each TensorCoreMatmulKernel::kBlockRowChoices.
+  SmallVector<TensorCoreMatmulKernel> tensorCore;
 };
 
 struct GenerateNVGPUKernelsPass
@@ -91,10 +92,7 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
   auto unsupported = [&](const std::string &why) {
     return matmul.emitError() << "no GPU kernel for this matmul: " << why;
   };
-  MatmulKernels kernels{{},
-                        {outChannels, inChannels, actScaleGroup,
-                         weightScaleGroup, pipelineStages,
-                         weight.getScaleType(), resultType}};
+  MatmulKernels kernels;
   for (int64_t tokens = 1; tokens <= maxDecodeRows; tokens *= 2) {
     DecodeMatmulKernel kernel{{outChannels},
                               inChannels,
@@ -109,9 +107,16 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
       return unsupported(why);
     kernels.decode.push_back(kernel);
   }
-  std::string why = kernels.tensorCore.checkSupported();
-  if (!why.empty())
-    return unsupported(why);
+  for (int64_t blockRows : TensorCoreMatmulKernel::kBlockRowChoices) {
+    TensorCoreMatmulKernel kernel{outChannels,    inChannels,
+                                  actScaleGroup,  weightScaleGroup,
+                                  pipelineStages, weight.getScaleType(),
+                                  resultType,     blockRows};
+    std::string why = kernel.checkSupported();
+    if (!why.empty())
+      return unsupported(why);
+    kernels.tensorCore.push_back(kernel);
+  }
   return kernels;
 }
 
@@ -185,20 +190,17 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
     if (failed |= llvm::failed(kernels))
       return;
     SmallVector<Attribute> references;
-    for (const DecodeMatmulKernel &kernel : kernels->decode)
-      addKernel(
-          kernel.getName(),
-          [&](OpBuilder &builder) {
-            buildDecodeMatmulKernel(builder, matmul.getLoc(), kernel);
-          },
-          references);
-    addKernel(
-        kernels->tensorCore.getName(),
-        [&](OpBuilder &builder) {
-          buildTensorCoreMatmulKernel(builder, matmul.getLoc(),
-                                      kernels->tensorCore);
-        },
-        references);
+    auto addKernels = [&](const auto &list, auto build) {
+      for (const auto &kernel : list)
+        addKernel(
+            kernel.getName(),
+            [&](OpBuilder &builder) {
+              build(builder, matmul.getLoc(), kernel);
+            },
+            references);
+    };
+    addKernels(kernels->decode, buildDecodeMatmulKernel);
+    addKernels(kernels->tensorCore, buildTensorCoreMatmulKernel);
     matmul->setAttr(kKernelsAttrName,
                     ArrayAttr::get(matmul.getContext(), references));
   });

@@ -48,12 +48,11 @@ constexpr int64_t kWarpSize = 32;
 constexpr int64_t kThreads = Kernel::kWarpsPerBlock * kWarpSize;
 /// Warps along the output channels; the others lie along the tokens.
 constexpr int64_t kWarpGridColumns = 4;
-constexpr int64_t kWarpRows =
-    Kernel::kBlockRows / (Kernel::kWarpsPerBlock / kWarpGridColumns);
+/// Warps along the tokens.
+constexpr int64_t kWarpGridRows = Kernel::kWarpsPerBlock / kWarpGridColumns;
 constexpr int64_t kWarpColumns = Kernel::kBlockColumns / kWarpGridColumns;
 constexpr int64_t kMmaRows = 16;
 constexpr int64_t kMmaColumns = 8;
-constexpr int64_t kMmaTilesM = kWarpRows / kMmaRows;
 constexpr int64_t kMmaTilesN = kWarpColumns / kMmaColumns;
 /// Bytes of one cp.async copy and of one shared-memory chunk.
 constexpr int64_t kChunkBytes = 16;
@@ -75,7 +74,9 @@ public:
       : KernelEmitter(builder, loc), kernel(kernel),
         tileChannels(kernel.getTileChannels()),
         numTiles(kernel.inChannels / tileChannels),
-        actStageBytes(Kernel::kBlockRows * tileChannels),
+        warpRows(kernel.blockRows / kWarpGridRows),
+        mmaTilesM(warpRows / kMmaRows),
+        actStageBytes(kernel.blockRows * tileChannels),
         stageBytes(actStageBytes + Kernel::kBlockColumns * tileChannels / 2) {}
 
   void emit(gpu::GPUFuncOp func);
@@ -105,7 +106,10 @@ private:
   void emitStore(ArrayRef<Value> acc);
 
   const Kernel &kernel;
-  const int64_t tileChannels, numTiles, actStageBytes, stageBytes;
+  const int64_t tileChannels, numTiles;
+  /// Tokens of one warp's tile, and its m16 mma tiles.
+  const int64_t warpRows, mmaTilesM;
+  const int64_t actStageBytes, stageBytes;
 
   Value weights, weightScales, act, actScales, result, tokens;
   /// The last token: rows past it read its scales and store nothing.
@@ -125,14 +129,15 @@ int64_t TensorCoreMatmulKernel::getTileChannels() const {
 
 int64_t TensorCoreMatmulKernel::getSharedMemoryBytes() const {
   int64_t channels = getTileChannels();
-  return stages * (kBlockRows * channels + kBlockColumns * channels / 2);
+  return stages * (blockRows * channels + kBlockColumns * channels / 2);
 }
 
 std::string TensorCoreMatmulKernel::getName() const {
-  return llvm::formatv("tc_matmul_w4a8_n{0}_k{1}_ga{2}_gw{3}_kt{4}_s{5}_{6}_{7}",
-                       outChannels, inChannels, actScaleGroup,
-                       weightScaleGroup, getTileChannels(), stages,
-                       getTypeName(scaleType), getTypeName(resultType))
+  return llvm::formatv(
+             "tc_matmul_w4a8_n{0}_k{1}_ga{2}_gw{3}_m{4}_kt{5}_s{6}_{7}_{8}",
+             outChannels, inChannels, actScaleGroup, weightScaleGroup,
+             blockRows, getTileChannels(), stages, getTypeName(scaleType),
+             getTypeName(resultType))
       .str();
 }
 
@@ -149,6 +154,11 @@ std::string TensorCoreMatmulKernel::checkSupported() const {
   if (outChannels <= 0 || outChannels % kMmaColumns != 0)
     return llvm::formatv("{0} output channels are not a multiple of {1}",
                          outChannels, kMmaColumns)
+        .str();
+  if (!llvm::is_contained(kBlockRowChoices, blockRows))
+    return llvm::formatv("{0} tokens per thread block; 64 or 128 are "
+                         "supported",
+                         blockRows)
         .str();
   if (stages < 2 || stages > 4)
     return llvm::formatv("{0} pipeline stages; 2 to 4 are supported", stages)
@@ -218,7 +228,7 @@ void TensorCoreMatmulEmitter::emitCopies(
 void TensorCoreMatmulEmitter::emitLoadTile(Value tile, Value stage) {
   Value stageBase = mul(stage, index(stageBytes));
   int64_t actChunksPerRow = tileChannels / kChunkBytes;
-  emitCopies(tile, stageBase, act, Kernel::kBlockRows * actChunksPerRow,
+  emitCopies(tile, stageBase, act, kernel.blockRows * actChunksPerRow,
              actChunksPerRow, blockRow, tokens, kernel.inChannels,
              [&](Value row, Value chunk) { return actOffset(row, chunk); });
   int64_t weightChunksPerRow = tileChannels / 2 / kChunkBytes;
@@ -240,7 +250,7 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   Value rowInTile = add(warpRow, div(lane, 4));
   Value columnInTile = add(warpColumn, mul(rem(lane, 4), index(2)));
   SmallVector<Value> actScale, weightScale;
-  for (int64_t m = 0; m < kMmaTilesM; ++m) {
+  for (int64_t m = 0; m < mmaTilesM; ++m) {
     for (int64_t half = 0; half < 2; ++half) {
       Value row = min(add(add(blockRow, rowInTile), index(m * kMmaRows + half * 8)),
                       lastToken);
@@ -279,10 +289,10 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   // k-step's first 16 bytes for l < 16 and its last 16 for the others.
   Value actLaneRow = rem(lane, 16);
   Value actLaneChunk = div(lane, 16);
-  SmallVector<Value> sums(kMmaTilesM * kMmaTilesN, zero);
+  SmallVector<Value> sums(mmaTilesM * kMmaTilesN, zero);
   for (int64_t step = 0; step < steps; ++step) {
     SmallVector<Value> a;
-    for (int64_t m = 0; m < kMmaTilesM; ++m) {
+    for (int64_t m = 0; m < mmaTilesM; ++m) {
       Value row = add(add(warpRow, index(m * kMmaRows)), actLaneRow);
       Value offset = add(stageBase,
                          actOffset(row, add(actLaneChunk, index(2 * step))));
@@ -310,7 +320,7 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
           b, loc, high,
           vector::InsertOp::create(b, loc, low, zeroOperand, int64_t(0)),
           int64_t(1));
-      for (int64_t m = 0; m < kMmaTilesM; ++m) {
+      for (int64_t m = 0; m < mmaTilesM; ++m) {
         Value &sum = sums[m * kMmaTilesN + n];
         sum = nvgpu::MmaSyncOp::create(
             b, loc, a[m], operand, sum,
@@ -324,7 +334,7 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   // Scaling and accumulating may fuse into one fma.
   auto contract = arith::FastMathFlagsAttr::get(b.getContext(),
                                                 arith::FastMathFlags::contract);
-  for (int64_t m = 0; m < kMmaTilesM; ++m) {
+  for (int64_t m = 0; m < mmaTilesM; ++m) {
     for (int64_t n = 0; n < kMmaTilesN; ++n) {
       for (int64_t half = 0; half < 2; ++half) {
         for (int64_t e = 0; e < 2; ++e) {
@@ -354,7 +364,7 @@ void TensorCoreMatmulEmitter::emitStore(ArrayRef<Value> acc) {
   Value firstRow = add(add(blockRow, warpRow), div(lane, 4));
   Value firstColumn =
       add(add(blockColumn, warpColumn), mul(rem(lane, 4), index(2)));
-  for (int64_t m = 0; m < kMmaTilesM; ++m) {
+  for (int64_t m = 0; m < mmaTilesM; ++m) {
     for (int64_t half = 0; half < 2; ++half) {
       Value row = add(firstRow, index(m * kMmaRows + half * 8));
       for (int64_t n = 0; n < kMmaTilesN; ++n) {
@@ -402,10 +412,10 @@ void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
   thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   lane = rem(thread, kWarpSize);
   Value warp = div(thread, kWarpSize);
-  warpRow = mul(div(warp, kWarpGridColumns), index(kWarpRows));
+  warpRow = mul(div(warp, kWarpGridColumns), index(warpRows));
   warpColumn = mul(rem(warp, kWarpGridColumns), index(kWarpColumns));
   blockRow = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y),
-                 index(Kernel::kBlockRows));
+                 index(kernel.blockRows));
   blockColumn = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
                     index(Kernel::kBlockColumns));
 
@@ -413,7 +423,7 @@ void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
   for (int64_t s = 0; s + 1 < kernel.stages; ++s)
     emitLoadTile(index(s), index(s));
 
-  SmallVector<Value> acc(kMmaTilesM * kMmaTilesN * 4, f32(0.0f));
+  SmallVector<Value> acc(mmaTilesM * kMmaTilesN * 4, f32(0.0f));
   auto loop = scf::ForOp::create(
       b, loc, index(0), index(numTiles), index(1), acc,
       [&](OpBuilder &, Location, Value tile, ValueRange carried) {

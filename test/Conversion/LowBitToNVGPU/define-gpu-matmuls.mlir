@@ -28,8 +28,15 @@
 // CHECK: %[[ROW_BLOCKS:.*]] = arith.ceildivui %[[TOKENS]], %c2
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32 blocks in (%c8{{.*}}, %[[ROW_BLOCKS]], %c1{{.*}})
 // CHECK: } else {
+// Up to 256 tokens the tensor-core kernel takes tiles of 64 tokens, above
+// of 128.
+// CHECK: %[[FEW:.*]] = arith.cmpi ule, %[[TOKENS]], %c256
+// CHECK: scf.if %[[FEW]] {
+// CHECK: %[[SHORT_ROWS:.*]] = arith.ceildivui %[[TOKENS]], %c64
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_m64_kt32_s3_f32_f32 blocks in (%c1{{.*}}, %[[SHORT_ROWS]], %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c12288_i32 args(%[[W_BYTES]] : memref<?xi8>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_BYTES]] : memref<?xi8>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
+// CHECK: } else {
 // CHECK: %[[TILE_ROWS:.*]] = arith.ceildivui %[[TOKENS]], %c128
-// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32 blocks in (%c1{{.*}}, %[[TILE_ROWS]], %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c18432_i32 args(%[[W_BYTES]] : memref<?xi8>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_BYTES]] : memref<?xi8>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_m128_kt32_s3_f32_f32 blocks in (%c1{{.*}}, %[[TILE_ROWS]], %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c18432_i32 args(%[[W_BYTES]] : memref<?xi8>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_BYTES]] : memref<?xi8>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
 
 // 36 output channels are not a multiple of the tensor-core kernel's 8, so
 // more tokens than a decode kernel holds take the largest one over blocks
@@ -49,13 +56,14 @@
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_16_k64_ga32_gw32_t1_c1_f32_f32 blocks in (%c10, %{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) args(%[[W0:[^ ]*]] : memref<?xvector<4xi32>>, %[[S0:[^ ]*]] : memref<?xf32>, %[[W1:[^ ]*]] : memref<?xvector<4xi32>>, %[[S1:[^ ]*]] : memref<?xf32>, %{{[^ ]*}} : memref<?xvector<4xi32>>, %{{[^ ]*}} : memref<?xf32>, %[[OUT0:[^ ]*]] : memref<?xf32>, %[[OUT1:[^ ]*]] : memref<?xf32>, %{{[^ ]*}} : i32)
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_16_k64_ga32_gw32_t2_c1_f32_f32 blocks in (%c10
 // CHECK: } else {
-// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT0]] : memref<?xf32>
-// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n16_k64_ga32_gw32_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT1]] : memref<?xf32>
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_m64_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT0]] : memref<?xf32>
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n16_k64_ga32_gw32_m64_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT1]] : memref<?xf32>
 
 // CHECK: gpu.module @lowbit_matmul_kernels [#nvvm.target<O = 3, chip = "sm_89", features = "+ptx80">]
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t1_c1_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32(
-// CHECK-DAG: gpu.func @tc_matmul_w4a8_n64_k64_ga32_gw32_kt32_s3_f32_f32(
+// CHECK-DAG: gpu.func @tc_matmul_w4a8_n64_k64_ga32_gw32_m64_kt32_s3_f32_f32(
+// CHECK-DAG: gpu.func @tc_matmul_w4a8_n64_k64_ga32_gw32_m128_kt32_s3_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n36_k64_ga64_gw32_t1_c1_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n36_k64_ga64_gw32_t2_c1_f32_f32(
 // The grouped kernel's block x picks the weight: blocks 0-7 the first,

@@ -8,7 +8,7 @@
 // names its kernels. The tensor-core kernel's pipeline step is the smaller
 // scale group (64 channels).
 // CHECK-LABEL: func.func @decode_kernels
-// CHECK: lowbit.matmul %{{.*}}, %{{.*}} {lowbit.gpu_kernels = [@lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t1_c1_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t2_c1_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t4_c2_f16_f32, @lowbit_kernels::@tc_matmul_w4a8_n64_k256_ga128_gw64_kt64_s3_f16_f32]}
+// CHECK: lowbit.matmul %{{.*}}, %{{.*}} {lowbit.gpu_kernels = [@lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t1_c1_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t2_c1_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t4_c2_f16_f32, @lowbit_kernels::@tc_matmul_w4a8_n64_k256_ga128_gw64_m64_kt64_s3_f16_f32, @lowbit_kernels::@tc_matmul_w4a8_n64_k256_ga128_gw64_m128_kt64_s3_f16_f32]}
 // CHECK: gpu.module @lowbit_kernels [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
 // CHECK: gpu.func @decode_matmul_w4_n64_k256_ga128_gw64_t1_c1_f16_f32(%{{.*}}: memref<?xvector<4xi32>>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xvector<4xi32>>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // The low and high nibbles of a weight word become dp4a operands by a shift

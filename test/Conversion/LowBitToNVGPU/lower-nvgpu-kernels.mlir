@@ -16,7 +16,7 @@
 // CHECK-SAME: shfl.sync.bfly.b32
 // The tensor-core kernel: cp.async copies that zero-fill past the data, a
 // pipeline of groups, ldmatrix fragments and INT8 mma.sync.
-// CHECK-SAME: .visible .entry tc_matmul_w4a8_n64_k256_ga128_gw64_kt64_s3_f16_f32(
+// CHECK-SAME: .visible .entry tc_matmul_w4a8_n64_k256_ga128_gw64_m64_kt64_s3_f16_f32(
 // CHECK-SAME: cp.async.cg.shared.global [%rd{{[0-9]+}}], [%rd{{[0-9]+}}], 16, %r{{[0-9]+}};
 // CHECK-SAME: cp.async.commit_group;
 // CHECK-SAME: cp.async.wait_group {{\\09}}1;

@@ -3,13 +3,23 @@
 !act = !lowbit.qtensor<?x256, f16, #lowbit.blocks<128, [8, 4], per_token>>
 !w = !lowbit.qtensor<64x256, f16, #lowbit.blocks<128, [4, 4], per_group = 64>>
 
-// The tensor-core kernel takes its shared memory from one unsized extern
-// workgroup global: 3 stages of a 128 x 64 activation tile (bytes) and a
-// 128 x 64 weight tile (nibbles), 3 * (8192 + 4096) bytes.
+// The tensor-core kernels take their shared memory from one unsized extern
+// workgroup global. With tiles of 64 tokens: 3 stages of a 64 x 64
+// activation tile (bytes) and a 128 x 64 weight tile (nibbles), 3 * (4096 +
+// 4096) bytes, and 2 x 4 mma tiles a warp.
 // CHECK-LABEL: func.func @tensor_core_kernel
 // CHECK: gpu.module @lowbit_kernels
 // CHECK: memref.global "public" @lowbit_dynamic_shared : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 16 : i64}
-// CHECK: gpu.func @tc_matmul_w4a8_n64_k256_ga128_gw64_kt64_s3_f16_f32(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK: gpu.func @tc_matmul_w4a8_n64_k256_ga128_gw64_m64_kt64_s3_f16_f32(
+// CHECK: memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [24576], strides: [1]
+// CHECK: scf.for
+// CHECK-COUNT-3: nvgpu.ldmatrix
+// CHECK-COUNT-8: nvgpu.mma.sync
+// CHECK-NOT: nvgpu.mma.sync
+// CHECK: nvgpu.ldmatrix
+// CHECK: gpu.return
+// With tiles of 128 tokens: 3 * (8192 + 4096) bytes.
+// CHECK: gpu.func @tc_matmul_w4a8_n64_k256_ga128_gw64_m128_kt64_s3_f16_f32(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: i32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK: %[[BASE:.*]] = memref.get_global @lowbit_dynamic_shared
 // CHECK: %[[SHARED:.*]] = memref.reinterpret_cast %[[BASE]] to offset: [0], sizes: [36864], strides: [1]
 // The prologue puts two steps in flight: 16-byte copies that zero-fill

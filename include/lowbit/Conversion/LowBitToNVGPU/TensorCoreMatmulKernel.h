@@ -23,13 +23,14 @@ namespace lowbit {
 /// channels and one weight scale per output channel and `weightScaleGroup`
 /// channels, for any number of tokens.
 ///
-/// Thread block (x, y) computes a kBlockRows x kBlockColumns tile of the
-/// result: tokens from `y * kBlockRows`, output channels from
-/// `x * kBlockColumns`. Its 8 warps form a 2 x 4 grid of 64 x 32 warp tiles,
-/// each 4 x 4 `mma.sync.m16n8k32` s8 tiles. The input channels are walked in
-/// steps of getTileChannels() (one scale group or less, so that each step's
-/// INT32 sums are dequantized with one scale pair), `stages` steps in flight
-/// through `cp.async` copies into a ring of shared-memory buffers.
+/// Thread block (x, y) computes a blockRows x kBlockColumns tile of the
+/// result: tokens from `y * blockRows`, output channels from
+/// `x * kBlockColumns`. Its 8 warps form a 2 x 4 grid of (blockRows / 2) x 32
+/// warp tiles, each (blockRows / 32) x 4 `mma.sync.m16n8k32` s8 tiles. The
+/// input channels are walked in steps of getTileChannels() (one scale group or
+/// less, so that each step's INT32 sums are dequantized with one scale pair),
+/// `stages` steps in flight through `cp.async` copies into a ring of
+/// shared-memory buffers.
 ///
 /// Kernel arguments, in order (each a 1-D memref passed as MLIR's memref
 /// descriptor, row-major):
@@ -44,8 +45,17 @@ namespace lowbit {
 struct TensorCoreMatmulKernel {
   /// Warps in one thread block.
   static constexpr int64_t kWarpsPerBlock = 8;
-  /// Tokens (result rows) of one thread block's tile.
-  static constexpr int64_t kBlockRows = 128;
+  /// The tokens (result rows) a thread block's tile may have. Up to a few
+  /// hundred tokens there are fewer thread blocks than multiprocessors and
+  /// each block's walk over the input channels bounds the time: 64-row tiles
+  /// halve each step's mma and dequantization work per warp and are 1.3 to
+  /// 1.6x faster there on an H100. From 2048 tokens 128-row tiles reuse
+  /// each weight step twice as often and are 1.15 to 1.3x faster
+  /// (bench/results/2026-11-25-h100-matmul-tiles.md).
+  static constexpr int64_t kShortTileRows = 64, kTallTileRows = 128;
+  static constexpr int64_t kBlockRowChoices[] = {kShortTileRows, kTallTileRows};
+  /// The most tokens for which short tiles are chosen.
+  static constexpr int64_t kMaxTokensForShortTiles = 256;
   /// Output channels (result columns) of one thread block's tile.
   static constexpr int64_t kBlockColumns = 128;
   /// Input channels of one mma.sync (m16n8k32 on s8).
@@ -61,6 +71,9 @@ struct TensorCoreMatmulKernel {
   int64_t stages;
   mlir::FloatType scaleType;
   mlir::FloatType resultType;
+  /// Tokens (result rows) of one thread block's tile, one of
+  /// kBlockRowChoices.
+  int64_t blockRows = 128;
 
   /// Input channels of one pipeline step: the smaller scale group, at most
   /// kMaxTileChannels.
@@ -68,7 +81,7 @@ struct TensorCoreMatmulKernel {
   /// Bytes of dynamic shared memory the kernel needs.
   int64_t getSharedMemoryBytes() const;
   /// A symbol name that spells out every parameter, e.g.
-  /// `tc_matmul_w4a8_n4096_k4096_ga128_gw128_kt128_s3_f16_f16`.
+  /// `tc_matmul_w4a8_n4096_k4096_ga128_gw128_m128_kt128_s3_f16_f16`.
   std::string getName() const;
   /// Why the kernel cannot be generated for these parameters, or empty.
   std::string checkSupported() const;
