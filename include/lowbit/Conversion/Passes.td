@@ -30,8 +30,9 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
       smallest that holds the step's tokens.
     - Two tensor-core kernels, for prefill and for larger decode batches,
       with result tiles of 64 or 128 tokens by 128 output channels (the
-      first for steps of up to 256 tokens, where the walk over the input
-      channels bounds the time), `cp.async` copies `pipeline-stages` steps
+      first for steps whose thread blocks fit one wave, where the walk over
+      the input channels bounds the time), `cp.async` copies
+      `pipeline-stages` steps
       ahead into swizzled shared memory, `ldmatrix` and `mma.sync` m16n8k32
       on INT8 tensor cores with the 4-bit weights unpacked in registers, and
       a dequantizing f32 epilogue per scale group.
@@ -137,8 +138,9 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
       (every weight byte read once per thread block, `dp4a`);
     - more: the tensor-core kernel for each weight (`mma.sync` on INT8
       tensor cores, `cp.async` pipelined `pipeline-stages` deep), with
-      tiles of 64 tokens up to 256 tokens and of 128 above, or, for shapes
-      it does not take, the largest decode kernel over blocks of tokens.
+      tiles of 64 tokens while their thread blocks fit one wave of an H100
+      (132) and of 128 above, or, for shapes it does not take, the largest
+      decode kernel over blocks of tokens.
 
     The kernels sum in f32 per 32 channels, not per scale segment as the
     CPU kernels do, so results match the reference executor to rounding,

@@ -208,51 +208,54 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
            DecodeMatmulKernel::kWarpsPerBlock,
            /*sharedBytes=*/Value(), operands);
   };
-  // The tensor-core kernel takes one weight: a launch for each, with tiles
-  // of `blockRows` tokens.
-  auto launchTensorCores = [&](OpBuilder &b, int64_t blockRows) {
+  // The tensor-core kernel takes one weight: a launch for each, with short
+  // tiles while they fit one wave of thread blocks, else tall ones.
+  auto launchTensorCores = [&](OpBuilder &b) {
     for (auto [w, tallTiles] : llvm::enumerate(tensorCores)) {
-      TensorCoreMatmulKernel tensorCore = tallTiles;
-      tensorCore.blockRows = blockRows;
-      gpu::GPUFuncOp function =
-          getKernel(tensorCore.getName(), [&](OpBuilder &builder) {
-            return buildTensorCoreMatmulKernel(builder, loc, tensorCore);
-          });
-      launch(b, function,
-             llvm::divideCeil(tensorCore.outChannels,
-                              TensorCoreMatmulKernel::kBlockColumns),
-             tensorCore.blockRows, TensorCoreMatmulKernel::kWarpsPerBlock,
-             arith::ConstantIntOp::create(b, loc, b.getI32Type(),
-                                          tensorCore.getSharedMemoryBytes()),
-             ValueRange{buffers.weightBytes[w], buffers.weightScales[w],
-                        buffers.actBytes, buffers.actScales, buffers.results[w],
-                        buffers.tokensI32});
-    }
-  };
-  // The smallest decode kernel that holds the tokens, else the tensor-core
-  // kernel, with short tiles for few tokens (or the largest decode kernel
-  // over blocks of tokens).
-  std::function<void(OpBuilder &, size_t)> dispatch = [&](OpBuilder &b,
-                                                          size_t next) {
-    if (next == decodeKernels.size()) {
-      if (!hasTensorCore) {
-        launchDecode(b, decodeKernels.back());
-        return;
-      }
+      auto launchTiles = [&, w = w](OpBuilder &b, int64_t blockRows) {
+        TensorCoreMatmulKernel tensorCore = tallTiles;
+        tensorCore.blockRows = blockRows;
+        gpu::GPUFuncOp function =
+            getKernel(tensorCore.getName(), [&](OpBuilder &builder) {
+              return buildTensorCoreMatmulKernel(builder, loc, tensorCore);
+            });
+        launch(b, function,
+               llvm::divideCeil(tensorCore.outChannels,
+                                TensorCoreMatmulKernel::kBlockColumns),
+               tensorCore.blockRows, TensorCoreMatmulKernel::kWarpsPerBlock,
+               arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                            tensorCore.getSharedMemoryBytes()),
+               ValueRange{buffers.weightBytes[w], buffers.weightScales[w],
+                          buffers.actBytes, buffers.actScales,
+                          buffers.results[w], buffers.tokensI32});
+      };
       Value few = arith::CmpIOp::create(
           b, loc, arith::CmpIPredicate::ule, buffers.tokens,
           arith::ConstantIndexOp::create(
-              b, loc, TensorCoreMatmulKernel::kMaxTokensForShortTiles));
+              b, loc,
+              TensorCoreMatmulKernel::getMaxTokensForShortTiles(
+                  tallTiles.outChannels)));
       scf::IfOp::create(
           b, loc, few,
           [&](OpBuilder &b, Location loc) {
-            launchTensorCores(b, TensorCoreMatmulKernel::kShortTileRows);
+            launchTiles(b, TensorCoreMatmulKernel::kShortTileRows);
             scf::YieldOp::create(b, loc);
           },
           [&](OpBuilder &b, Location loc) {
-            launchTensorCores(b, TensorCoreMatmulKernel::kTallTileRows);
+            launchTiles(b, TensorCoreMatmulKernel::kTallTileRows);
             scf::YieldOp::create(b, loc);
           });
+    }
+  };
+  // The smallest decode kernel that holds the tokens, else the tensor-core
+  // kernel (or the largest decode kernel over blocks of tokens).
+  std::function<void(OpBuilder &, size_t)> dispatch = [&](OpBuilder &b,
+                                                          size_t next) {
+    if (next == decodeKernels.size()) {
+      if (hasTensorCore)
+        launchTensorCores(b);
+      else
+        launchDecode(b, decodeKernels.back());
       return;
     }
     Value fits =

@@ -28,9 +28,10 @@
 // CHECK: %[[ROW_BLOCKS:.*]] = arith.ceildivui %[[TOKENS]], %c2
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32 blocks in (%c8{{.*}}, %[[ROW_BLOCKS]], %c1{{.*}})
 // CHECK: } else {
-// Up to 256 tokens the tensor-core kernel takes tiles of 64 tokens, above
-// of 128.
-// CHECK: %[[FEW:.*]] = arith.cmpi ule, %[[TOKENS]], %c256
+// The tensor-core kernel takes tiles of 64 tokens while their thread
+// blocks fit one wave (132 blocks, of 64 tokens by 128 channels here), of
+// 128 above.
+// CHECK: %[[FEW:.*]] = arith.cmpi ule, %[[TOKENS]], %c8448
 // CHECK: scf.if %[[FEW]] {
 // CHECK: %[[SHORT_ROWS:.*]] = arith.ceildivui %[[TOKENS]], %c64
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_m64_kt32_s3_f32_f32 blocks in (%c1{{.*}}, %[[SHORT_ROWS]], %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c12288_i32 args(%[[W_BYTES]] : memref<?xi8>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_BYTES]] : memref<?xi8>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
@@ -59,6 +60,18 @@
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_m64_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT0]] : memref<?xf32>
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n16_k64_ga32_gw32_m64_kt32_s3_f32_f32 {{.*}} args(%{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %{{[^ ]*}} : memref<?xi8>, %{{[^ ]*}} : memref<?xf32>, %[[OUT1]] : memref<?xf32>
 
+// Llama-sized weights: 4096 output channels are 32 blocks of 128, so tiles
+// of 64 tokens fit one wave up to 4 x 64 tokens; 11008 are 86 blocks, up
+// to 64 tokens.
+// CHECK-LABEL: func.func private @lowbit_nvgpu_matmul_4096_11008x64_ga32_gw32(
+// CHECK: %[[TOKENS:.*]] = memref.dim
+// CHECK: arith.cmpi ule, %[[TOKENS]], %c256
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n4096_k64_ga32_gw32_m64_kt32_s3_f32_f32
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n4096_k64_ga32_gw32_m128_kt32_s3_f32_f32
+// CHECK: arith.cmpi ule, %[[TOKENS]], %c64
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n11008_k64_ga32_gw32_m64_kt32_s3_f32_f32
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n11008_k64_ga32_gw32_m128_kt32_s3_f32_f32
+
 // CHECK: gpu.module @lowbit_matmul_kernels [#nvvm.target<O = 3, chip = "sm_89", features = "+ptx80">]
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t1_c1_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32(
@@ -80,3 +93,4 @@
 func.func private @lowbit_nvgpu_matmul_64x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
 func.func private @lowbit_nvgpu_matmul_36x64_ga64_gw32(memref<?x64xi8>, memref<?x1xf32>, memref<36x32xi8>, memref<36x2xf32>, memref<?x36xf32>) attributes {lowbit.gpu_matmul}
 func.func private @lowbit_nvgpu_matmul_64_16x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>, memref<16x32xi8>, memref<16x2xf32>, memref<?x16xf32>) attributes {lowbit.gpu_matmul}
+func.func private @lowbit_nvgpu_matmul_4096_11008x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<4096x32xi8>, memref<4096x2xf32>, memref<?x4096xf32>, memref<11008x32xi8>, memref<11008x2xf32>, memref<?x11008xf32>) attributes {lowbit.gpu_matmul}

@@ -45,17 +45,24 @@ namespace lowbit {
 struct TensorCoreMatmulKernel {
   /// Warps in one thread block.
   static constexpr int64_t kWarpsPerBlock = 8;
-  /// The tokens (result rows) a thread block's tile may have. Up to a few
-  /// hundred tokens there are fewer thread blocks than multiprocessors and
-  /// each block's walk over the input channels bounds the time: 64-row tiles
-  /// halve each step's mma and dequantization work per warp and are 1.3 to
-  /// 1.6x faster there on an H100. From 2048 tokens 128-row tiles reuse
-  /// each weight step twice as often and are 1.15 to 1.3x faster
-  /// (bench/results/2026-11-25-h100-matmul-tiles.md).
+  /// The tokens (result rows) a thread block's tile may have. While there
+  /// are fewer thread blocks than multiprocessors, each block's walk over
+  /// the input channels bounds the time, and 64-row tiles, with half the
+  /// mma and dequantization work per warp and step, are 1.3 to 1.6x faster
+  /// on an H100. Once they need a second wave of blocks, 128-row tiles
+  /// (each weight step reused twice as often) are faster: 1.2 to 1.3x from
+  /// 512 tokens (bench/results/2026-11-25-h100-matmul-tiles.md).
   static constexpr int64_t kShortTileRows = 64, kTallTileRows = 128;
   static constexpr int64_t kBlockRowChoices[] = {kShortTileRows, kTallTileRows};
-  /// The most tokens for which short tiles are chosen.
-  static constexpr int64_t kMaxTokensForShortTiles = 256;
+  /// Thread blocks of one wave: an H100 SXM's 132 multiprocessors, one
+  /// block each (the kernel's registers allow no more).
+  static constexpr int64_t kBlocksPerWave = 132;
+  /// The most tokens for which a weight of `outChannels` output channels
+  /// takes short tiles: as many as keep their blocks within one wave.
+  static int64_t getMaxTokensForShortTiles(int64_t outChannels) {
+    int64_t columnBlocks = (outChannels + kBlockColumns - 1) / kBlockColumns;
+    return kShortTileRows * (kBlocksPerWave / columnBlocks);
+  }
   /// Output channels (result columns) of one thread block's tile.
   static constexpr int64_t kBlockColumns = 128;
   /// Input channels of one mma.sync (m16n8k32 on s8).
