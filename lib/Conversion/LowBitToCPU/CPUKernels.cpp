@@ -1528,25 +1528,32 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                 });
               });
         };
-        if (!overChannelLanes)
+        // Prompts on the GPU take the tensor-core prefill attention kernel
+        // where it takes the cache, whatever the decode form.
+        bool prefillKernel = isa == CPUMatmulISA::NVGPU &&
+                             fitsGPUPrefillAttention(type, headDim);
+        if (!overChannelLanes && !prefillKernel)
           return emitNest(e, false);
         // One query row (decode) gives too few (token, head) pairs to keep
-        // the GPU busy: each head's positions are split into parts of
-        // kDecodeAttentionSplit, a warp per (head, part) (flash-decoding),
-        // whose maximum, sum of weights and weighted sums go to the
-        // workspace, and a second nest combines the parts. Prompts take the
-        // channel lanes over all positions.
+        // the GPU busy: with channel lanes each head's positions are split
+        // into parts of kDecodeAttentionSplit, a warp per (head, part)
+        // (flash-decoding), whose maximum, sum of weights and weighted sums
+        // go to the workspace, and a second nest combines the parts.
+        // Prompts the kernel does not take use the channel lanes over all
+        // positions.
         Value oneRow = arith::CmpIOp::create(e, arith::CmpIPredicate::eq,
                                              e.rows(query), e.index(1));
         e.ifElse(
             oneRow,
             [&](Emitter &one) {
+              if (!overChannelLanes)
+                return emitNest(one, false);
               emitSplitDecodeAttention(one, type, keys, values, query, out,
                                        args[5], start, numHeads, headDim,
                                        headsPerKVHead, scoreScale);
             },
             [&](Emitter &many) {
-              if (!fitsGPUPrefillAttention(type, headDim))
+              if (!prefillKernel)
                 return emitNest(many, true);
               func::CallOp::create(
                   many, getGPUPrefillAttention(type, queryChannels),
