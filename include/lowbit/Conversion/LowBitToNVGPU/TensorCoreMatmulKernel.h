@@ -48,7 +48,7 @@ struct TensorCoreMatmulKernel {
   /// The tokens (result rows) a thread block's tile may have. While there
   /// are fewer thread blocks than multiprocessors, each block's walk over
   /// the input channels bounds the time, and 64-row tiles, with half the
-  /// mma and dequantization work per warp and step, are 1.3 to 1.6x faster
+  /// mma and dequantization work per warp and step, are 1.4 to 1.6x faster
   /// on an H100. Once they need a second wave of blocks, 128-row tiles
   /// (each weight step reused twice as often) are faster: 1.2 to 1.3x from
   /// 512 tokens (bench/results/2026-11-25-h100-matmul-tiles.md).
