@@ -52,10 +52,10 @@ private:
   FailureOr<MatmulKernels> planKernels(MatmulOp matmul);
   /// The kernel module, created on first use.
   gpu::GPUModuleOp getKernelModule();
-  /// Builds the kernel `name` with `build` unless the kernel module has it,
-  /// and appends its symbol reference to `references`.
-  template <typename Build>
-  void addKernel(const std::string &name, Build build,
+  /// Builds `kernel` with `build(builder, loc, kernel)` unless the kernel
+  /// module has it, and appends its symbol reference to `references`.
+  template <typename Kernel, typename Build>
+  void addKernel(const Kernel &kernel, Build build, Location loc,
                  SmallVectorImpl<Attribute> &references);
   /// Generates the kernels of a compressed all-reduce.
   LogicalResult generateWireKernels(AllReduceOp reduce);
@@ -136,14 +136,15 @@ gpu::GPUModuleOp GenerateNVGPUKernelsPass::getKernelModule() {
   return kernelModule;
 }
 
-template <typename Build>
+template <typename Kernel, typename Build>
 void GenerateNVGPUKernelsPass::addKernel(
-    const std::string &name, Build build,
+    const Kernel &kernel, Build build, Location loc,
     SmallVectorImpl<Attribute> &references) {
   gpu::GPUModuleOp module = getKernelModule();
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  std::string name = kernel.getName();
   if (!SymbolTable::lookupSymbolIn(module, name))
-    build(builder);
+    build(builder, loc, kernel);
   references.push_back(SymbolRefAttr::get(
       builder.getStringAttr(kKernelModuleName),
       {FlatSymbolRefAttr::get(builder.getContext(), name)}));
@@ -160,18 +161,8 @@ LogicalResult GenerateNVGPUKernelsPass::generateWireKernels(AllReduceOp reduce) 
   if (!why.empty())
     return reduce.emitError() << "no GPU kernel for this all-reduce: " << why;
   SmallVector<Attribute> references;
-  addKernel(
-      pack.getName(),
-      [&](OpBuilder &builder) {
-        buildWirePackKernel(builder, reduce.getLoc(), pack);
-      },
-      references);
-  addKernel(
-      sum.getName(),
-      [&](OpBuilder &builder) {
-        buildWireSumKernel(builder, reduce.getLoc(), sum);
-      },
-      references);
+  addKernel(pack, buildWirePackKernel, reduce.getLoc(), references);
+  addKernel(sum, buildWireSumKernel, reduce.getLoc(), references);
   reduce->setAttr(kKernelsAttrName,
                   ArrayAttr::get(reduce.getContext(), references));
   return success();
@@ -190,17 +181,11 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
     if (failed |= llvm::failed(kernels))
       return;
     SmallVector<Attribute> references;
-    auto addKernels = [&](const auto &list, auto build) {
-      for (const auto &kernel : list)
-        addKernel(
-            kernel.getName(),
-            [&](OpBuilder &builder) {
-              build(builder, matmul.getLoc(), kernel);
-            },
-            references);
-    };
-    addKernels(kernels->decode, buildDecodeMatmulKernel);
-    addKernels(kernels->tensorCore, buildTensorCoreMatmulKernel);
+    for (const DecodeMatmulKernel &kernel : kernels->decode)
+      addKernel(kernel, buildDecodeMatmulKernel, matmul.getLoc(), references);
+    for (const TensorCoreMatmulKernel &kernel : kernels->tensorCore)
+      addKernel(kernel, buildTensorCoreMatmulKernel, matmul.getLoc(),
+                references);
     matmul->setAttr(kKernelsAttrName,
                     ArrayAttr::get(matmul.getContext(), references));
   });
@@ -230,12 +215,8 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
     if (!kernel.checkSupported().empty())
       return;
     SmallVector<Attribute> references;
-    addKernel(
-        kernel.getName(),
-        [&](OpBuilder &builder) {
-          buildPrefillAttentionKernel(builder, attention.getLoc(), kernel);
-        },
-        references);
+    addKernel(kernel, buildPrefillAttentionKernel, attention.getLoc(),
+              references);
     attention->setAttr(kKernelsAttrName,
                        ArrayAttr::get(attention.getContext(), references));
   });
