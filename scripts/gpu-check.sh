@@ -53,9 +53,13 @@ COLLECTIVE_TOKENS=${COLLECTIVE_TOKENS:-1,16,256,2048,8192}
 ITERATIONS=${ITERATIONS:-200}
 MODEL_PROMPT=1,45,211,298,33,26,178,31,27,100,200,300,400,500,600,700,800
 MODEL_TOKENS=${MODEL_TOKENS:-24}
+# Batched decode of the embedded model: three prompts of different lengths,
+# the first MODEL_PROMPT.
+MODEL_BATCH_PROMPTS=($MODEL_PROMPT 1,450 1,2112,7,9,11)
 DECODE_TOKENS=${DECODE_TOKENS:-257}
 E2E_PREFILL=${E2E_PREFILL:-16,128,2048}
 E2E_DECODE=${E2E_DECODE:-128}
+E2E_BATCH=${E2E_BATCH:-1,8,32}
 ATTENTION_ROWS=${ATTENTION_ROWS:-16,100,2048}
 
 # Writes the Llama-2-7B-shaped checkpoint and its calibration to $work
@@ -96,6 +100,9 @@ compile)
       "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
       --logits "$CHECK_DIR/austen-$scheme-cpu.logits" \
       > "$CHECK_DIR/austen-$scheme-cpu.tokens"
+    build/bin/lowbit-generate-tokens "$CHECK_DIR/austen-$scheme-x86_64.lbm" \
+      "${MODEL_BATCH_PROMPTS[@]}" --tokens "$MODEL_TOKENS" \
+      > "$CHECK_DIR/austen-$scheme-cpu-batch.tokens"
     rm "$CHECK_DIR/austen-$scheme-x86_64.lbm"
   done
   # Sharded over two GPUs (run tp): exact collectives, and FP4 partial
@@ -338,6 +345,32 @@ print("| %s | %s | %.3g | %.3g |" % (sys.argv[3], sys.argv[4],
 ' "$base-gpu.logits" "$base-cpu.logits" "$scheme" "$equal"
       done
       echo
+      echo "Batched decode: the prompts ${MODEL_BATCH_PROMPTS[*]} decoded"
+      echo "together (one KV cache each), against the x86-64 artifact's batched"
+      echo "run and against each prompt decoded alone on the GPU."
+      echo
+      echo "| scheme | tokens equal to the CPU's batch | equal to each alone on the GPU |"
+      echo "| --- | --- | --- |"
+      for scheme in fp32 w4a8 w4ax-kv4; do
+        base=$CHECK_DIR/austen-$scheme
+        [[ -f $base-sm_90.lbm ]] || continue
+        if ! "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" \
+            "${MODEL_BATCH_PROMPTS[@]}" --tokens "$MODEL_TOKENS" \
+            > "$base-gpu-batch.tokens"; then
+          echo "| $scheme | run failed | |"
+          status=1
+          continue
+        fi
+        for prompt in "${MODEL_BATCH_PROMPTS[@]}"; do
+          "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" "$prompt" \
+            --tokens "$MODEL_TOKENS" || status=1
+        done > "$base-gpu-alone.tokens"
+        cpu=yes alone=yes
+        cmp -s "$base-gpu-batch.tokens" "$base-cpu-batch.tokens" || { cpu=no; status=1; }
+        cmp -s "$base-gpu-batch.tokens" "$base-gpu-alone.tokens" || { alone=no; status=1; }
+        echo "| $scheme | $cpu | $alone |"
+      done
+      echo
       echo "Decode time per token: the wall time of lowbit-generate-tokens for"
       echo "$DECODE_TOKENS new tokens minus that for 1 (loading, PTX JIT and"
       echo "prefill cancel), divided by $((DECODE_TOKENS - 1)); median of 3."
@@ -389,11 +422,11 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
 shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
       "$packed_7b" "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm"
     {
-      echo "command: E2E_PREFILL=$E2E_PREFILL E2E_DECODE=$E2E_DECODE scripts/gpu-check.sh run e2e"
+      echo "command: E2E_PREFILL=$E2E_PREFILL E2E_DECODE=$E2E_DECODE E2E_BATCH=$E2E_BATCH scripts/gpu-check.sh run e2e"
       echo "lowbit: lowbit-bench-model on the artifact of scripts/gpu-check.sh compile-7b"
       "$CHECK_DIR/bin/lowbit-bench-model" \
         "$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm" "$E2E_PREFILL" \
-        "$E2E_DECODE" 3 || status=1
+        "$E2E_DECODE" 3 --batch "$E2E_BATCH" || status=1
       echo
       echo "The same decode without CUDA graphs (LOWBIT_GPU_GRAPHS=0: every"
       echo "kernel launched on its own):"
@@ -418,7 +451,7 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
         echo "The same with the LM head quantized too (include-lm-head):"
         echo
         "$CHECK_DIR/bin/lowbit-bench-model" "$head_7b" "$E2E_PREFILL" \
-          "$E2E_DECODE" 3 | grep "^| [pd]" || status=1
+          "$E2E_DECODE" 3 --batch "$E2E_BATCH" | grep "^| [pd]" || status=1
         rm "$head_7b"
       fi
       echo

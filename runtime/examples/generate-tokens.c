@@ -5,8 +5,14 @@
 |* also writes every logit it computed (prompt positions, then each decode   *|
 |* step) as little-endian float32.                                            *|
 |*                                                                            *|
-|*   lowbit-generate-tokens MODEL.lbm 1,450,2112 [--tokens N]                 *|
-|*       [--temperature T] [--seed S] [--logits FILE]                         *|
+|* With several prompts it decodes them together (batched decode): each is   *|
+|* prefilled into a sequence of its own, then every step decodes a token of  *|
+|* each, sampled by a sampler of its own (seeded alike), and it prints a     *|
+|* line of ids per prompt; --logits then gets each prompt's prefill logits   *|
+|* in turn, then every step's rows.                                          *|
+|*                                                                            *|
+|*   lowbit-generate-tokens MODEL.lbm 1,450,2112 [ID,ID,... ...]              *|
+|*       [--tokens N] [--temperature T] [--seed S] [--logits FILE]            *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -18,7 +24,7 @@
 
 static int usage(void) {
   fprintf(stderr, "usage: lowbit-generate-tokens MODEL.lbm ID,ID,... "
-                  "[--tokens N] [--temperature T] [--seed S] "
+                  "[ID,ID,... ...] [--tokens N] [--temperature T] [--seed S] "
                   "[--logits FILE]\n");
   return 2;
 }
@@ -50,7 +56,13 @@ int main(int argc, char **argv) {
   float temperature = 0.0f;
   unsigned long long seed = 0;
   const char *logitsPath = NULL;
-  for (int i = 3; i < argc; ++i) {
+  /* The prompts' arguments come first, then the options. */
+  int prompts = 0;
+  while (2 + prompts < argc && strncmp(argv[2 + prompts], "--", 2) != 0)
+    ++prompts;
+  if (prompts == 0)
+    return usage();
+  for (int i = 2 + prompts; i < argc; ++i) {
     if (i + 1 >= argc)
       return usage();
     if (!strcmp(argv[i], "--tokens"))
@@ -71,16 +83,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "error: %s\n", error);
     return 1;
   }
-  int32_t *prompt;
-  int64_t count = parseTokens(argv[2], &prompt);
-  if (count < 0) {
-    fprintf(stderr, "error: '%s' is not a list of token ids\n", argv[2]);
-    return 1;
+  int32_t **prompt = calloc((size_t)prompts, sizeof(int32_t *));
+  int64_t *count = calloc((size_t)prompts, sizeof(int64_t));
+  int64_t longest = 0;
+  for (int p = 0; p < prompts; ++p) {
+    count[p] = parseTokens(argv[2 + p], &prompt[p]);
+    if (count[p] < 0) {
+      fprintf(stderr, "error: '%s' is not a list of token ids\n", argv[2 + p]);
+      return 1;
+    }
+    if (count[p] > longest)
+      longest = count[p];
   }
-  LowbitSampler *sampler = lowbitSamplerCreate(temperature, 0, 1.0f, seed);
-  if (!sampler) {
-    fprintf(stderr, "error: bad sampling options\n");
-    return 1;
+  LowbitSampler **samplers = calloc((size_t)prompts, sizeof(LowbitSampler *));
+  for (int p = 0; p < prompts; ++p) {
+    samplers[p] = lowbitSamplerCreate(temperature, 0, 1.0f, seed);
+    if (!samplers[p]) {
+      fprintf(stderr, "error: bad sampling options\n");
+      return 1;
+    }
   }
   FILE *logitsFile = logitsPath ? fopen(logitsPath, "wb") : NULL;
   if (logitsPath && !logitsFile) {
@@ -89,30 +110,64 @@ int main(int argc, char **argv) {
   }
 
   int64_t vocab = lowbitModelGetVocabularySize(model);
-  float *logits = malloc(sizeof(float) * (size_t)(vocab * count));
-  bool ok = lowbitModelPrefill(model, prompt, count, 0, logits);
-  int64_t position = count;
-  const float *last = logits + (count - 1) * vocab;
-  if (ok && logitsFile)
-    fwrite(logits, sizeof(float), (size_t)(vocab * count), logitsFile);
+  int64_t rows = longest > prompts ? longest : prompts;
+  float *logits = malloc(sizeof(float) * (size_t)(vocab * rows));
+  int32_t *next = malloc(sizeof(int32_t) * (size_t)prompts);
+  int64_t *position = malloc(sizeof(int64_t) * (size_t)prompts);
+  /* Each sequence's generated ids, printed at the end. */
+  int32_t *generated =
+      malloc(sizeof(int32_t) * (size_t)(prompts * newTokens + 1));
+  bool ok = prompts == 1 || lowbitModelSetSequences(model, prompts);
+  for (int p = 0; ok && p < prompts; ++p) {
+    ok = prompts == 1
+             ? lowbitModelPrefill(model, prompt[p], count[p], 0, logits)
+             : lowbitModelPrefillSequence(model, p, prompt[p], count[p], 0,
+                                          logits);
+    if (!ok)
+      break;
+    if (logitsFile)
+      fwrite(logits, sizeof(float), (size_t)(vocab * count[p]), logitsFile);
+    position[p] = count[p];
+    next[p] = lowbitSamplerSample(samplers[p], logits + (count[p] - 1) * vocab,
+                                  vocab);
+  }
   for (long i = 0; ok && i < newTokens; ++i) {
-    int32_t next = lowbitSamplerSample(sampler, last, vocab);
-    printf(i ? " %d" : "%d", next);
+    for (int p = 0; p < prompts; ++p)
+      generated[p * newTokens + i] = next[p];
     if (i + 1 == newTokens)
       break;
-    ok = lowbitModelDecode(model, next, position++, logits);
-    last = logits;
-    if (ok && logitsFile)
-      fwrite(logits, sizeof(float), (size_t)vocab, logitsFile);
+    ok = prompts == 1
+             ? lowbitModelDecode(model, next[0], position[0], logits)
+             : lowbitModelDecodeBatch(model, next, position, prompts, logits);
+    if (!ok)
+      break;
+    if (logitsFile)
+      fwrite(logits, sizeof(float), (size_t)(vocab * prompts), logitsFile);
+    for (int p = 0; p < prompts; ++p) {
+      ++position[p];
+      next[p] = lowbitSamplerSample(samplers[p], logits + p * vocab, vocab);
+    }
   }
-  printf("\n");
+  if (ok)
+    for (int p = 0; p < prompts; ++p)
+      for (long i = 0; i < newTokens; ++i)
+        printf(i + 1 < newTokens ? "%d " : "%d\n",
+               generated[p * newTokens + i]);
   if (!ok)
     fprintf(stderr, "error: %s\n", lowbitModelGetLastError(model));
   if (logitsFile)
     fclose(logitsFile);
-  free(logits);
+  for (int p = 0; p < prompts; ++p) {
+    free(prompt[p]);
+    lowbitSamplerDestroy(samplers[p]);
+  }
   free(prompt);
-  lowbitSamplerDestroy(sampler);
+  free(count);
+  free(samplers);
+  free(logits);
+  free(next);
+  free(position);
+  free(generated);
   lowbitModelDestroy(model);
   return ok ? 0 : 1;
 }

@@ -93,6 +93,28 @@ bool lowbitModelDecode(LowbitModel *model, int32_t token, int64_t position,
 
 void lowbitModelResetCaches(LowbitModel *model) { model->model->resetCaches(); }
 
+bool lowbitModelSetSequences(LowbitModel *model, int64_t count) {
+  model->error.clear();
+  return model->model->setSequences(count, model->error);
+}
+
+bool lowbitModelPrefillSequence(LowbitModel *model, int64_t sequence,
+                                const int32_t *tokens, int64_t count,
+                                int64_t start, float *logits) {
+  return model->finish(model->model->run("prefill", tokens, count, start,
+                                         model->logits, model->error, sequence),
+                       logits);
+}
+
+bool lowbitModelDecodeBatch(LowbitModel *model, const int32_t *tokens,
+                            const int64_t *positions, int64_t count,
+                            float *logits) {
+  return model->finish(model->model->runBatchedDecode(tokens, positions, count,
+                                                      model->logits,
+                                                      model->error),
+                       logits);
+}
+
 const char *lowbitModelGetLastError(LowbitModel *model) {
   return model->error.c_str();
 }

@@ -71,6 +71,7 @@ struct CudaDevice::Api {
   Result (*memFree)(DevicePointer);
   Result (*memcpyHtoD)(DevicePointer, const void *, size_t);
   Result (*memcpyDtoH)(void *, DevicePointer, size_t);
+  Result (*memsetD8)(DevicePointer, unsigned char, size_t);
   Result (*launchKernel)(void *, unsigned, unsigned, unsigned, unsigned,
                          unsigned, unsigned, unsigned, void *, void **,
                          void **);
@@ -130,6 +131,7 @@ struct CudaDevice::Api {
     get(memFree, "cuMemFree_v2");
     get(memcpyHtoD, "cuMemcpyHtoD_v2");
     get(memcpyDtoH, "cuMemcpyDtoH_v2");
+    get(memsetD8, "cuMemsetD8_v2");
     get(launchKernel, "cuLaunchKernel");
     get(eventCreate, "cuEventCreate");
     get(eventRecord, "cuEventRecord");
@@ -245,6 +247,10 @@ bool CudaDevice::copyToDevice(DevicePointer destination, const void *source,
 bool CudaDevice::copyToHost(void *destination, DevicePointer source,
                             size_t bytes) {
   return check(api->memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH");
+}
+
+bool CudaDevice::zero(DevicePointer destination, size_t bytes) {
+  return check(api->memsetD8(destination, 0, bytes), "cuMemsetD8");
 }
 
 bool CudaDevice::allowDynamicSharedMemory(void *function, int bytes) {

@@ -416,11 +416,28 @@ bool GpuExecution::finish(float *logitsOut, int64_t logitsBytes,
 }
 
 bool GpuExecution::clearState(std::string &error) {
-  std::vector<uint8_t> zeros(static_cast<size_t>(stateBytes), 0);
   if (!device->makeCurrent() ||
-      !device->copyToDevice(state, zeros.data(), zeros.size())) {
+      !device->zero(state,
+                    static_cast<size_t>(std::max<int64_t>(stateBytes, 1)))) {
     error = "clearing the KV caches failed: " + device->getError();
     return false;
   }
   return true;
+}
+
+bool GpuExecution::resizeState(int64_t bytes, std::string &error) {
+  if (!device->makeCurrent() || !device->free(state)) {
+    error = "freeing the KV caches failed: " + device->getError();
+    return false;
+  }
+  state = 0;
+  stateBytes = 0;
+  if (!device->allocate(static_cast<size_t>(std::max<int64_t>(bytes, 1)),
+                        state)) {
+    error = "allocating " + std::to_string(bytes) +
+            " bytes of KV caches failed: " + device->getError();
+    return false;
+  }
+  stateBytes = bytes;
+  return clearState(error);
 }

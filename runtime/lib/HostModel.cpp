@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <new>
 #include <sstream>
 #include <thread>
 
@@ -269,13 +270,15 @@ HostModel::loadRank(std::shared_ptr<Artifact> artifact, int rank, int worldSize,
       dlsym(model->library, "_mlir_ciface_lowbit_prefill"));
   model->decode = reinterpret_cast<EntryPoint>(
       dlsym(model->library, "_mlir_ciface_lowbit_decode"));
+  model->batchedDecode = reinterpret_cast<EntryPoint>(
+      dlsym(model->library, "_mlir_ciface_lowbit_decode_batch"));
   if (!model->prefill)
     return fail("has no compiled prefill entry point");
   std::string reason;
   if (!bindCollectiveSlots(model->library,
                            artifact->metadata("collective_functions"), reason))
     return fail(reason);
-  for (const char *entry : {"prefill", "decode"}) {
+  for (const char *entry : {"prefill", "decode", "decode_batch"}) {
     std::string kernels = artifact->metadata(std::string("profile_") + entry);
     if (kernels.empty())
       continue;
@@ -293,9 +296,55 @@ HostModel::loadRank(std::shared_ptr<Artifact> artifact, int rank, int worldSize,
 
 bool HostModel::run(const std::string &entry, const int32_t *tokens,
                     int64_t count, int64_t start, std::vector<float> &logits,
-                    std::string &error) {
+                    std::string &error, int64_t sequence) {
+  return runOnRanks(Step{entry, tokens, count, start, sequence}, logits, error);
+}
+
+bool HostModel::runBatchedDecode(const int32_t *tokens,
+                                 const int64_t *positions, int64_t count,
+                                 std::vector<float> &logits,
+                                 std::string &error) {
+  Step step{"decode_batch", tokens, count};
+  step.rowPositions = positions;
+  return runOnRanks(step, logits, error);
+}
+
+bool HostModel::setSequences(int64_t count, std::string &error) {
+  // Positions and sequence offsets must stay within the code's index
+  // arithmetic.
+  if (count < 1 || count > kMaxSequences) {
+    error = "the number of sequences must be in [1, " +
+            std::to_string(kMaxSequences) + "], given " + std::to_string(count);
+    return false;
+  }
+  for (std::unique_ptr<HostModel> &peer : peers)
+    if (!peer->setSequences(count, error))
+      return false;
+  if (!gpu) {
+    try {
+      state.assign(static_cast<size_t>(count * stateBytes), 0);
+    } catch (const std::bad_alloc &) {
+      state.assign(static_cast<size_t>(sequences * stateBytes), 0);
+      error = "cannot hold the KV caches of " + std::to_string(count) +
+              " sequences (" + std::to_string(count * stateBytes) + " bytes)";
+      return false;
+    }
+    sequences = count;
+    return true;
+  }
+  if (!gpu->resizeState(count * stateBytes, error)) {
+    std::string ignored;
+    gpu->resizeState(sequences * stateBytes, ignored);
+    return false;
+  }
+  sequences = count;
+  return true;
+}
+
+bool HostModel::runOnRanks(const Step &step, std::vector<float> &logits,
+                           std::string &error) {
   if (peers.empty())
-    return runRank(entry, tokens, count, start, logits, error);
+    return runRank(step, logits, error);
   // Every rank runs the step; each ends with the whole logits.
   std::vector<std::thread> threads;
   std::vector<std::vector<float>> peerLogits(peers.size());
@@ -303,12 +352,11 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
   std::vector<char> peerSucceeded(peers.size(), 0);
   for (size_t i = 0; i < peers.size(); ++i)
     threads.emplace_back([&, i] {
-      peerSucceeded[i] = peers[i]->runRank(entry, tokens, count, start,
-                                           peerLogits[i], peerErrors[i]);
+      peerSucceeded[i] = peers[i]->runRank(step, peerLogits[i], peerErrors[i]);
       if (!peerSucceeded[i])
         peers[i]->collectives->abandon();
     });
-  bool succeeded = runRank(entry, tokens, count, start, logits, error);
+  bool succeeded = runRank(step, logits, error);
   if (!succeeded)
     collectives->abandon();
   for (std::thread &thread : threads)
@@ -324,35 +372,80 @@ bool HostModel::run(const std::string &entry, const int32_t *tokens,
   return succeeded;
 }
 
-bool HostModel::runRank(const std::string &entry, const int32_t *tokens,
-                        int64_t count, int64_t start,
-                        std::vector<float> &logits, std::string &error) {
-  EntryPoint function = entry == "prefill" ? prefill
-                        : entry == "decode" ? decode
-                                            : nullptr;
-  if (!function) {
-    error = "the model has no entry point '" + entry + "'";
-    return false;
-  }
-  if (entry == "decode" && count != 1) {
+bool HostModel::checkStep(const Step &step, std::string &error) {
+  int64_t count = step.count;
+  bool batched = step.rowPositions != nullptr;
+  if (step.entry == "decode" && count != 1) {
     error = "decode takes one token, given " + std::to_string(count);
     return false;
   }
-  if (count < 1 || start < 0 || start + count > context) {
-    error = "positions " + std::to_string(start) + " to " +
-            std::to_string(start + count - 1) +
-            " do not fit the model's context of " + std::to_string(context);
+  if (count < 1) {
+    error = "a step takes at least one token, given " + std::to_string(count);
     return false;
   }
   for (int64_t t = 0; t < count; ++t)
-    if (tokens[t] < 0 || tokens[t] >= vocab) {
-      error = "token id " + std::to_string(tokens[t]) +
+    if (step.tokens[t] < 0 || step.tokens[t] >= vocab) {
+      error = "token id " + std::to_string(step.tokens[t]) +
               " is outside the vocabulary of " + std::to_string(vocab);
       return false;
     }
   positions.resize(static_cast<size_t>(count));
+  if (batched) {
+    if (count > sequences) {
+      error = "batched decode of " + std::to_string(count) +
+              " sequences, but the model holds " + std::to_string(sequences) +
+              " (setSequences)";
+      return false;
+    }
+    for (int64_t t = 0; t < count; ++t) {
+      if (step.rowPositions[t] < 0 || step.rowPositions[t] >= context) {
+        error = "position " + std::to_string(step.rowPositions[t]) +
+                " of sequence " + std::to_string(t) +
+                " does not fit the model's context of " +
+                std::to_string(context);
+        return false;
+      }
+      positions[t] = static_cast<int32_t>(step.rowPositions[t]);
+    }
+    return true;
+  }
+  if (step.sequence < 0 || step.sequence >= sequences) {
+    error = "sequence " + std::to_string(step.sequence) +
+            " is not one of the model's " + std::to_string(sequences);
+    return false;
+  }
+  if (step.start < 0 || step.start + count > context) {
+    error = "positions " + std::to_string(step.start) + " to " +
+            std::to_string(step.start + count - 1) +
+            " do not fit the model's context of " + std::to_string(context);
+    return false;
+  }
   for (int64_t t = 0; t < count; ++t)
-    positions[t] = static_cast<int32_t>(start + t);
+    positions[t] = static_cast<int32_t>(step.start + t);
+  return true;
+}
+
+bool HostModel::runRank(const Step &step, std::vector<float> &logits,
+                        std::string &error) {
+  bool batched = step.rowPositions != nullptr;
+  EntryPoint function = batched                   ? batchedDecode
+                        : step.entry == "prefill" ? prefill
+                        : step.entry == "decode"  ? decode
+                                                  : nullptr;
+  if (!function) {
+    error = batched ? "the model has no batched decode entry point "
+                      "(compiled without KV caches, or by an older lowbit)"
+                    : "the model has no entry point '" + step.entry + "'";
+    return false;
+  }
+  if (!checkStep(step, error))
+    return false;
+  const int32_t *tokens = step.tokens;
+  int64_t count = step.count, start = step.start;
+  // A one-sequence step sees its sequence's state alone; batched decode
+  // sees all of them.
+  int64_t stateOffset = batched ? 0 : step.sequence * stateBytes;
+  int64_t stepStateBytes = batched ? sequences * stateBytes : stateBytes;
   logits.resize(static_cast<size_t>(count * vocab));
   ActiveCollectives activeCollectives(collectives.get());
   auto collectiveFailure = [&] {
@@ -373,7 +466,7 @@ bool HostModel::runRank(const std::string &entry, const int32_t *tokens,
       return MemRef1D{address, address, 0, size, 1};
     };
     MemRef1D weightRef = onDevice(buffers.weights, buffers.weightBytes);
-    MemRef1D stateRef = onDevice(buffers.state, buffers.stateBytes);
+    MemRef1D stateRef = onDevice(buffers.state + stateOffset, stepStateBytes);
     MemRef1D scratchRef = onDevice(buffers.scratch, buffers.scratchBytes);
     MemRef1D tokenRef = onDevice(buffers.tokens, count);
     MemRef1D positionRef = onDevice(buffers.positions, count);
@@ -383,7 +476,8 @@ bool HostModel::runRank(const std::string &entry, const int32_t *tokens,
           function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
                    start, &logitsRef);
         },
-        /*decodeStep=*/count == 1, logits.data(), logitsBytes, error);
+        /*decodeStep=*/step.entry != "prefill", logits.data(), logitsBytes,
+        error);
     return !collectiveFailure() && succeeded;
   }
   scratch.resize(static_cast<size_t>(count * scratchBytesPerToken));
@@ -394,13 +488,13 @@ bool HostModel::runRank(const std::string &entry, const int32_t *tokens,
   };
   MemRef1D weightRef = describe(weights.data(),
                                 static_cast<int64_t>(weights.size()));
-  MemRef1D stateRef = describe(state.data(), static_cast<int64_t>(state.size()));
+  MemRef1D stateRef = describe(state.data() + stateOffset, stepStateBytes);
   MemRef1D scratchRef =
       describe(scratch.data(), static_cast<int64_t>(scratch.size()));
   MemRef1D tokenRef = describe(tokens, count);
   MemRef1D positionRef = describe(positions.data(), count);
   MemRef1D logitsRef = describe(logits.data(), count * vocab * 4);
-  auto profile = profiles.find(entry);
+  auto profile = profiles.find(step.entry);
   if (profile == profiles.end()) {
     function(&weightRef, &stateRef, &scratchRef, &tokenRef, &positionRef,
              start, &logitsRef);

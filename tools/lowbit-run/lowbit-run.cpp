@@ -93,10 +93,13 @@ static cl::opt<std::string> calibrationPath(
              "FMPQ schemes (w4ax, w4ax-kv4) need one"),
     cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 
-static cl::opt<std::string> prompt("prompt", cl::desc("Text to continue"),
-                                   cl::init("It is a truth universally "
-                                            "acknowledged"),
-                                   cl::sub(generateCommand));
+static cl::list<std::string>
+    prompts("prompt",
+            cl::desc("Text to continue (default: 'It is a truth universally "
+                     "acknowledged'); several --prompt with --artifact decode "
+                     "as many sequences together (batched decode), and print "
+                     "each text on a line of its own"),
+            cl::sub(generateCommand));
 static cl::opt<int> maxTokens("max-tokens",
                               cl::desc("Number of tokens to generate"),
                               cl::init(64), cl::sub(generateCommand));
@@ -357,26 +360,122 @@ static llvm::Error loadModel(Model &model) {
   return llvm::Error::success();
 }
 
+/// Continues several prompts together: each is prefilled into a sequence of
+/// its own, then every step decodes one token of each (batched decode).
+/// Each sequence samples with a sampler of its own, seeded alike, so its
+/// text is what generating it alone gives. Prints each whole text on a line.
+static int generateBatch(Model &model, std::vector<std::vector<int32_t>> tokens,
+                         const SamplingOptions &options) {
+  int64_t count = static_cast<int64_t>(tokens.size());
+  runtime::HostModel &compiled = *model.compiled;
+  std::string error;
+  if (!compiled.setSequences(count, error))
+    return fail(error);
+  int64_t context = model.contextLength();
+  int32_t vocab = model.tokenizer->vocabSize();
+  std::vector<Sampler> samplers(static_cast<size_t>(count), Sampler(options));
+  std::vector<int32_t> next(static_cast<size_t>(count));
+  std::vector<std::string> texts(prompts.begin(), prompts.end());
+  std::vector<float> logits;
+  std::vector<int64_t> promptLengths;
+  for (const std::vector<int32_t> &prompt : tokens)
+    promptLengths.push_back(static_cast<int64_t>(prompt.size()));
+  Clock::time_point prefillStart = Clock::now();
+  for (int64_t i = 0; i < count; ++i) {
+    if (!compiled.run("prefill", tokens[i].data(),
+                      static_cast<int64_t>(tokens[i].size()), 0, logits, error,
+                      i))
+      return fail("sequence " + llvm::Twine(i) + ": " + error);
+    next[i] =
+        samplers[i].sample(&logits[(tokens[i].size() - 1) * vocab], vocab);
+  }
+  double prefillSeconds = secondsSince(prefillStart);
+
+  // A sequence is done at the end of text, after --max-tokens or when its
+  // context is full; a done sequence's row repeats its last token in place
+  // (row t of a step is sequence t's) and its logits are ignored.
+  std::vector<char> done(static_cast<size_t>(count), 0);
+  std::vector<int64_t> positions(static_cast<size_t>(count));
+  auto take = [&](int64_t i) {
+    if (done[i])
+      return;
+    int64_t generated =
+        static_cast<int64_t>(tokens[i].size()) - promptLengths[i];
+    if (next[i] == model.tokenizer->eosId() || generated == maxTokens ||
+        static_cast<int64_t>(tokens[i].size()) >= context) {
+      done[i] = 1;
+      return;
+    }
+    texts[i] += model.tokenizer->tokenText(next[i]);
+    tokens[i].push_back(next[i]);
+    if (generated + 1 == maxTokens ||
+        static_cast<int64_t>(tokens[i].size()) >= context)
+      done[i] = 1;
+  };
+  for (int64_t i = 0; i < count; ++i)
+    take(i);
+  Clock::time_point decodeStart = Clock::now();
+  int steps = 0;
+  while (llvm::is_contained(done, 0)) {
+    for (int64_t i = 0; i < count; ++i) {
+      positions[i] = static_cast<int64_t>(tokens[i].size()) - 1;
+      next[i] = tokens[i].back();
+    }
+    if (!compiled.runBatchedDecode(next.data(), positions.data(), count, logits,
+                                   error))
+      return fail(error);
+    ++steps;
+    for (int64_t i = 0; i < count; ++i) {
+      if (done[i])
+        continue;
+      next[i] = samplers[i].sample(&logits[i * vocab], vocab);
+      take(i);
+    }
+  }
+  double decodeSeconds = secondsSince(decodeStart);
+  for (const std::string &text : texts)
+    llvm::outs() << text << "\n";
+  llvm::errs() << llvm::format(
+      "prefill: %lld sequences in %.3f s; batched decode: %d steps of %lld "
+      "sequences in %.3f s (%.1f tokens/s)\n",
+      static_cast<long long>(count), prefillSeconds, steps,
+      static_cast<long long>(count), decodeSeconds,
+      decodeSeconds > 0 ? steps * count / decodeSeconds : 0.0);
+  return 0;
+}
+
 static int generate() {
   SamplingOptions options{temperature, topK, topP, seed};
   if (std::string problem = options.validate(); !problem.empty())
     return fail(problem);
   if (maxTokens < 0)
     return fail("--max-tokens must be >= 0");
+  if (prompts.empty())
+    prompts.push_back("It is a truth universally acknowledged");
+  if (prompts.size() > 1 && artifactPath.empty())
+    return fail("several --prompt decode together in a compiled model; give "
+                "--artifact");
   Model model;
   if (llvm::Error error = loadModel(model))
     return fail(std::move(error));
 
-  std::vector<int32_t> tokens = {model.tokenizer->bosId()};
-  std::vector<int32_t> promptTokens = model.tokenizer->encode(prompt);
-  tokens.insert(tokens.end(), promptTokens.begin(), promptTokens.end());
   int64_t context = model.contextLength();
-  if (static_cast<int64_t>(tokens.size()) >= context)
-    return fail(llvm::Twine("the prompt has ") + llvm::Twine(tokens.size()) +
-                " tokens; the model's context holds " + llvm::Twine(context));
+  std::vector<std::vector<int32_t>> promptTokens;
+  for (const std::string &prompt : prompts) {
+    std::vector<int32_t> tokens = {model.tokenizer->bosId()};
+    std::vector<int32_t> text = model.tokenizer->encode(prompt);
+    tokens.insert(tokens.end(), text.begin(), text.end());
+    if (static_cast<int64_t>(tokens.size()) >= context)
+      return fail(llvm::Twine("the prompt has ") + llvm::Twine(tokens.size()) +
+                  " tokens; the model's context holds " + llvm::Twine(context));
+    promptTokens.push_back(std::move(tokens));
+  }
+  if (promptTokens.size() > 1)
+    return generateBatch(model, std::move(promptTokens), options);
 
+  std::vector<int32_t> tokens = std::move(promptTokens.front());
   Sampler sampler(options);
-  llvm::outs() << prompt;
+  llvm::outs() << prompts.front();
   llvm::outs().flush();
   Clock::time_point prefillStart = Clock::now();
   llvm::Expected<Tensor> logits = model.run("prefill", tokens, 0);

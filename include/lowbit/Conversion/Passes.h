@@ -30,6 +30,13 @@ namespace lowbit {
 /// kernels.
 inline constexpr llvm::StringLiteral kGPUMatmulAttrName = "lowbit.gpu_matmul";
 
+/// The entry point lowbit-convert-to-cpu adds for batched decode
+/// (@lowbit_decode_batch): the `prefill` graph run with one row per
+/// sequence, row t the next token of sequence t at position positions[t],
+/// over a state that holds every sequence's state (`state_bytes` each) one
+/// after another.
+inline constexpr llvm::StringLiteral kBatchedDecodeEntryName = "decode_batch";
+
 /// Marks the prompt attention declarations of
 /// lowbit-convert-to-cpu{isa=nvgpu} (query rows, key region, value region,
 /// start position, output rows); the value is the `!lowbit.kv_cache` type.

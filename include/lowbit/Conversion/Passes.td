@@ -327,6 +327,14 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
       token count, planned once with buffer reuse after last use.
     - The module records `lowbit.cpu.weight_bytes`, `lowbit.cpu.state_bytes`
       and `lowbit.cpu.scratch_bytes_per_token`.
+    - Batched decode: the `@prefill` graph is lowered a second time as
+      `@lowbit_decode_batch`, where row t of a step is the next token of
+      sequence t at position `positions[t]`. Its `state` holds the states
+      of all sequences, `state_bytes` each, one after another; its KV
+      kernels (`..._seq`) read and write row t's sequence's caches, one
+      state further per row, and attend up to the row's own position.
+      Every other kernel treats rows alike, so the matmuls of B sequences
+      read each weight once per step.
 
     The `isa` option picks the instructions of the quantized matmul:
     `generic` (vector dialect ops that every target lowers; AVX2 on

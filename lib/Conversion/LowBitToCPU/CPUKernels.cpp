@@ -22,6 +22,7 @@
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <array>
 #include <cmath>
 #include <numeric>
 
@@ -916,8 +917,10 @@ namespace {
 struct KVRegion {
   Value data, scales;
 
-  /// Views `region` (1-D bytes) as the storage of `type`.
-  static KVRegion view(Emitter &e, Value region, KVCacheType type) {
+  /// Views `region` (1-D bytes) from byte `shift` (null: 0) on as the
+  /// storage of `type`.
+  static KVRegion view(Emitter &e, Value region, KVCacheType type,
+                       Value shift = nullptr) {
     int64_t bits = type.getBits(), channels = type.getChannels();
     int64_t length = type.getMaxLength();
     Type element = bits == 32   ? Type(e.getF32Type())
@@ -926,13 +929,17 @@ struct KVRegion {
     int64_t columns = bits == 4 ? channels / 2 : channels;
     KVRegion result;
     result.data = memref::ViewOp::create(
-        e, MemRefType::get({length, columns}, element), region, e.index(0),
-        ValueRange());
-    if (bits <= 8)
+        e, MemRefType::get({length, columns}, element), region,
+        shift ? shift : e.index(0), ValueRange());
+    if (bits <= 8) {
+      Value scalesShift = e.index(length * getKVRowBytes(bits, channels));
       result.scales = memref::ViewOp::create(
-          e, MemRefType::get({length, channels / type.getGroupSize()},
-                             e.getF32Type()),
-          region, e.index(length * getKVRowBytes(bits, channels)), ValueRange());
+          e,
+          MemRefType::get({length, channels / type.getGroupSize()},
+                          e.getF32Type()),
+          region, shift ? e.add(shift, scalesShift) : scalesShift,
+          ValueRange());
+    }
     return result;
   }
 
@@ -1107,7 +1114,7 @@ void emitAttentionOverChannelLanes(
 func::FuncOp
 CPUKernelBuilder::getKVAppend(KVCacheType type,
                               std::optional<RotaryEmbedding> keyRotary,
-                              int64_t queryChannels) {
+                              int64_t queryChannels, KVRows rows) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type();
   int64_t channels = type.getChannels(), bits = type.getBits();
@@ -1118,13 +1125,16 @@ CPUKernelBuilder::getKVAppend(KVCacheType type,
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   SmallVector<Type> arguments = {rowsOf(channels, f32), rowsOf(channels, f32),
                                  bytes, bytes, b.getIndexType()};
-  std::string name = llvm::formatv("lowbit_cpu_{0}kv_append_{1}_b{2}_g{3}_l{4}",
-                                   keyRotary ? "rotary_" : "", channels, bits,
-                                   group, type.getMaxLength())
-                         .str();
-  if (keyRotary) {
+  bool perSequence = rows == KVRows::PerSequence;
+  std::string name =
+      llvm::formatv("lowbit_cpu_{0}kv_append_{1}_b{2}_g{3}_l{4}{5}",
+                    keyRotary ? "rotary_" : "", channels, bits, group,
+                    type.getMaxLength(), perSequence ? "_seq" : "")
+          .str();
+  if (keyRotary || perSequence)
     arguments.push_back(
         MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
+  if (keyRotary) {
     if (keyRotary->hasFactors)
       arguments.push_back(MemRefType::get({keyRotary->headDim / 2}, f32));
     name += llvm::formatv("_h{0}_t{1:x}{2}", keyRotary->headDim,
@@ -1139,25 +1149,43 @@ CPUKernelBuilder::getKVAppend(KVCacheType type,
   return getOrCreate(
       name, arguments, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        Value start = args[4];
-        KVRegion regions[2] = {KVRegion::view(e, args[2], type),
-                               KVRegion::view(e, args[3], type)};
+        // start, or the sequence stride.
+        Value startOrStride = args[4];
+        Value positions = keyRotary || perSequence ? args[5] : Value();
+        std::array<KVRegion, 2> sharedRegions;
+        if (!perSequence)
+          sharedRegions = {KVRegion::view(e, args[2], type),
+                           KVRegion::view(e, args[3], type)};
+        // The key and value storage of row t's sequence, and its position.
+        auto regionsOf = [&](Emitter &e, Value t) {
+          if (!perSequence)
+            return sharedRegions;
+          Value shift = e.mul(t, startOrStride);
+          return std::array<KVRegion, 2>{
+              KVRegion::view(e, args[2], type, shift),
+              KVRegion::view(e, args[3], type, shift)};
+        };
+        auto positionOf = [&](Emitter &e, Value t) {
+          return perSequence ? e.toIndex(e.load(positions, t))
+                             : e.add(startOrStride, t);
+        };
         // One nest stores keys and values alike (one GPU launch): each
         // iteration takes its element or group of both sides in turn.
         if (bits >= 16)
           return e.parallel(
               {e.rows(args[0]), e.index(channels)},
               [&](Emitter &e, ValueRange tc) {
+                std::array<KVRegion, 2> regions = regionsOf(e, tc[0]);
+                Value position = positionOf(e, tc[0]);
                 for (int side = 0; side < 2; ++side) {
                   Value x = e.load(args[side], tc);
                   if (bits == 16)
                     x = arith::TruncFOp::create(e, e.getF16Type(), x);
-                  e.store(x, regions[side].data, {e.add(start, tc[0]), tc[1]});
+                  e.store(x, regions[side].data, {position, tc[1]});
                 }
               });
-        Value positions, factors, query, rotatedQuery;
+        Value factors, query, rotatedQuery;
         if (keyRotary) {
-          positions = args[5];
           unsigned next = 6;
           if (keyRotary->hasFactors)
             factors = args[next++];
@@ -1171,7 +1199,8 @@ CPUKernelBuilder::getKVAppend(KVCacheType type,
             {e.rows(args[0]), e.index(channels / group)},
             [&](Emitter &e, ValueRange tg) {
               Value t = tg[0], g = tg[1];
-              Value position = e.add(start, t);
+              Value position = positionOf(e, t);
+              std::array<KVRegion, 2> regions = regionsOf(e, t);
               Value first = e.mul(g, e.index(group));
               Value last = e.add(first, e.index(group));
               // Channels c and c + 1 (c even) of row t of `rows`, turned by
@@ -1263,45 +1292,82 @@ CPUKernelBuilder::getKVAppend(KVCacheType type,
 }
 
 namespace {
-/// Decode attention (one query row) split over the positions: a warp per
-/// (head, part of kDecodeAttentionSplit positions) writes the part's
-/// maximum m, sum of weights l and weighted sums of values to `workspace`
-/// (f32, per head and part: m, l, then headDim sums), then a warp per head
+/// What decode attention reads for one query row: its sequence's keys and
+/// values, the positions it sees (0 through its own) and the workspace of
+/// its partial sums (bytes, from byte `workspaceShift` on; null: 0).
+struct DecodeAttentionRow {
+  KVRegion keys, values;
+  Value visible, workspace, workspaceShift;
+};
+
+/// Decode attention split over the positions: a warp per (row, head, part
+/// of kDecodeAttentionSplit positions) writes the part's maximum m, sum of
+/// weights l and weighted sums of values to the row's workspace (f32, per
+/// head and part: m, l, then headDim sums), then a warp per (row, head)
 /// combines the parts that hold visible positions: out = sum_p exp(m_p - M)
 /// sums_p / sum_p exp(m_p - M) l_p with M the largest m_p. Parts past the
-/// visible positions run no iterations (m = -inf, l = 0).
-void emitSplitDecodeAttention(Emitter &e, KVCacheType type, KVRegion &keys,
-                              KVRegion &values, Value query, Value out,
-                              Value workspaceBytes, Value start,
-                              int64_t numHeads, int64_t headDim,
-                              int64_t headsPerKVHead, float scoreScale) {
+/// visible positions run no iterations (m = -inf, l = 0). `rows` is null
+/// for a single query row (row 0, nests without a row dimension), and
+/// `rowOf` gives what row t reads.
+void emitSplitDecodeAttention(
+    Emitter &e, KVCacheType type, Value query, Value out, Value rows,
+    llvm::function_ref<DecodeAttentionRow(Emitter &, Value t)> rowOf,
+    int64_t numHeads, int64_t headDim, int64_t headsPerKVHead,
+    float scoreScale) {
   int64_t parts = getDecodeAttentionParts(type);
   int64_t stride = headDim + 2;
   int64_t chunk = headDim / 32;
   auto floats = VectorType::get({chunk}, e.getF32Type());
-  Value workspace = memref::ViewOp::create(
-      e, MemRefType::get({numHeads * parts * stride}, e.getF32Type()),
-      workspaceBytes, e.index(0), ValueRange());
-  Value t = e.index(0);
-  Value visible = e.add(start, e.index(1));
+  // What row t reads, its workspace viewed as f32; a single row's once,
+  // outside the nests.
+  auto read = [&](Emitter &e, Value t) {
+    DecodeAttentionRow row = rowOf(e, t);
+    row.workspace = memref::ViewOp::create(
+        e, MemRefType::get({numHeads * parts * stride}, e.getF32Type()),
+        row.workspace, row.workspaceShift ? row.workspaceShift : e.index(0),
+        ValueRange());
+    return row;
+  };
+  std::optional<DecodeAttentionRow> single;
+  if (!rows)
+    single = read(e, e.index(0));
+  auto rowAt = [&](Emitter &e, Value t) {
+    return single ? *single : read(e, t);
+  };
   auto bases = [&](Emitter &e, Value head) {
     return std::make_pair(
         e.mul(head, e.index(headDim)),
         e.mul(arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
               e.index(headDim)));
   };
-  e.parallel(
-      {e.index(numHeads), e.index(parts)}, [&](Emitter &e, ValueRange hp) {
+  // A parallel nest over `uppers`, preceded by the rows when there are
+  // several; `body` gets the row and the other induction variables.
+  auto overRows =
+      [&](Emitter &e, SmallVector<Value> uppers,
+          llvm::function_ref<void(Emitter &, Value t, ValueRange)> body) {
+        if (rows)
+          uppers.insert(uppers.begin(), rows);
+        e.parallel(uppers, [&](Emitter &e, ValueRange ivs) {
+          if (!rows)
+            return body(e, e.index(0), ivs);
+          body(e, ivs.front(), ivs.drop_front());
+        });
+      };
+  overRows(
+      e, {e.index(numHeads), e.index(parts)},
+      [&](Emitter &e, Value t, ValueRange hp) {
         Value head = hp[0], part = hp[1];
+        DecodeAttentionRow row = rowAt(e, t);
+        Value workspace = row.workspace;
         auto [queryBase, kvBase] = bases(e, head);
         Value begin = e.mul(part, e.index(kDecodeAttentionSplit));
         Value end = arith::MinUIOp::create(
-            e, e.add(begin, e.index(kDecodeAttentionSplit)), visible);
+            e, e.add(begin, e.index(kDecodeAttentionSplit)), row.visible);
         Value base =
             e.mul(e.add(e.mul(head, e.index(parts)), part), e.index(stride));
         emitAttentionOverChannelLanes(
-            e, type, keys, values, query, t, begin, end, queryBase, kvBase,
-            headDim, scoreScale,
+            e, type, row.keys, row.values, query, t, begin, end, queryBase,
+            kvBase, headDim, scoreScale,
             [&](Emitter &e, Value d, Value maximum, Value total, Value sums) {
               e.store(maximum, workspace, {base});
               e.store(total, workspace, {e.add(base, e.index(1))});
@@ -1312,10 +1378,12 @@ void emitSplitDecodeAttention(Emitter &e, KVCacheType type, KVRegion &keys,
       });
   // Only the parts that hold visible positions, in one pass that rescales
   // what it has summed whenever the maximum grows.
-  Value usedParts =
-      arith::CeilDivUIOp::create(e, visible, e.index(kDecodeAttentionSplit));
-  e.parallel({e.index(numHeads)}, [&](Emitter &e, ValueRange h) {
+  overRows(e, {e.index(numHeads)}, [&](Emitter &e, Value t, ValueRange h) {
     Value head = h[0];
+    DecodeAttentionRow row = rowAt(e, t);
+    Value workspace = row.workspace;
+    Value usedParts = arith::CeilDivUIOp::create(
+        e, row.visible, e.index(kDecodeAttentionSplit));
     Value queryBase = bases(e, head).first;
     Value first = e.mul(head, e.index(parts * stride));
     Emitter::splitOverLanes(
@@ -1375,7 +1443,7 @@ bool CPUKernelBuilder::usesChannelLaneAttention(KVCacheType type,
 
 func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                                               int64_t queryChannels,
-                                              int64_t numHeads) {
+                                              int64_t numHeads, KVRows rows) {
   Builder b(module.getContext());
   Type f32 = b.getF32Type();
   int64_t headDim = queryChannels / numHeads;
@@ -1396,16 +1464,41 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
   // The decode workspace (getDecodeAttentionWorkspaceBytes).
   if (overChannelLanes)
     arguments.push_back(bytes);
+  bool perSequence = rows == KVRows::PerSequence;
+  if (perSequence)
+    arguments.push_back(
+        MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
   return getOrCreate(
-      llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}",
+      llvm::formatv("lowbit_cpu_kv_attention_{0}_h{1}_kv{2}_b{3}_g{4}_l{5}{6}",
                     queryChannels, numHeads, type.getNumHeads(), type.getBits(),
-                    type.getGroupSize(), type.getMaxLength())
+                    type.getGroupSize(), type.getMaxLength(),
+                    perSequence ? "_seq" : "")
           .str(),
       arguments, [&](OpBuilder &builder, Location loc, ValueRange args) {
         Emitter e(builder, loc);
-        Value query = args[0], start = args[3], out = args[4];
-        KVRegion keys = KVRegion::view(e, args[1], type);
-        KVRegion values = KVRegion::view(e, args[2], type);
+        // start, or the sequence stride.
+        Value query = args[0], startOrStride = args[3], out = args[4];
+        Value positions = perSequence ? args.back() : Value();
+        std::optional<DecodeAttentionRow> shared;
+        if (!perSequence)
+          shared = DecodeAttentionRow{KVRegion::view(e, args[1], type),
+                                      KVRegion::view(e, args[2], type), Value(),
+                                      overChannelLanes ? args[5] : Value()};
+        // What row t reads: its sequence's cache and workspace, and the
+        // positions up to its own.
+        auto rowOf = [&](Emitter &e, Value t) {
+          if (!perSequence) {
+            DecodeAttentionRow row = *shared;
+            row.visible = e.add(e.add(startOrStride, t), e.index(1));
+            return row;
+          }
+          Value shift = e.mul(t, startOrStride);
+          return DecodeAttentionRow{
+              KVRegion::view(e, args[1], type, shift),
+              KVRegion::view(e, args[2], type, shift),
+              e.add(e.toIndex(e.load(positions, t)), e.index(1)),
+              overChannelLanes ? args[5] : Value(), shift};
+        };
         Value scores = memref::AllocaOp::create(
             e, MemRefType::get({type.getMaxLength()}, f32));
         auto emitNest = [&](Emitter &outer, bool acrossChannels) {
@@ -1413,7 +1506,9 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
               {outer.rows(query), outer.index(numHeads)},
               [&](Emitter &e, ValueRange th) {
                 Value t = th[0], head = th[1];
-                Value visible = e.add(e.add(start, t), e.index(1));
+                DecodeAttentionRow row = rowOf(e, t);
+                KVRegion &keys = row.keys, &values = row.values;
+                Value visible = row.visible;
                 Value queryBase = e.mul(head, e.index(headDim));
                 Value kvBase = e.mul(
                     arith::DivUIOp::create(e, head, e.index(headsPerKVHead)),
@@ -1528,6 +1623,15 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
                 });
               });
         };
+        // One query row per sequence is decode, however many rows:
+        // flash-decoding (below) for each row where the channel lanes apply.
+        if (perSequence) {
+          if (!overChannelLanes)
+            return emitNest(e, false);
+          return emitSplitDecodeAttention(e, type, query, out, e.rows(query),
+                                          rowOf, numHeads, headDim,
+                                          headsPerKVHead, scoreScale);
+        }
         // Prompts on the GPU take the tensor-core prefill attention kernel
         // where it takes the cache, whatever the decode form.
         bool prefillKernel = isa == CPUMatmulISA::NVGPU &&
@@ -1548,16 +1652,16 @@ func::FuncOp CPUKernelBuilder::getKVAttention(KVCacheType type,
             [&](Emitter &one) {
               if (!overChannelLanes)
                 return emitNest(one, false);
-              emitSplitDecodeAttention(one, type, keys, values, query, out,
-                                       args[5], start, numHeads, headDim,
-                                       headsPerKVHead, scoreScale);
+              emitSplitDecodeAttention(one, type, query, out, Value(), rowOf,
+                                       numHeads, headDim, headsPerKVHead,
+                                       scoreScale);
             },
             [&](Emitter &many) {
               if (!prefillKernel)
                 return emitNest(many, true);
               func::CallOp::create(
                   many, getGPUPrefillAttention(type, queryChannels),
-                  ValueRange{query, args[1], args[2], start, out});
+                  ValueRange{query, args[1], args[2], startOrStride, out});
             });
       });
 }

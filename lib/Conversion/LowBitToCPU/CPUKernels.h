@@ -103,6 +103,17 @@ struct RotaryEmbedding {
   bool hasFactors;
 };
 
+/// How the rows of a step relate to the sequences whose KV caches it uses.
+enum class KVRows {
+  /// All rows are one sequence's: row t sits at position start + t of the
+  /// one cache (prefill, and decode of one sequence).
+  OneSequence,
+  /// Row t is the next token of sequence t (batched decode): sequence t's
+  /// cache lies t x `sequenceStride` bytes after the first one, and the row
+  /// sits at position positions[t] of it.
+  PerSequence,
+};
+
 /// Creates the kernels of a module on demand, one per distinct
 /// specialisation, at the end of the module.
 class CPUKernelBuilder {
@@ -212,18 +223,27 @@ public:
   /// (..., start: index, positions: ?xi32, factors: H/2 f32 when
   ///  keyRotary->hasFactors, then with queryChannels query, rotatedQuery:
   ///  ?xQ f32)
+  ///
+  /// With `rows` KVRows::PerSequence the kernel takes the sequence stride
+  /// in place of start and always takes the positions.
   mlir::func::FuncOp
   getKVAppend(KVCacheType type,
               std::optional<RotaryEmbedding> keyRotary = std::nullopt,
-              int64_t queryChannels = 0);
+              int64_t queryChannels = 0, KVRows rows = KVRows::OneSequence);
 
   /// Causal grouped-query attention of query rows at positions start..
   /// over the cache.
   /// (query: ?xQ f32, keyData, valueData: LxR i8, keyScales, valueScales:
   ///  LxS f32, start: index, out: ?xQ f32, and, when
   ///  getDecodeAttentionWorkspaceBytes is not 0, workspace: bytes)
+  ///
+  /// With `rows` KVRows::PerSequence, each row attends to its own
+  /// sequence's cache up to its own position: the kernel takes the sequence
+  /// stride in place of start, then the positions (?xi32) last; each
+  /// sequence's workspace lies one stride after the one before.
   mlir::func::FuncOp getKVAttention(KVCacheType type, int64_t queryChannels,
-                                    int64_t numHeads);
+                                    int64_t numHeads,
+                                    KVRows rows = KVRows::OneSequence);
   /// A declaration marked kGPUPrefillAttentionAttrName of the causal
   /// attention of several query rows over a cache of `type`
   /// (fitsGPUPrefillAttention): lowbit-define-gpu-prefill-attention gives it

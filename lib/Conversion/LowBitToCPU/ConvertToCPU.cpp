@@ -319,12 +319,23 @@ public:
   /// `counter`: the LLVM intrinsic that times kernel calls, or empty.
   EntryPointLowering(func::FuncOp graph, CPUKernelBuilder &kernels,
                      WeightPlan &weights, StringRef counter)
-      : graph(graph), kernels(kernels), weights(weights), counter(counter) {}
+      : graph(graph), kernels(kernels), weights(weights), counter(counter),
+        entryName(("lowbit_" + graph.getName()).str()) {}
+
+  /// Lowers `graph` as entry point @lowbit_<name> of batched decode instead:
+  /// row t of a step is the next token of sequence t, at position
+  /// positions[t]; the state holds the sequences' states one after another,
+  /// `sequenceStateBytes` each.
+  void lowerAsBatchedDecode(StringRef name, int64_t sequenceStateBytes) {
+    entryName = ("lowbit_" + name).str();
+    kvRows = KVRows::PerSequence;
+    sequenceStride = sequenceStateBytes;
+  }
 
   /// The kernels the entry point calls, in order (when profiling).
   ArrayRef<Attribute> getProfiledKernels() const { return profiledKernels; }
 
-  /// Emits @lowbit_<name>; returns the scratch bytes per token it needs,
+  /// Emits the entry point; returns the scratch bytes per token it needs,
   /// the KV cache types of its arguments and the bytes of attention
   /// workspace it keeps in the state after the caches.
   LogicalResult lower(int64_t &scratchBytesPerToken,
@@ -347,6 +358,13 @@ private:
   /// a 1-D i8 view.
   Value bytesOf(OpBuilder &b, Value rows);
   Value weightView(OpBuilder &b, Value weight, StringRef form);
+  /// What the KV kernels take after the cache: the start position, or for
+  /// batched decode the sequence stride.
+  Value getStartOrSequenceStride(OpBuilder &b) {
+    if (kvRows == KVRows::OneSequence)
+      return start;
+    return arith::ConstantIndexOp::create(b, loc, sequenceStride);
+  }
   /// Frees the scratch of values whose last use is `op`.
   void release(Operation *op);
   /// Groups the GPU matmuls that read the same activations (a layer's q, k
@@ -362,6 +380,10 @@ private:
   WeightPlan &weights;
   StringRef counter;
   Location loc = graph.getLoc();
+  std::string entryName;
+  /// How the rows of a step use the KV caches (lowerAsBatchedDecode).
+  KVRows kvRows = KVRows::OneSequence;
+  int64_t sequenceStride = 0;
   Value ticks;
   SmallVector<Attribute> profiledKernels;
 
@@ -795,10 +817,17 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             lowered[append.getResult()] = cache;
             KVCacheType type = append.getCache().getType();
             RotaryOp keys = fusedRotaries.lookup(append).keys;
+            bool perSequence = kvRows == KVRows::PerSequence;
+            Value startOrStride = getStartOrSequenceStride(b);
             if (!keys) {
-              call(kernels.getKVAppend(type), {lowered[append.getKeys()].data,
-                                               lowered[append.getValues()].data,
-                                               cache.data, cache.extra, start});
+              SmallVector<Value> operands = {lowered[append.getKeys()].data,
+                                             lowered[append.getValues()].data,
+                                             cache.data, cache.extra,
+                                             startOrStride};
+              if (perSequence)
+                operands.push_back(positions);
+              call(kernels.getKVAppend(type, std::nullopt, 0, kvRows),
+                   operands);
               return success();
             }
             Value factors = keys.getFrequencyFactors();
@@ -808,7 +837,7 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                                            lowered[append.getValues()].data,
                                            cache.data,
                                            cache.extra,
-                                           start,
+                                           startOrStride,
                                            positions};
             if (factors)
               operands.push_back(weightView(b, factors, "f32"));
@@ -825,7 +854,7 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
                      RotaryEmbedding{keys.getHeadDimAttr().getInt(),
                                      keys.getTheta().convertToFloat(),
                                      static_cast<bool>(factors)},
-                     queryChannels),
+                     queryChannels, kvRows),
                  operands);
             return success();
           })
@@ -836,12 +865,18 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             Lowered cache = lowered[attention.getCache()];
             KVCacheType type = attention.getCache().getType();
             int64_t numHeads = attention.getNumHeadsAttr().getInt();
+            bool perSequence = kvRows == KVRows::PerSequence;
+            Value startOrStride = getStartOrSequenceStride(b);
             SmallVector<Value> operands = {lowered[attention.getQuery()].data,
-                                           cache.data, cache.extra, start, out};
+                                           cache.data, cache.extra,
+                                           startOrStride, out};
             if (kernels.getDecodeAttentionWorkspaceBytes(type, channels,
                                                          numHeads))
               operands.push_back(attentionWorkspace);
-            call(kernels.getKVAttention(type, channels, numHeads), operands);
+            if (perSequence)
+              operands.push_back(positions);
+            call(kernels.getKVAttention(type, channels, numHeads, kvRows),
+                 operands);
             lowered[attention.getResult()] = {out, {}};
             return success();
           })
@@ -1014,8 +1049,8 @@ LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
                                  i32s,  b.getIndexType(), bytes};
   if (!counter.empty())
     arguments.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
-  auto entry = func::FuncOp::create(b, loc, ("lowbit_" + graph.getName()).str(),
-                                    b.getFunctionType(arguments, {}));
+  auto entry =
+      func::FuncOp::create(b, loc, entryName, b.getFunctionType(arguments, {}));
   entry->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
   Block *body = entry.addEntryBlock();
   b.setInsertionPointToStart(body);
@@ -1032,17 +1067,24 @@ LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
     recordTicks(b);
   }
 
+  // The state from byte `offset` on: `bytes` of it, or for batched decode
+  // all of it, the other sequences' states included.
+  auto stateView = [&](int64_t offset, int64_t viewBytes) -> Value {
+    Value size = arith::ConstantIndexOp::create(b, loc, viewBytes);
+    if (kvRows == KVRows::PerSequence)
+      size = arith::SubIOp::create(
+          b, loc, memref::DimOp::create(b, loc, stateBuffer, 0),
+          arith::ConstantIndexOp::create(b, loc, offset));
+    return memref::ViewOp::create(
+        b, loc, bytes, stateBuffer,
+        arith::ConstantIndexOp::create(b, loc, offset), ValueRange{size});
+  };
   int64_t stateOffset = 0;
   for (auto [index, cache] : llvm::enumerate(caches)) {
     int64_t regionBytes = getKVRegionBytes(cache);
-    auto region = [&](int64_t offset) -> Value {
-      return memref::ViewOp::create(
-          b, loc, bytes, stateBuffer,
-          arith::ConstantIndexOp::create(b, loc, offset),
-          ValueRange{arith::ConstantIndexOp::create(b, loc, regionBytes)});
-    };
-    lowered[graph.getArgument(3 + index)] = {region(stateOffset),
-                                             region(stateOffset + regionBytes)};
+    lowered[graph.getArgument(3 + index)] = {
+        stateView(stateOffset, regionBytes),
+        stateView(stateOffset + regionBytes, regionBytes)};
     stateOffset += 2 * regionBytes;
   }
   // One workspace serves every attention op: they run one after another.
@@ -1055,10 +1097,7 @@ LogicalResult EntryPointLowering::lower(int64_t &scratchBytesPerToken,
                             attention.getNumHeadsAttr().getInt())));
   });
   if (workspaceBytes)
-    attentionWorkspace = memref::ViewOp::create(
-        b, loc, bytes, stateBuffer,
-        arith::ConstantIndexOp::create(b, loc, stateOffset),
-        ValueRange{arith::ConstantIndexOp::create(b, loc, workspaceBytes)});
+    attentionWorkspace = stateView(stateOffset, workspaceBytes);
 
   for (Operation &op : graph.getBody().front()) {
     if (failed(lowerOp(&op, b)))
@@ -1168,12 +1207,29 @@ struct ConvertLowBitToCPUPass
       sharedCaches = caches;
       scratchBytesPerToken = std::max(scratchBytesPerToken, bytesPerToken);
     }
-    for (func::FuncOp graph : graphs)
-      graph.erase();
-
     int64_t stateBytes = workspaceBytes;
     for (KVCacheType cache : *sharedCaches)
       stateBytes += 2 * getKVRegionBytes(cache);
+    // Batched decode runs the prompt graph with a row per sequence.
+    auto prompt = llvm::find_if(graphs, [](func::FuncOp graph) {
+      return graph.getName() == "prefill";
+    });
+    if (prompt != graphs.end() && !sharedCaches->empty()) {
+      EntryPointLowering lowering(*prompt, kernels, weights, counterIntrinsic);
+      lowering.lowerAsBatchedDecode(kBatchedDecodeEntryName, stateBytes);
+      int64_t bytesPerToken = 0, graphWorkspaceBytes = 0;
+      SmallVector<KVCacheType> caches;
+      if (failed(lowering.lower(bytesPerToken, caches, graphWorkspaceBytes)))
+        return signalPassFailure();
+      if (!counterIntrinsic.empty())
+        profile.push_back(NamedAttribute(
+            StringAttr::get(&getContext(), kBatchedDecodeEntryName),
+            ArrayAttr::get(&getContext(), lowering.getProfiledKernels())));
+      scratchBytesPerToken = std::max(scratchBytesPerToken, bytesPerToken);
+    }
+    for (func::FuncOp graph : graphs)
+      graph.erase();
+
     Builder b(&getContext());
     module->setAttr("lowbit.cpu.weights", b.getArrayAttr(weights.entries));
     module->setAttr("lowbit.cpu.weight_bytes",

@@ -61,6 +61,25 @@ bool lowbitModelDecode(LowbitModel *model, int32_t token, int64_t position,
 /// Forgets the KV cache, to start a new sequence.
 void lowbitModelResetCaches(LowbitModel *model);
 
+/* Batched decode: several sequences, each with a KV cache of its own, fed
+   one prompt at a time and decoded together, one token of each per step. */
+
+/// Makes room for `count` sequences (numbered 0..count-1), each with an
+/// empty KV cache; a model starts with one. False when `count` is not in
+/// [1, 4096] or the memory cannot be had (the model then keeps the
+/// sequences it had, their caches emptied).
+bool lowbitModelSetSequences(LowbitModel *model, int64_t count);
+/// lowbitModelPrefill into the KV cache of sequence `sequence`.
+bool lowbitModelPrefillSequence(LowbitModel *model, int64_t sequence,
+                                const int32_t *tokens, int64_t count,
+                                int64_t start, float *logits);
+/// One decode step of sequences 0..count-1 together: tokens[t] at position
+/// positions[t] of sequence t. Writes count x vocabulary-size logits, row t
+/// sequence t's.
+bool lowbitModelDecodeBatch(LowbitModel *model, const int32_t *tokens,
+                            const int64_t *positions, int64_t count,
+                            float *logits);
+
 /// Why the last failing call on `model` failed ("" after a success).
 const char *lowbitModelGetLastError(LowbitModel *model);
 

@@ -35,6 +35,19 @@
 // CHECK-NOT: lowbit.
 // CHECK: return
 
+// Batched decode runs the prompt graph once more with a row per sequence:
+// the KV views reach to the end of the state (every sequence's), and the KV
+// kernels take the sequence stride (the state bytes) and each row's position.
+// CHECK-LABEL: func.func @lowbit_decode_batch(
+// CHECK-SAME: %{{.*}}: memref<?xi8>, %[[BSTATE:.*]]: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>, %[[BPOSITIONS:.*]]: memref<?xi32>, %{{.*}}: index, %{{.*}}: memref<?xi8>)
+// CHECK: %[[BSIZE:.*]] = memref.dim %[[BSTATE]]
+// CHECK: %[[BKEYBYTES:.*]] = arith.subi %[[BSIZE]], %{{.*}} : index
+// CHECK: %[[BKEYS:.*]] = memref.view %[[BSTATE]][%{{.*}}][%[[BKEYBYTES]]]
+// CHECK: %[[BSTRIDE:.*]] = arith.constant 256 : index
+// CHECK: call @lowbit_cpu_kv_append_16_b4_g16_l8_seq(%{{.*}}, %{{.*}}, %[[BKEYS]], %{{.*}}, %[[BSTRIDE]], %[[BPOSITIONS]])
+// CHECK: call @lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8_seq(%{{.*}}, %[[BKEYS]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BPOSITIONS]])
+// CHECK: return
+
 // The matmul kernel multiplies byte codes with packed 4-bit weights unpacked
 // in vector registers, INT32 sums per scale segment, for every output and
 // token independently (scf.parallel; lowbit-offload-kernels-to-gpu gives
@@ -49,6 +62,17 @@
 // CHECK: arith.muli {{.*}} : vector<16xi32>
 // CHECK: vector.reduction <add>
 
+// A row of batched decode reads its own sequence's cache, one stride per
+// row along, and sees the positions up to its own.
+// CHECK-LABEL: func.func private @lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8_seq(
+// CHECK-SAME: %[[KEYS:[a-z0-9]+]]: memref<?xi8>, %{{.*}}: memref<?xi8>, %[[STRIDE:[a-z0-9]+]]: index, %{{.*}}: memref<?x16xf32>, %[[POSITIONS:[a-z0-9]+]]: memref<?xi32>)
+// CHECK: scf.parallel (%[[ROW:.*]], %{{.*}}) =
+// CHECK: %[[SHIFT:.*]] = arith.muli %[[ROW]], %[[STRIDE]] : index
+// CHECK: memref.view %[[KEYS]][%[[SHIFT]]][] : memref<?xi8> to memref<8x8xi8>
+// CHECK: %[[POSITION:.*]] = memref.load %[[POSITIONS]][%[[ROW]]]
+// CHECK: %[[LAST:.*]] = arith.index_cast %[[POSITION]]
+// CHECK: arith.addi %[[LAST]], %{{.*}} : index
+
 // Blocks of 16 channels do not fit the NEON kernels: the module falls back to
 // the generic matmul, with a warning.
 // FALLBACK: warning: has blocks or scale groups that are not multiples of 32 channels; the NEON matmul cannot take them, so the module uses the generic matmul
@@ -57,7 +81,7 @@
 
 // Profiled code stores the counter before the first and after every kernel
 // call, and names the kernels in order.
-// PROFILE: lowbit.cpu.profile = {prefill = ["lowbit_cpu_embedding_8x32", "lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9a-f]+}}", "lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32", "lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32", "lowbit_cpu_kv_append_16_b4_g16_l8", "lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8", "lowbit_cpu_linear_8x16"]}
+// PROFILE: lowbit.cpu.profile = {decode_batch = ["lowbit_cpu_embedding_8x32", {{.*}}, "lowbit_cpu_kv_append_16_b4_g16_l8_seq", "lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8_seq", "lowbit_cpu_linear_8x16"], prefill = ["lowbit_cpu_embedding_8x32", "lowbit_cpu_quantize_32_b16_g16_84_f16_p{{[0-9a-f]+}}", "lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32", "lowbit_cpu_matmul_16x32_b16_ga16_gw16_84_f32", "lowbit_cpu_kv_append_16_b4_g16_l8", "lowbit_cpu_kv_attention_16_h1_kv1_b4_g16_l8", "lowbit_cpu_linear_8x16"]}
 // PROFILE-LABEL: func.func @lowbit_prefill(
 // PROFILE-SAME: %[[TICKS:[a-z0-9]+]]: memref<?xi64>) attributes {llvm.emit_c_interface}
 // PROFILE: %[[START:.*]] = llvm.call_intrinsic "llvm.readcyclecounter"() : () -> i64

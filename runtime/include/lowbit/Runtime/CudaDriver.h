@@ -53,6 +53,8 @@ public:
   bool copyToDevice(DevicePointer destination, const void *source,
                     size_t bytes);
   bool copyToHost(void *destination, DevicePointer source, size_t bytes);
+  /// Sets `bytes` bytes from `destination` on to 0.
+  bool zero(DevicePointer destination, size_t bytes);
   /// Lets `function` take `bytes` of dynamic shared memory; launches that
   /// ask for more than 48 KiB need it.
   bool allowDynamicSharedMemory(void *function, int bytes);

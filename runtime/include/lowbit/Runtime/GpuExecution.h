@@ -81,6 +81,10 @@ public:
 
   /// Zeroes the KV cache state.
   bool clearState(std::string &error);
+  /// Replaces the KV cache state by `bytes` of zeroes; false with `error`
+  /// set when the device cannot hold them (the model then has no state
+  /// until a smaller resize succeeds).
+  bool resizeState(int64_t bytes, std::string &error);
 
   /// The GPU's name.
   std::string getDeviceName() const { return device->getName(); }

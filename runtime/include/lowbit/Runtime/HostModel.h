@@ -55,12 +55,32 @@ public:
                                          std::string &error);
 
   /// Runs entry point `entry` ("prefill" or "decode") on `count` tokens at
-  /// positions start.., appending to the KV caches, and writes count x
-  /// vocabSize() logits; false with `error` set for bad tokens or positions.
+  /// positions start.. of sequence `sequence`, appending to its KV caches,
+  /// and writes count x vocabSize() logits; false with `error` set for bad
+  /// tokens, positions or sequences.
   bool run(const std::string &entry, const int32_t *tokens, int64_t count,
-           int64_t start, std::vector<float> &logits, std::string &error);
+           int64_t start, std::vector<float> &logits, std::string &error,
+           int64_t sequence = 0);
 
-  /// Forgets the KV caches (clears the state).
+  /// Runs one decode step of sequences 0..count-1 together (the batched
+  /// decode entry point): tokens[t] at position positions[t] of sequence t,
+  /// and writes count x vocabSize() logits; false with `error` set for bad
+  /// tokens or positions, more rows than sequences, or a model compiled
+  /// without the entry point.
+  bool runBatchedDecode(const int32_t *tokens, const int64_t *positions,
+                        int64_t count, std::vector<float> &logits,
+                        std::string &error);
+
+  /// Makes room for `count` sequences, each with KV caches of its own, all
+  /// empty; false with `error` set when `count` is not positive or the
+  /// memory cannot be had (the model then keeps the sequences it had,
+  /// emptied). A model starts with one.
+  bool setSequences(int64_t count, std::string &error);
+  /// The most sequences setSequences takes.
+  static constexpr int64_t kMaxSequences = 4096;
+  int64_t getSequences() const { return sequences; }
+
+  /// Forgets the KV caches of every sequence (clears the state).
   void resetCaches();
 
   /// Whether the code times its kernel calls (lowbit-compile --profile).
@@ -92,9 +112,27 @@ private:
   static std::unique_ptr<HostModel> loadRank(std::shared_ptr<Artifact> artifact,
                                              int rank, int worldSize,
                                              std::string &error);
-  /// run() for this rank alone, with its collectives active.
-  bool runRank(const std::string &entry, const int32_t *tokens, int64_t count,
-               int64_t start, std::vector<float> &logits, std::string &error);
+  /// One step of an entry point for one rank.
+  struct Step {
+    std::string entry;
+    const int32_t *tokens;
+    int64_t count;
+    /// The first position of a one-sequence step, and its sequence.
+    int64_t start = 0, sequence = 0;
+    /// The position of each row of a batched decode step (row t is
+    /// sequence t's); null for one-sequence steps.
+    const int64_t *rowPositions = nullptr;
+  };
+  /// `step` on every rank (each on a thread of its own when the ranks run
+  /// here), each ending with the whole logits.
+  bool runOnRanks(const Step &step, std::vector<float> &logits,
+                  std::string &error);
+  /// `step` for this rank alone, with its collectives active.
+  bool runRank(const Step &step, std::vector<float> &logits,
+               std::string &error);
+  /// Checks `step`'s entry point, tokens and positions and fills
+  /// `positions`; false with `error` set.
+  bool checkStep(const Step &step, std::string &error);
 
   /// The signature of a compiled entry point's C interface.
   struct MemRef1D {
@@ -126,8 +164,10 @@ private:
   std::unique_ptr<Collectives> collectives;
   /// A sharded CPU model's other ranks, run on threads of their own.
   std::vector<std::unique_ptr<HostModel>> peers;
-  EntryPoint prefill = nullptr, decode = nullptr;
+  EntryPoint prefill = nullptr, decode = nullptr, batchedDecode = nullptr;
+  /// `stateBytes` is one sequence's state; the state holds `sequences`.
   int64_t vocab = 0, context = 0, scratchBytesPerToken = 0, stateBytes = 0;
+  int64_t sequences = 1;
   /// This rank's weights section (host memory; a GPU model uploads it).
   std::string_view weights;
   std::vector<uint8_t> state, scratch;
