@@ -1353,10 +1353,20 @@ void emitSplitDecodeAttention(
           body(e, ivs.front(), ivs.drop_front());
         });
       };
+  // With rows, heads and parts share a dimension: a GPU nest with lanes
+  // maps at most two dimensions of iterations.
+  SmallVector<Value> headsAndParts = {e.index(numHeads), e.index(parts)};
+  if (rows)
+    headsAndParts = {e.index(numHeads * parts)};
   overRows(
-      e, {e.index(numHeads), e.index(parts)},
-      [&](Emitter &e, Value t, ValueRange hp) {
-        Value head = hp[0], part = hp[1];
+      e, headsAndParts, [&](Emitter &e, Value t, ValueRange hp) {
+        Value head = hp[0], part;
+        if (rows) {
+          head = arith::DivUIOp::create(e, hp[0], e.index(parts));
+          part = arith::RemUIOp::create(e, hp[0], e.index(parts));
+        } else {
+          part = hp[1];
+        }
         DecodeAttentionRow row = rowAt(e, t);
         Value workspace = row.workspace;
         auto [queryBase, kvBase] = bases(e, head);

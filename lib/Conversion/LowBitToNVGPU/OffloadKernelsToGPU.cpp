@@ -416,11 +416,17 @@ void OffloadKernelsToGPUPass::runOnOperation() {
   for (scf::ParallelOp nest : nests) {
     nest = normalizeSteps(nest);
     sinkTablesAndBuffers(nest);
-    // A nest with loops split over lanes gives each iteration a warp, when
-    // the thread ids (x: lanes) have room for its dimensions.
+    // A nest with loops split over lanes gives each iteration a warp: the
+    // thread ids (x: lanes) have room for two dimensions.
     // Long lane-split loops give each iteration a block of several warps.
     SmallVector<scf::ForOp> splitLoops = getLaneSplitLoops(nest);
-    bool warpPerIteration = !splitLoops.empty() && nest.getNumLoops() <= 2;
+    if (!splitLoops.empty() && nest.getNumLoops() > 2) {
+      nest.emitError() << "has loops split over lanes in a nest of "
+                       << nest.getNumLoops()
+                       << " dimensions; a warp per iteration maps at most 2";
+      return signalPassFailure();
+    }
+    bool warpPerIteration = !splitLoops.empty();
     int64_t warps = warpPerIteration ? chooseWarpsPerIteration(splitLoops) : 1;
     auto [outer, inner] = scf::tileParallelLoop(
         nest,

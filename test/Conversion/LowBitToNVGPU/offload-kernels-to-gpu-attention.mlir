@@ -67,6 +67,14 @@
 // CHECK-NOT: gpu.shuffle
 // CHECK: gpu.return
 
+// Batched decode (a row per sequence) splits every row's positions alike: a
+// warp per (row, head and part), heads and parts sharing one dimension of
+// the grid so that the lanes still split the channels, then a warp per
+// (row, head) combines.
+// CHECK-LABEL: func.func private @lowbit_cpu_kv_attention_128_h2_kv1_b4_g32_l8_seq(
+// CHECK: gpu.launch_func @{{.*}} blocks in (%{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
+// CHECK: gpu.launch_func @{{.*}} blocks in (%{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c32{{.*}}, %c1{{.*}}, %c2{{.*}})
+
 !cache = !lowbit.kv_cache<bits = 4, group = 32, heads = 1, head_dim = 64, max_len = 8>
 
 module attributes {lowbit.checkpoint = "tiny.gguf"} {

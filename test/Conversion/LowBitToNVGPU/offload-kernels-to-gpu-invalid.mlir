@@ -14,3 +14,26 @@ func.func private @sequential(%in: memref<4xf32>, %out: memref<4xf32>) {
   memref.store %x, %out[%c0] : memref<4xf32>
   return
 }
+
+// -----
+
+// A warp per iteration maps two dimensions of iterations (the lanes take
+// the x thread ids): a third would silently lose the lanes.
+func.func private @three_dimensions(%in: memref<4x4x4x64xf32>, %out: memref<4x4x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c64 = arith.constant 64 : index
+  %zero = arith.constant 0.0 : f32
+  // expected-error @below {{has loops split over lanes in a nest of 3 dimensions; a warp per iteration maps at most 2}}
+  scf.parallel (%i, %j, %k) = (%c0, %c0, %c0) to (%c4, %c4, %c4) step (%c1, %c1, %c1) {
+    %total = scf.for %c = %c0 to %c64 step %c1 iter_args(%acc = %zero) -> (f32) {
+      %x = memref.load %in[%i, %j, %k, %c] : memref<4x4x4x64xf32>
+      %next = arith.addf %acc, %x : f32
+      scf.yield %next : f32
+    } {lowbit.lane_split = "add"}
+    memref.store %total, %out[%i, %j, %k] : memref<4x4x4xf32>
+    scf.reduce
+  }
+  return
+}
