@@ -17,12 +17,13 @@
 //
 //   lowbit-bench-model MODEL.lbm [prefill-tokens,...] [decode-steps]
 //                      [repeats] [--decode-prompt N] [--batch B,...]
-//                      [--no-warm-up]
+//                      [--batched-only] [--no-warm-up]
 //
 // An empty prefill list or 0 decode steps leaves that phase out; with
 // --no-warm-up and one repeat each phase runs exactly once, which is what a
 // kernel profile (LOWBIT_GPU_PROFILE) of one phase wants. --decode-prompt
-// sets the prompt before the decode steps (default 16 tokens).
+// sets the prompt before the decode steps (default 16 tokens);
+// --batched-only leaves out batch-1 decode through the one-token entry point.
 //
 //===----------------------------------------------------------------------===//
 
@@ -164,11 +165,13 @@ int main(int argc, char **argv) {
   std::vector<std::string> positional;
   int64_t decodePrompt = 16;
   std::vector<int64_t> batches;
-  bool warmUp = true;
+  bool warmUp = true, batchedOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string argument = argv[i];
     if (argument == "--no-warm-up")
       warmUp = false;
+    else if (argument == "--batched-only")
+      batchedOnly = true;
     else if (argument == "--decode-prompt" && i + 1 < argc)
       decodePrompt = std::atoll(argv[++i]);
     else if (argument == "--batch" && i + 1 < argc)
@@ -180,7 +183,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr,
                  "usage: %s MODEL.lbm [prefill-tokens,...] [decode-steps] "
                  "[repeats] [--decode-prompt N] [--batch B,...] "
-                 "[--no-warm-up]\n",
+                 "[--batched-only] [--no-warm-up]\n",
                  argv[0]);
     return 2;
   }
@@ -245,7 +248,7 @@ int main(int argc, char **argv) {
                 static_cast<long long>(count), seconds * 1e3,
                 static_cast<double>(count) / seconds);
   }
-  if (decodeSteps > 0) {
+  if (decodeSteps > 0 && !batchedOnly) {
     std::vector<int32_t> prompt = makePrompt(decodePrompt, vocabulary);
     double seconds =
         medianOfRuns(repeats, warmUp, decodeSteps,
