@@ -77,6 +77,9 @@ int main(int argc, char **argv) {
       return usage();
   }
 
+  if (newTokens < 1)
+    return usage();
+
   char error[512];
   LowbitModel *model = lowbitModelOpen(argv[1], error, sizeof error);
   if (!model) {

@@ -101,6 +101,11 @@ bool lowbitModelSetSequences(LowbitModel *model, int64_t count) {
 bool lowbitModelPrefillSequence(LowbitModel *model, int64_t sequence,
                                 const int32_t *tokens, int64_t count,
                                 int64_t start, float *logits) {
+  if (!tokens || !logits) {
+    model->error = "lowbitModelPrefillSequence: tokens and logits must not be "
+                   "NULL";
+    return false;
+  }
   return model->finish(model->model->run("prefill", tokens, count, start,
                                          model->logits, model->error, sequence),
                        logits);
@@ -109,6 +114,11 @@ bool lowbitModelPrefillSequence(LowbitModel *model, int64_t sequence,
 bool lowbitModelDecodeBatch(LowbitModel *model, const int32_t *tokens,
                             const int64_t *positions, int64_t count,
                             float *logits) {
+  if (!tokens || !positions || !logits) {
+    model->error = "lowbitModelDecodeBatch: tokens, positions and logits must "
+                   "not be NULL";
+    return false;
+  }
   return model->finish(model->model->runBatchedDecode(tokens, positions, count,
                                                       model->logits,
                                                       model->error),

@@ -426,7 +426,7 @@ bool GpuExecution::clearState(std::string &error) {
 }
 
 bool GpuExecution::resizeState(int64_t bytes, std::string &error) {
-  if (!device->makeCurrent() || !device->free(state)) {
+  if (!device->makeCurrent() || (state && !device->free(state))) {
     error = "freeing the KV caches failed: " + device->getError();
     return false;
   }

@@ -317,24 +317,42 @@ bool HostModel::setSequences(int64_t count, std::string &error) {
             std::to_string(kMaxSequences) + "], given " + std::to_string(count);
     return false;
   }
+  // Every rank, or none: on failure all ranks go back to the sequences
+  // they had, emptied.
+  std::vector<HostModel *> ranks = {this};
   for (std::unique_ptr<HostModel> &peer : peers)
-    if (!peer->setSequences(count, error))
-      return false;
-  if (!gpu) {
-    try {
-      state.assign(static_cast<size_t>(count * stateBytes), 0);
-    } catch (const std::bad_alloc &) {
-      state.assign(static_cast<size_t>(sequences * stateBytes), 0);
-      error = "cannot hold the KV caches of " + std::to_string(count) +
-              " sequences (" + std::to_string(count * stateBytes) + " bytes)";
+    ranks.push_back(peer.get());
+  int64_t before = sequences;
+  for (HostModel *rankModel : ranks) {
+    if (rankModel->resizeState(count, error))
+      continue;
+    for (HostModel *other : ranks) {
+      std::string ignored;
+      if (!other->resizeState(before, ignored))
+        other->sequences = 0;
+    }
+    return false;
+  }
+  return true;
+}
+
+bool HostModel::resizeState(int64_t count, std::string &error) {
+  if (gpu) {
+    if (!gpu->resizeState(count * stateBytes, error)) {
+      // No state: every step is refused until a resize succeeds.
+      sequences = 0;
       return false;
     }
     sequences = count;
     return true;
   }
-  if (!gpu->resizeState(count * stateBytes, error)) {
-    std::string ignored;
-    gpu->resizeState(sequences * stateBytes, ignored);
+  try {
+    state.assign(static_cast<size_t>(count * stateBytes), 0);
+  } catch (const std::bad_alloc &) {
+    state.clear();
+    sequences = 0;
+    error = "cannot hold the KV caches of " + std::to_string(count) +
+            " sequences (" + std::to_string(count * stateBytes) + " bytes)";
     return false;
   }
   sequences = count;
@@ -375,13 +393,38 @@ bool HostModel::runOnRanks(const Step &step, std::vector<float> &logits,
 bool HostModel::checkStep(const Step &step, std::string &error) {
   int64_t count = step.count;
   bool batched = step.rowPositions != nullptr;
-  if (step.entry == "decode" && count != 1) {
-    error = "decode takes one token, given " + std::to_string(count);
+  if (sequences == 0) {
+    error = "the model holds no KV caches (making room for sequences "
+            "failed); setSequences first";
     return false;
   }
   if (count < 1) {
     error = "a step takes at least one token, given " + std::to_string(count);
     return false;
+  }
+  if (step.entry == "decode" && count != 1) {
+    error = "decode takes one token, given " + std::to_string(count);
+    return false;
+  }
+  // The counts first: they bound what the token and position arrays hold.
+  if (batched && count > sequences) {
+    error = "batched decode of " + std::to_string(count) +
+            " sequences, but the model holds " + std::to_string(sequences) +
+            " (setSequences)";
+    return false;
+  }
+  if (!batched) {
+    if (step.sequence < 0 || step.sequence >= sequences) {
+      error = "sequence " + std::to_string(step.sequence) +
+              " is not one of the model's " + std::to_string(sequences);
+      return false;
+    }
+    if (step.start < 0 || count > context || step.start > context - count) {
+      error = "positions " + std::to_string(step.start) + " to " +
+              std::to_string(step.start + count - 1) +
+              " do not fit the model's context of " + std::to_string(context);
+      return false;
+    }
   }
   for (int64_t t = 0; t < count; ++t)
     if (step.tokens[t] < 0 || step.tokens[t] >= vocab) {
@@ -390,38 +433,16 @@ bool HostModel::checkStep(const Step &step, std::string &error) {
       return false;
     }
   positions.resize(static_cast<size_t>(count));
-  if (batched) {
-    if (count > sequences) {
-      error = "batched decode of " + std::to_string(count) +
-              " sequences, but the model holds " + std::to_string(sequences) +
-              " (setSequences)";
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t position = batched ? step.rowPositions[t] : step.start + t;
+    if (batched && (position < 0 || position >= context)) {
+      error = "position " + std::to_string(position) + " of sequence " +
+              std::to_string(t) + " does not fit the model's context of " +
+              std::to_string(context);
       return false;
     }
-    for (int64_t t = 0; t < count; ++t) {
-      if (step.rowPositions[t] < 0 || step.rowPositions[t] >= context) {
-        error = "position " + std::to_string(step.rowPositions[t]) +
-                " of sequence " + std::to_string(t) +
-                " does not fit the model's context of " +
-                std::to_string(context);
-        return false;
-      }
-      positions[t] = static_cast<int32_t>(step.rowPositions[t]);
-    }
-    return true;
+    positions[t] = static_cast<int32_t>(position);
   }
-  if (step.sequence < 0 || step.sequence >= sequences) {
-    error = "sequence " + std::to_string(step.sequence) +
-            " is not one of the model's " + std::to_string(sequences);
-    return false;
-  }
-  if (step.start < 0 || step.start + count > context) {
-    error = "positions " + std::to_string(step.start) + " to " +
-            std::to_string(step.start + count - 1) +
-            " do not fit the model's context of " + std::to_string(context);
-    return false;
-  }
-  for (int64_t t = 0; t < count; ++t)
-    positions[t] = static_cast<int32_t>(step.start + t);
   return true;
 }
 

@@ -416,6 +416,8 @@ static int generateBatch(Model &model, std::vector<std::vector<int32_t>> tokens,
     take(i);
   Clock::time_point decodeStart = Clock::now();
   int steps = 0;
+  // Tokens the steps decoded for sequences not yet done.
+  int64_t decoded = 0;
   while (llvm::is_contained(done, 0)) {
     for (int64_t i = 0; i < count; ++i) {
       positions[i] = static_cast<int64_t>(tokens[i].size()) - 1;
@@ -428,6 +430,7 @@ static int generateBatch(Model &model, std::vector<std::vector<int32_t>> tokens,
     for (int64_t i = 0; i < count; ++i) {
       if (done[i])
         continue;
+      ++decoded;
       next[i] = samplers[i].sample(&logits[i * vocab], vocab);
       take(i);
     }
@@ -437,10 +440,10 @@ static int generateBatch(Model &model, std::vector<std::vector<int32_t>> tokens,
     llvm::outs() << text << "\n";
   llvm::errs() << llvm::format(
       "prefill: %lld sequences in %.3f s; batched decode: %d steps of %lld "
-      "sequences in %.3f s (%.1f tokens/s)\n",
+      "sequences in %.3f s (%.1f tokens/s of sequences not yet done)\n",
       static_cast<long long>(count), prefillSeconds, steps,
       static_cast<long long>(count), decodeSeconds,
-      decodeSeconds > 0 ? steps * count / decodeSeconds : 0.0);
+      decodeSeconds > 0 ? decoded / decodeSeconds : 0.0);
   return 0;
 }
 

@@ -3,7 +3,8 @@
 // Implements lowbit-convert-to-cpu. Graph values become views into three
 // flat buffers the runtime owns (weights, KV cache state, activation
 // scratch), so the compiled code allocates nothing and the runtime holds no
-// model arithmetic: it passes buffers to @lowbit_prefill / @lowbit_decode.
+// model arithmetic: it passes buffers to @lowbit_prefill, @lowbit_decode and
+// @lowbit_decode_batch (the prefill graph with a row per sequence).
 //
 //===----------------------------------------------------------------------===//
 

@@ -48,17 +48,18 @@ int64_t lowbitModelGetContextLength(LowbitModel *model);
 const char *lowbitModelGetMetadata(LowbitModel *model, const char *key);
 
 /// Runs the compiled prefill on `count` tokens at positions start..
-/// start+count-1, appending them to the KV cache, and writes count x
-/// vocabulary-size logits (row-major) to `logits`.
+/// start+count-1, appending them to the KV cache (of sequence 0, see
+/// below), and writes count x vocabulary-size logits (row-major) to
+/// `logits`.
 bool lowbitModelPrefill(LowbitModel *model, const int32_t *tokens,
                         int64_t count, int64_t start, float *logits);
 
-/// Runs the compiled decode step on one token at `position` and writes
-/// vocabulary-size logits.
+/// Runs the compiled decode step on one token at `position` (of sequence
+/// 0) and writes vocabulary-size logits.
 bool lowbitModelDecode(LowbitModel *model, int32_t token, int64_t position,
                        float *logits);
 
-/// Forgets the KV cache, to start a new sequence.
+/// Forgets the KV cache (of every sequence), to start anew.
 void lowbitModelResetCaches(LowbitModel *model);
 
 /* Batched decode: several sequences, each with a KV cache of its own, fed
@@ -67,7 +68,8 @@ void lowbitModelResetCaches(LowbitModel *model);
 /// Makes room for `count` sequences (numbered 0..count-1), each with an
 /// empty KV cache; a model starts with one. False when `count` is not in
 /// [1, 4096] or the memory cannot be had (the model then keeps the
-/// sequences it had, their caches emptied).
+/// sequences it had, their caches emptied, or where even that fails none,
+/// and refuses steps until a later call succeeds).
 bool lowbitModelSetSequences(LowbitModel *model, int64_t count);
 /// lowbitModelPrefill into the KV cache of sequence `sequence`.
 bool lowbitModelPrefillSequence(LowbitModel *model, int64_t sequence,

@@ -59,11 +59,11 @@ public:
   /// Makes the calls of the host code that runs `body` go to this device,
   /// waits for the kernels it launched and copies `logitsBytes` of logits
   /// to `logits`; false with the first failed launch's error otherwise.
-  /// A `decodeStep` (one token) runs as a CUDA graph when the driver has
-  /// them (and LOWBIT_GPU_GRAPHS is not 0, and the model is not profiled),
-  /// its kernels linked by programmatic edges when the artifact allows:
-  /// the first step records its launches as a graph, later steps replay it
-  /// and update only the nodes whose parameters changed (the position, the
+  /// A `decodeStep` (decode, or batched decode) runs as a CUDA graph when the
+  /// driver has them (and LOWBIT_GPU_GRAPHS is not 0, and the model is not
+  /// profiled), its kernels linked by programmatic edges when the artifact
+  /// allows: the first step records its launches as a graph, later steps replay
+  /// it and update only the nodes whose parameters changed (the position, the
   /// KV cache views), so the step costs one launch instead of hundreds.
   template <typename Body>
   bool run(Body body, bool decodeStep, float *logits, int64_t logitsBytes,
@@ -82,8 +82,8 @@ public:
   /// Zeroes the KV cache state.
   bool clearState(std::string &error);
   /// Replaces the KV cache state by `bytes` of zeroes; false with `error`
-  /// set when the device cannot hold them (the model then has no state
-  /// until a smaller resize succeeds).
+  /// set when the device cannot hold them (the state is then gone until a
+  /// resize succeeds).
   bool resizeState(int64_t bytes, std::string &error);
 
   /// The GPU's name.

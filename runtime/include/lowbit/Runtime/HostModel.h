@@ -4,7 +4,7 @@
 // owns the weights, the KV cache state and the activation scratch (in
 // device memory for a GPU model, see GpuExecution.h), and runs the compiled
 // entry points. It does no model arithmetic itself: each step is one call
-// of @lowbit_prefill or @lowbit_decode.
+// of @lowbit_prefill, @lowbit_decode or @lowbit_decode_batch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,9 +72,11 @@ public:
                         std::string &error);
 
   /// Makes room for `count` sequences, each with KV caches of its own, all
-  /// empty; false with `error` set when `count` is not positive or the
-  /// memory cannot be had (the model then keeps the sequences it had,
-  /// emptied). A model starts with one.
+  /// empty, on every rank; false with `error` set when `count` is out of
+  /// range or the memory cannot be had (every rank then goes back to the
+  /// sequences it had, emptied, or, when even that fails, to none, and
+  /// steps are refused until a later call succeeds). A model starts with
+  /// one. The memory is taken at once (on a CPU, zeroed pages).
   bool setSequences(int64_t count, std::string &error);
   /// The most sequences setSequences takes.
   static constexpr int64_t kMaxSequences = 4096;
@@ -127,6 +129,9 @@ private:
   /// here), each ending with the whole logits.
   bool runOnRanks(const Step &step, std::vector<float> &logits,
                   std::string &error);
+  /// Makes this rank's state hold `count` empty sequences; on failure it
+  /// holds none (every step is refused) and `error` is set.
+  bool resizeState(int64_t count, std::string &error);
   /// `step` for this rank alone, with its collectives active.
   bool runRank(const Step &step, std::vector<float> &logits,
                std::string &error);
