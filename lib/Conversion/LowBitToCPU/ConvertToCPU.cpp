@@ -1188,25 +1188,39 @@ struct ConvertLowBitToCPUPass
     int64_t scratchBytesPerToken = 0;
     std::optional<SmallVector<KVCacheType>> sharedCaches;
     int64_t workspaceBytes = 0;
-    for (func::FuncOp graph : graphs) {
+    // Lowers `graph` as entry point `name`, batched decode when
+    // `batchedStateBytes` (a sequence's state) is not 0; records its profile
+    // name and scratch, and returns its KV caches and attention workspace.
+    auto lowerEntryPoint = [&](func::FuncOp graph, StringAttr name,
+                               int64_t batchedStateBytes,
+                               SmallVector<KVCacheType> &caches,
+                               int64_t &graphWorkspaceBytes) {
       EntryPointLowering lowering(graph, kernels, weights, counterIntrinsic);
-      int64_t bytesPerToken = 0, graphWorkspaceBytes = 0;
-      SmallVector<KVCacheType> caches;
+      if (batchedStateBytes)
+        lowering.lowerAsBatchedDecode(name, batchedStateBytes);
+      int64_t bytesPerToken = 0;
       if (failed(lowering.lower(bytesPerToken, caches, graphWorkspaceBytes)))
+        return failure();
+      if (!counterIntrinsic.empty())
+        profile.push_back(NamedAttribute(
+            name,
+            ArrayAttr::get(&getContext(), lowering.getProfiledKernels())));
+      scratchBytesPerToken = std::max(scratchBytesPerToken, bytesPerToken);
+      return success();
+    };
+    for (func::FuncOp graph : graphs) {
+      int64_t graphWorkspaceBytes = 0;
+      SmallVector<KVCacheType> caches;
+      if (failed(lowerEntryPoint(graph, graph.getSymNameAttr(), 0, caches,
+                                 graphWorkspaceBytes)))
         return signalPassFailure();
       workspaceBytes = std::max(workspaceBytes, graphWorkspaceBytes);
-      if (!counterIntrinsic.empty())
-        profile.push_back(
-            NamedAttribute(graph.getSymNameAttr(),
-                           ArrayAttr::get(&getContext(),
-                                          lowering.getProfiledKernels())));
       if (sharedCaches && *sharedCaches != caches) {
         graph.emitOpError() << "takes other KV caches than the entry points "
                                "before it; they must share one state";
         return signalPassFailure();
       }
       sharedCaches = caches;
-      scratchBytesPerToken = std::max(scratchBytesPerToken, bytesPerToken);
     }
     int64_t stateBytes = workspaceBytes;
     for (KVCacheType cache : *sharedCaches)
@@ -1216,17 +1230,12 @@ struct ConvertLowBitToCPUPass
       return graph.getName() == "prefill";
     });
     if (prompt != graphs.end() && !sharedCaches->empty()) {
-      EntryPointLowering lowering(*prompt, kernels, weights, counterIntrinsic);
-      lowering.lowerAsBatchedDecode(kBatchedDecodeEntryName, stateBytes);
-      int64_t bytesPerToken = 0, graphWorkspaceBytes = 0;
+      int64_t graphWorkspaceBytes = 0;
       SmallVector<KVCacheType> caches;
-      if (failed(lowering.lower(bytesPerToken, caches, graphWorkspaceBytes)))
+      if (failed(lowerEntryPoint(
+              *prompt, StringAttr::get(&getContext(), kBatchedDecodeEntryName),
+              stateBytes, caches, graphWorkspaceBytes)))
         return signalPassFailure();
-      if (!counterIntrinsic.empty())
-        profile.push_back(NamedAttribute(
-            StringAttr::get(&getContext(), kBatchedDecodeEntryName),
-            ArrayAttr::get(&getContext(), lowering.getProfiledKernels())));
-      scratchBytesPerToken = std::max(scratchBytesPerToken, bytesPerToken);
     }
     for (func::FuncOp graph : graphs)
       graph.erase();
