@@ -18,8 +18,10 @@
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
 #                                  # matmul kernel (decode and tensor-core)
-#                                  # against the CPU and times it, then times
-#                                  # the cuBLAS peers through PyTorch;
+#                                  # against the CPU and times it (the PTX
+#                                  # of each chip in MATMUL_TARGETS, default
+#                                  # this GPU's), then times the cuBLAS
+#                                  # peers through PyTorch;
 #                                  # attention checks the tensor-core prefill
 #                                  # attention kernel against the CPU in
 #                                  # double precision and times it;
@@ -94,6 +96,10 @@ compile)
     [[ $scheme == fp32 ]] || scheme_flags=(--scheme=$scheme --calibration "$calibration")
     build/bin/lowbit-compile models/austen.gguf --target=sm_90 \
       "${scheme_flags[@]}" -o "$CHECK_DIR/austen-$scheme-sm_90.lbm"
+    # sm_80's s4 tensor cores take the INT4 activation blocks (run model).
+    [[ $scheme != w4ax-kv4 ]] ||
+      build/bin/lowbit-compile models/austen.gguf --target=sm_80 \
+        "${scheme_flags[@]}" -o "$CHECK_DIR/austen-$scheme-sm_80.lbm"
     build/bin/lowbit-compile models/austen.gguf --target=x86_64 \
       "${scheme_flags[@]}" -o "$CHECK_DIR/austen-$scheme-x86_64.lbm"
     build/bin/lowbit-generate-tokens "$CHECK_DIR/austen-$scheme-x86_64.lbm" \
@@ -321,29 +327,46 @@ print("| %s | %s | %s | %s | %.3g |" % (sys.argv[3], sys.argv[6], sys.argv[4],
       echo "prompt: $MODEL_PROMPT, $MODEL_TOKENS greedy tokens; reference:"
       echo "the x86-64 artifact of the same scheme (scripts/gpu-check.sh compile)"
       echo
-      echo "| scheme | tokens equal | max abs logit difference | largest logit |"
-      echo "| --- | --- | --- | --- |"
-      for scheme in fp32 w4a8 w4ax-kv4; do
+      echo "The sm_80 artifact runs through the driver's PTX JIT; on an H100"
+      echo "its s4 mma is emulated: a check of its results, not of its speed."
+      echo
+      echo "| scheme | target | tokens equal | max abs logit difference | largest logit |"
+      echo "| --- | --- | --- | --- | --- |"
+      for artifact in fp32-sm_90 w4a8-sm_90 w4ax-kv4-sm_90 w4ax-kv4-sm_80; do
+        scheme=${artifact%-sm_*}
+        target=${artifact##*-}
         base=$CHECK_DIR/austen-$scheme
-        [[ -f $base-sm_90.lbm ]] || continue
-        if ! "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-sm_90.lbm" \
+        [[ -f $base-$target.lbm ]] || continue
+        if ! "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-$target.lbm" \
             "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
-            --logits "$base-gpu.logits" > "$base-gpu.tokens"; then
-          echo "| $scheme | run failed | | |"
+            --logits "$base-gpu-$target.logits" > "$base-gpu-$target.tokens"; then
+          echo "| $scheme | $target | run failed | | |"
           status=1
           continue
         fi
         equal=yes
-        cmp -s "$base-gpu.tokens" "$base-cpu.tokens" || { equal=no; status=1; }
+        cmp -s "$base-gpu-$target.tokens" "$base-cpu.tokens" || { equal=no; status=1; }
         python3 -c '
 import sys, numpy as np
 gpu = np.fromfile(sys.argv[1], dtype=np.float32)
 cpu = np.fromfile(sys.argv[2], dtype=np.float32)
 n = min(gpu.size, cpu.size)
-print("| %s | %s | %.3g | %.3g |" % (sys.argv[3], sys.argv[4],
+print("| %s | %s | %s | %.3g | %.3g |" % (sys.argv[3], sys.argv[5], sys.argv[4],
       np.abs(gpu[:n] - cpu[:n]).max(), np.abs(cpu).max()))
-' "$base-gpu.logits" "$base-cpu.logits" "$scheme" "$equal"
+' "$base-gpu-$target.logits" "$base-cpu.logits" "$scheme" "$equal" "$target"
       done
+      # s4 steps shift their sums to the s8 steps' scale, so sm_80's logits
+      # must equal sm_90's bit for bit.
+      base=$CHECK_DIR/austen-w4ax-kv4
+      if [[ -f $base-gpu-sm_80.logits && -f $base-gpu-sm_90.logits ]]; then
+        echo
+        if cmp -s "$base-gpu-sm_80.logits" "$base-gpu-sm_90.logits"; then
+          echo "W4Ax-KV4 logits of the sm_80 artifact (s4 mma) and the sm_90 one (s8): bit-identical"
+        else
+          echo "W4Ax-KV4 logits of the sm_80 artifact (s4 mma) and the sm_90 one (s8): DIFFERENT"
+          status=1
+        fi
+      fi
       echo
       echo "Batched decode: the prompts ${MODEL_BATCH_PROMPTS[*]} decoded"
       echo "together (one KV cache each), against the x86-64 artifact's batched"
@@ -409,7 +432,7 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
         head -n 14 "$RESULTS/profile-$scheme.md"
       done
       echo
-      echo "GPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-gpu.tokens" 2>/dev/null)"
+      echo "GPU tokens of W4Ax-KV4 (sm_90): $(cat "$CHECK_DIR/austen-w4ax-kv4-gpu-sm_90.tokens" 2>/dev/null)"
       echo "CPU tokens of the last scheme: $(cat "$CHECK_DIR/austen-w4ax-kv4-cpu.tokens")"
     } > "$RESULTS/model.md" 2>&1
     cat "$RESULTS/model.md"
@@ -553,12 +576,17 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
   fi
   [[ $what == all || $what == matmul ]] || exit "$status"
   {
-    echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS scripts/gpu-check.sh run"
-    for ptx in "$CHECK_DIR/llama2-7b-$chip.ptx" \
-               "$CHECK_DIR/llama2-7b-qkv-$chip.ptx"; do
-      echo "kernels: $ptx (lowbit-compile --target=$chip)"
-      "$CHECK_DIR/bin/lowbit-bench-matmul" "$ptx" "$TOKENS" "$ITERATIONS" ||
-        status=1
+    echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS MATMUL_TARGETS=\"${MATMUL_TARGETS:-$chip}\" scripts/gpu-check.sh run matmul"
+    # Kernels for another chip than this one run through the driver's PTX
+    # JIT: on an H100, sm_80's s4 mma is emulated, so their rows check
+    # results, not speed.
+    for target in ${MATMUL_TARGETS:-$chip}; do
+      for ptx in "$CHECK_DIR/llama2-7b-$target.ptx" \
+                 "$CHECK_DIR/llama2-7b-qkv-$target.ptx"; do
+        echo "kernels: $ptx (lowbit-compile --target=$target)"
+        "$CHECK_DIR/bin/lowbit-bench-matmul" "$ptx" "$TOKENS" "$ITERATIONS" ||
+          status=1
+      done
     done
   } > "$RESULTS/matmul.md"
   cat "$RESULTS/matmul.md"

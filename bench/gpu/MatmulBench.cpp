@@ -46,6 +46,9 @@ struct KernelInfo {
   /// Tensor-core kernels: tokens per block, input channels per pipeline
   /// step, and steps.
   int64_t blockRows = 0, tileChannels = 0, stages = 0;
+  /// Tensor-core kernels: the width of each pipeline step's activation
+  /// codes (4: s4 mma, codes in [-8, 7]; 8: s8 mma).
+  std::vector<int64_t> actStepBits;
   /// Threads of a block: the kernel's `.maxntid`.
   unsigned threads = 0;
   bool resultIsF16;
@@ -74,6 +77,25 @@ constexpr size_t kRotationBytes = size_t(512) << 20;
 constexpr int64_t kFullCheckElements = int64_t(1) << 18;
 constexpr int64_t kSampledLines = 8;
 
+/// The width of each of the `steps` pipeline steps' activations that a
+/// tensor-core kernel's name spells: `a8`, `a4`, or runs such as
+/// `a8x1a4x31`.
+std::vector<int64_t> parseActivationSteps(const std::string &name,
+                                          int64_t steps) {
+  std::smatch activations;
+  std::regex_search(name, activations,
+                    std::regex(R"(^tc_matmul_w4((?:a\d+(?:x\d+)?)+)_)"));
+  std::string runs = activations[1];
+  std::regex run(R"(a(\d+)(?:x(\d+))?)");
+  std::vector<int64_t> bits;
+  for (auto it = std::sregex_iterator(runs.begin(), runs.end(), run);
+       it != std::sregex_iterator(); ++it) {
+    int64_t count = (*it)[2].matched ? std::stoll((*it)[2]) : steps;
+    bits.insert(bits.end(), count, std::stoll((*it)[1]));
+  }
+  return bits;
+}
+
 /// Every matmul kernel of the PTX (f16 scales only).
 std::vector<KernelInfo> findKernels(const std::string &ptx) {
   // The entry, its parameters, then its block size.
@@ -83,7 +105,7 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
       tail);
   std::regex tensorCore(
       std::string(
-          R"(\.entry (tc_matmul_w4a8_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_m(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32)))") +
+          R"(\.entry (tc_matmul_w4(?:a\d+(?:x\d+)?)+_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_m(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32)))") +
       tail);
   std::vector<KernelInfo> kernels;
   for (const std::regex *entry : {&decode, &tensorCore}) {
@@ -103,6 +125,8 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
         info.blockRows = std::stoll(m[next++]);
         info.tileChannels = std::stoll(m[next++]);
         info.stages = std::stoll(m[next++]);
+        info.actStepBits = parseActivationSteps(
+            info.name, info.inChannels / info.tileChannels);
       } else {
         info.tokensPerBlock = std::stoll(m[next++]);
         info.columnsPerWarp = std::stoll(m[next++]);
@@ -158,13 +182,19 @@ private:
 bool MatmulCase::setUp() {
   const int64_t n = info.outChannels, k = info.inChannels;
   std::mt19937 generator(uint32_t(n * 31 + k * 7 + tokens));
-  std::uniform_int_distribution<int> weightCode(-7, 7), actCode(-127, 127);
+  std::uniform_int_distribution<int> weightCode(-7, 7), actCode(-127, 127),
+      int4ActCode(-7, 7);
   weightCodes.resize(n * k);
   for (int8_t &c : weightCodes)
     c = int8_t(weightCode(generator));
+  // Channels of 4-bit steps hold 4-bit codes, as an FMPQ layout's INT4
+  // blocks do.
   actCodes.resize(tokens * k);
-  for (int8_t &c : actCodes)
-    c = int8_t(actCode(generator));
+  for (int64_t i = 0; i < tokens * k; ++i) {
+    int64_t step = i % k / std::max<int64_t>(info.tileChannels, 1);
+    bool int4 = info.tensorCore && info.actStepBits[step] == 4;
+    actCodes[i] = int8_t(int4 ? int4ActCode(generator) : actCode(generator));
+  }
   weightScales.resize(n * (k / info.weightScaleGroup));
   for (uint16_t &s : weightScales)
     s = randomScale(generator);

@@ -29,6 +29,13 @@ namespace lowbit {
 /// lowbit-define-gpu-matmuls defines with launches of lowbit's GPU matmul
 /// kernels.
 inline constexpr llvm::StringLiteral kGPUMatmulAttrName = "lowbit.gpu_matmul";
+/// On a lowbit.gpu_matmul declaration: channels of each activation block
+/// (i64), and the storage bits of each block (array<i64>), for the kernels
+/// that multiply 4-bit blocks on s4 tensor cores.
+inline constexpr llvm::StringLiteral kActivationBlockSizeAttrName =
+    "lowbit.activation_block_size";
+inline constexpr llvm::StringLiteral kActivationBlockBitsAttrName =
+    "lowbit.activation_block_bits";
 
 /// The entry point lowbit-convert-to-cpu adds for batched decode
 /// (@lowbit_decode_batch): the `prefill` graph run with one row per

@@ -725,6 +725,22 @@ CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
   std::string name = llvm::formatv(
       "lowbit_nvgpu_matmul_{0}x{1}_ga{2}_gw{3}", outputs, channels,
       actLayout.getScaleGroupChannels(), weightLayout.getScaleGroupChannels());
+  // Activations of one shape but other block widths take other kernels on
+  // chips with s4 tensor cores: the name spells the width of each run of
+  // blocks, `_ab128_8x1_4x31`.
+  ArrayRef<int64_t> actBlockBits = actLayout.getBlockBits();
+  if (llvm::is_contained(actBlockBits, 4)) {
+    llvm::raw_string_ostream os(name);
+    os << "_ab" << actLayout.getBlockSize();
+    size_t begin = 0;
+    for (size_t block = 1; block <= actBlockBits.size(); ++block) {
+      if (block < actBlockBits.size() &&
+          actBlockBits[block] == actBlockBits[begin])
+        continue;
+      os << "_" << actBlockBits[begin] << "x" << block - begin;
+      begin = block;
+    }
+  }
   SmallVector<Type> arguments = {rowsOf(channels, i8),
                                  rowsOf(actLayout.getScalesPerRow(), f32)};
   for (QuantizedTensorType weight : weights) {
@@ -734,8 +750,13 @@ CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
          MemRefType::get({rows, weight.getLayout().getScalesPerRow()}, f32),
          rowsOf(rows, f32)});
   }
-  return getOrDeclare(name, arguments,
-                      {b.getNamedAttr(kGPUMatmulAttrName, b.getUnitAttr())});
+  return getOrDeclare(
+      name, arguments,
+      {b.getNamedAttr(kGPUMatmulAttrName, b.getUnitAttr()),
+       b.getNamedAttr(kActivationBlockSizeAttrName,
+                      b.getI64IntegerAttr(actLayout.getBlockSize())),
+       b.getNamedAttr(kActivationBlockBitsAttrName,
+                      b.getDenseI64ArrayAttr(actBlockBits))});
 }
 
 func::FuncOp CPUKernelBuilder::getGPUWireAllReduce(WireFormatAttr wire,

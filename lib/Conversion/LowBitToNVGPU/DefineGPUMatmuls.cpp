@@ -138,17 +138,37 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
       return declaration.emitOpError() << "has no GPU decode kernel: " << why;
     decodeKernels.push_back(kernel);
   }
+  auto actBlockSize =
+      declaration->getAttrOfType<IntegerAttr>(kActivationBlockSizeAttrName);
+  auto actBlockBits = declaration->getAttrOfType<DenseI64ArrayAttr>(
+      kActivationBlockBitsAttrName);
+  if (actBlockSize && actBlockBits &&
+      (actBlockSize.getInt() <= 0 ||
+       actBlockSize.getInt() * int64_t(actBlockBits.size()) != inChannels))
+    return declaration.emitOpError()
+           << "has " << actBlockBits.size() << " activation blocks of "
+           << actBlockSize.getInt() << " channels for " << inChannels
+           << " input channels";
   SmallVector<TensorCoreMatmulKernel> tensorCores;
-  for (int64_t channels : outChannels)
-    tensorCores.push_back({channels, inChannels, actScaleGroup,
-                           weightScaleGroup, pipelineStages, f32, f32});
+  for (int64_t channels : outChannels) {
+    TensorCoreMatmulKernel kernel{channels,         inChannels,
+                                  actScaleGroup,    weightScaleGroup,
+                                  pipelineStages,   f32,
+                                  f32};
+    if (actBlockSize && actBlockBits)
+      kernel.selectActivationSteps(chip, actBlockSize.getInt(),
+                                   actBlockBits.asArrayRef());
+    tensorCores.push_back(kernel);
+  }
   bool hasTensorCore = llvm::all_of(tensorCores, [](const auto &kernel) {
     return kernel.checkSupported().empty();
   });
 
   Location loc = declaration.getLoc();
   Block *body = declaration.addEntryBlock();
-  declaration->removeAttr(kGPUMatmulAttrName);
+  for (StringRef marker : {kGPUMatmulAttrName, kActivationBlockSizeAttrName,
+                           kActivationBlockBitsAttrName})
+    declaration->removeAttr(marker);
   OpBuilder b = OpBuilder::atBlockBegin(body);
   auto index = [&](int64_t value) -> Value {
     return arith::ConstantIndexOp::create(b, loc, value);

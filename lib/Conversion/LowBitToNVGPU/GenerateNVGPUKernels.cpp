@@ -112,6 +112,8 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
                                   actScaleGroup,  weightScaleGroup,
                                   pipelineStages, weight.getScaleType(),
                                   resultType,     blockRows};
+    kernel.selectActivationSteps(chip, act.getLayout().getBlockSize(),
+                                 act.getLayout().getBlockBits());
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return unsupported(why);

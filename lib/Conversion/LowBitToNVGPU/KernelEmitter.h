@@ -250,10 +250,12 @@ protected:
     return mlir::LLVM::BitcastOp::create(
         b, loc, mlir::VectorType::get({4}, b.getI8Type()), word);
   }
-  /// Builds the constants of splitNibbles; once per kernel, before it.
+  /// Builds the constants of splitNibbles and packNibbles; once per kernel,
+  /// before them.
   void emitNibbleConstants() {
     highNibbles = i32(0xF0F0F0F0);
     nibbleShift = i32(4);
+    lowNibbles = i32(0x0F0F0F0F);
   }
   /// The low and high nibbles of an interleaved INT4 weight word
   /// (runtime::packInt4Interleaved) as four signed bytes each, sixteen times
@@ -266,12 +268,26 @@ protected:
     return {asBytes(low), asBytes(high)};
   }
 
+  /// The inverse of splitNibbles for codes in [-8, 7]: the i32 words `low`
+  /// and `high` of four byte codes each as one word of eight nibbles in
+  /// runtime::packInt4Interleaved's order, byte i holding `low`'s byte i in
+  /// its low and `high`'s in its high nibble:
+  /// `(low & 0x0F0F0F0F) | ((high << 4) & 0xF0F0F0F0)`.
+  mlir::Value packNibbles(mlir::Value low, mlir::Value high) {
+    mlir::Value lowCodes = mlir::arith::AndIOp::create(b, loc, low, lowNibbles);
+    mlir::Value highCodes = mlir::arith::AndIOp::create(
+        b, loc, mlir::arith::ShLIOp::create(b, loc, high, nibbleShift),
+        highNibbles);
+    return mlir::arith::OrIOp::create(b, loc, lowCodes, highCodes);
+  }
+
   mlir::OpBuilder &b;
   mlir::Location loc;
 
 private:
-  /// The constants of splitNibbles: 0xF0F0F0F0 and 4.
-  mlir::Value highNibbles, nibbleShift;
+  /// The constants of splitNibbles and packNibbles: 0xF0F0F0F0, 0x0F0F0F0F
+  /// and 4.
+  mlir::Value highNibbles, lowNibbles, nibbleShift;
 };
 
 } // namespace lowbit

@@ -14,6 +14,15 @@
 // the sm_90 design (4-bit storage, INT8 compute, as s4 mma is emulated
 // there) and runs unchanged on sm_80/sm_89.
 //
+// sm_80 and sm_89 multiply 4-bit codes natively, at twice the s8 rate, so
+// there the steps of 4-bit activations use `mma.sync.m16n8k64` s4. The
+// activations still arrive as bytes (the layout every other kernel reads);
+// the k32 A fragments of two consecutive k32 steps, which hold channels
+// 4c..4c+3 and 16+4c..16+4c+3 in byte lanes, are packed into nibbles in the
+// same interleaved order as the weight words, which then are the B operands
+// as they are. Both operands thus list each thread's 64 channels in one
+// order, which is all a dot product needs.
+//
 // Each pipeline step spans at most one scale group, so its INT32 sums are
 // dequantized with one activation and one weight scale: the sum is turned
 // into f32 exactly by adding it to the bits of 1.5 * 2^23 (it stays below
@@ -54,6 +63,9 @@ constexpr int64_t kWarpColumns = Kernel::kBlockColumns / kWarpGridColumns;
 constexpr int64_t kMmaRows = 16;
 constexpr int64_t kMmaColumns = 8;
 constexpr int64_t kMmaTilesN = kWarpColumns / kMmaColumns;
+/// Products of an s4 mma are the codes' products, one sixteenth of the s8
+/// path's; shifting their sums left by this keeps one dequantization.
+constexpr int64_t kInt4SumShift = 4;
 /// Bytes of one cp.async copy and of one shared-memory chunk.
 constexpr int64_t kChunkBytes = 16;
 /// Chunks of one 128-byte line of shared memory (all 32 banks).
@@ -100,8 +112,22 @@ private:
                   int64_t chunksPerRow, Value firstRow, Value rows,
                   int64_t rowBytes,
                   llvm::function_ref<Value(Value, Value)> offset);
-  /// Multiplies step `tile`, in `stage`, into the f32 accumulators `acc`.
-  void emitComputeTile(Value tile, Value stage, MutableArrayRef<Value> acc);
+  /// Multiplies step `tile`, in `stage`, into the f32 accumulators `acc`,
+  /// on s4 tensor cores when `actBits` is 4, else on s8 ones.
+  void emitComputeTile(Value tile, Value stage, int64_t actBits,
+                       MutableArrayRef<Value> acc);
+  /// The A operands of the k32 step `step` of `stage` for each m16 tile: 16
+  /// rows by 32 channels of byte codes.
+  SmallVector<Value> emitLoadActivations(Value stageBase, int64_t step);
+  /// The weight words of the k32 step `step` for this lane: its row of each
+  /// n8 tile, channels 4c..4c+3 in low and 16+4c..16+4c+3 in high nibbles.
+  Value emitLoadWeightWords(Value stageBase, int64_t step);
+  /// Word `n` of the ldmatrix result `fragments` as an i32.
+  Value extractWord(Value fragments, int64_t n);
+  /// Runs the pipeline's main loop over steps [begin, end) of width
+  /// `actBits`, carrying the accumulators `acc`.
+  void emitMainLoop(int64_t begin, int64_t end, int64_t actBits,
+                    SmallVectorImpl<Value> &acc);
   /// Stores the accumulators, scaled by kNibbleScale, to the result.
   void emitStore(ArrayRef<Value> acc);
 
@@ -123,6 +149,24 @@ private:
 };
 } // namespace
 
+/// Calls `body(begin, end, actBits)` for each run [begin, end) of
+/// consecutive pipeline steps of `kernel` whose activations are `actBits`
+/// wide, in order.
+static void
+forEachStepRun(const Kernel &kernel,
+               llvm::function_ref<void(int64_t, int64_t, int64_t)> body) {
+  auto bitsOf = [&](int64_t tile) {
+    return kernel.actStepBits.empty() ? 8 : kernel.actStepBits[tile];
+  };
+  const int64_t numTiles = kernel.getNumTiles();
+  for (int64_t begin = 0, tile = 1; tile <= numTiles; ++tile) {
+    if (tile < numTiles && bitsOf(tile) == bitsOf(begin))
+      continue;
+    body(begin, tile, bitsOf(begin));
+    begin = tile;
+  }
+}
+
 int64_t TensorCoreMatmulKernel::getTileChannels() const {
   return std::min({actScaleGroup, weightScaleGroup, kMaxTileChannels});
 }
@@ -132,12 +176,36 @@ int64_t TensorCoreMatmulKernel::getSharedMemoryBytes() const {
   return stages * (blockRows * channels + kBlockColumns * channels / 2);
 }
 
+void TensorCoreMatmulKernel::selectActivationSteps(
+    StringRef chip, int64_t blockSize, ArrayRef<int64_t> blockBits) {
+  actStepBits.clear();
+  const int64_t tileChannels = getTileChannels();
+  if ((chip != "sm_80" && chip != "sm_89") ||
+      tileChannels % kInt4MmaChannels != 0 || !llvm::is_contained(blockBits, 4))
+    return;
+  for (int64_t tile = 0; tile < getNumTiles(); ++tile) {
+    int64_t firstBlock = tile * tileChannels / blockSize;
+    int64_t endBlock = llvm::divideCeil((tile + 1) * tileChannels, blockSize);
+    bool int4 = endBlock <= int64_t(blockBits.size()) &&
+                llvm::all_of(blockBits.slice(firstBlock, endBlock - firstBlock),
+                             [](int64_t bits) { return bits == 4; });
+    actStepBits.push_back(int4 ? 4 : 8);
+  }
+}
+
 std::string TensorCoreMatmulKernel::getName() const {
+  std::string activations;
+  llvm::raw_string_ostream os(activations);
+  forEachStepRun(*this, [&](int64_t begin, int64_t end, int64_t actBits) {
+    os << "a" << actBits;
+    if (end - begin != getNumTiles())
+      os << "x" << end - begin;
+  });
   return llvm::formatv(
-             "tc_matmul_w4a8_n{0}_k{1}_ga{2}_gw{3}_m{4}_kt{5}_s{6}_{7}_{8}",
+             "tc_matmul_w4{9}_n{0}_k{1}_ga{2}_gw{3}_m{4}_kt{5}_s{6}_{7}_{8}",
              outChannels, inChannels, actScaleGroup, weightScaleGroup,
              blockRows, getTileChannels(), stages, getTypeName(scaleType),
-             getTypeName(resultType))
+             getTypeName(resultType), activations)
       .str();
 }
 
@@ -163,6 +231,21 @@ std::string TensorCoreMatmulKernel::checkSupported() const {
   if (stages < 2 || stages > 4)
     return llvm::formatv("{0} pipeline stages; 2 to 4 are supported", stages)
         .str();
+  if (!actStepBits.empty()) {
+    if (int64_t(actStepBits.size()) != getNumTiles())
+      return llvm::formatv("{0} activation step widths for {1} steps",
+                           actStepBits.size(), getNumTiles())
+          .str();
+    if (llvm::any_of(actStepBits,
+                     [](int64_t bits) { return bits != 4 && bits != 8; }))
+      return "activation steps must be 4 or 8 bits wide";
+    if (llvm::is_contained(actStepBits, 4) &&
+        getTileChannels() % kInt4MmaChannels != 0)
+      return llvm::formatv("4-bit activation steps of {0} channels are not a "
+                           "multiple of the s4 mma's {1}",
+                           getTileChannels(), kInt4MmaChannels)
+          .str();
+  }
   return checkScaleAndResultTypes(scaleType, resultType);
 }
 
@@ -239,7 +322,45 @@ void TensorCoreMatmulEmitter::emitLoadTile(Value tile, Value stage) {
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
+SmallVector<Value>
+TensorCoreMatmulEmitter::emitLoadActivations(Value stageBase, int64_t step) {
+  // ldmatrix x4 on A: lane l addresses row l % 16 of the m16 tile, the
+  // k-step's first 16 bytes for l < 16 and its last 16 for the others.
+  auto i8x4x4 = VectorType::get({4, 4}, b.getI8Type());
+  SmallVector<Value> a;
+  for (int64_t m = 0; m < mmaTilesM; ++m) {
+    Value row = add(add(warpRow, index(m * kMmaRows)), rem(lane, 16));
+    Value offset = add(stageBase,
+                       actOffset(row, add(div(lane, 16), index(2 * step))));
+    a.push_back(nvgpu::LdMatrixOp::create(b, loc, i8x4x4, shared,
+                                          ValueRange{offset},
+                                          /*transpose=*/false,
+                                          /*numTiles=*/4));
+  }
+  return a;
+}
+
+Value TensorCoreMatmulEmitter::emitLoadWeightWords(Value stageBase,
+                                                   int64_t step) {
+  // ldmatrix x4 on B: matrix n is the n8 tile n; lane l addresses weight
+  // row l of the warp's 32 and receives word lane % 4 of row lane / 4.
+  Value offset =
+      add(stageBase, weightOffset(add(warpColumn, lane), index(step)));
+  return nvgpu::LdMatrixOp::create(
+      b, loc, VectorType::get({4, 4}, b.getI8Type()), shared,
+      ValueRange{offset}, /*transpose=*/false, /*numTiles=*/4);
+}
+
+Value TensorCoreMatmulEmitter::extractWord(Value fragments, int64_t n) {
+  return vector::ExtractOp::create(
+      b, loc,
+      vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()),
+                                vector::ExtractOp::create(b, loc, fragments, n)),
+      0);
+}
+
 void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
+                                              int64_t actBits,
                                               MutableArrayRef<Value> acc) {
   // Scales first: their loads are in flight while the tensor cores work.
   // Thread (lane) holds rows lane/4 and lane/4 + 8 of each m16 tile and
@@ -275,57 +396,71 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   }
 
   auto i32x2x2 = VectorType::get({2, 2}, b.getI32Type());
-  auto i8x4x4 = VectorType::get({4, 4}, b.getI8Type());
-  auto oneWord = VectorType::get({1}, b.getI32Type());
-  auto i8x2x4 = VectorType::get({2, 4}, b.getI8Type());
   Value zero = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(i32x2x2, b.getI32IntegerAttr(0)));
-  Value zeroOperand = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(i8x2x4, b.getI8IntegerAttr(0)));
   Value stageBase = mul(stage, index(stageBytes));
-  const int64_t steps = tileChannels / Kernel::kMmaChannels;
-
-  // ldmatrix x4 on A: lane l addresses row l % 16 of the m16 tile, the
-  // k-step's first 16 bytes for l < 16 and its last 16 for the others.
-  Value actLaneRow = rem(lane, 16);
-  Value actLaneChunk = div(lane, 16);
   SmallVector<Value> sums(mmaTilesM * kMmaTilesN, zero);
-  for (int64_t step = 0; step < steps; ++step) {
-    SmallVector<Value> a;
-    for (int64_t m = 0; m < mmaTilesM; ++m) {
-      Value row = add(add(warpRow, index(m * kMmaRows)), actLaneRow);
-      Value offset = add(stageBase,
-                         actOffset(row, add(actLaneChunk, index(2 * step))));
-      a.push_back(nvgpu::LdMatrixOp::create(b, loc, i8x4x4, shared,
-                                            ValueRange{offset},
-                                            /*transpose=*/false,
-                                            /*numTiles=*/4));
-    }
-    // ldmatrix x4 on B: matrix n is the n8 tile n; lane l addresses weight
-    // row l of the warp's 32 and receives word lane % 4 of row lane / 4,
-    // whose nibbles become two operands.
-    Value offset = add(stageBase,
-                       weightOffset(add(warpColumn, lane), index(step)));
-    Value packed =
-        nvgpu::LdMatrixOp::create(b, loc, i8x4x4, shared, ValueRange{offset},
-                                  /*transpose=*/false, /*numTiles=*/4);
-    for (int64_t n = 0; n < kMmaTilesN; ++n) {
-      Value word = vector::ExtractOp::create(
-          b, loc,
-          vector::BitCastOp::create(
-              b, loc, oneWord, vector::ExtractOp::create(b, loc, packed, n)),
-          0);
-      auto [low, high] = splitNibbles(word);
-      Value operand = vector::InsertOp::create(
-          b, loc, high,
-          vector::InsertOp::create(b, loc, low, zeroOperand, int64_t(0)),
-          int64_t(1));
-      for (int64_t m = 0; m < mmaTilesM; ++m) {
-        Value &sum = sums[m * kMmaTilesN + n];
-        sum = nvgpu::MmaSyncOp::create(
-            b, loc, a[m], operand, sum,
-            ArrayRef<int64_t>{kMmaRows, kMmaColumns, Kernel::kMmaChannels});
+  auto accumulate = [&](int64_t m, int64_t n, Value a, Value operand,
+                        int64_t channels) {
+    Value &sum = sums[m * kMmaTilesN + n];
+    sum = nvgpu::MmaSyncOp::create(
+        b, loc, a, operand, sum,
+        ArrayRef<int64_t>{kMmaRows, kMmaColumns, channels});
+  };
+  if (actBits == 8) {
+    auto i8x2x4 = VectorType::get({2, 4}, b.getI8Type());
+    Value zeroOperand = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(i8x2x4, b.getI8IntegerAttr(0)));
+    for (int64_t step = 0; step < tileChannels / Kernel::kMmaChannels;
+         ++step) {
+      SmallVector<Value> a = emitLoadActivations(stageBase, step);
+      Value packed = emitLoadWeightWords(stageBase, step);
+      for (int64_t n = 0; n < kMmaTilesN; ++n) {
+        auto [low, high] = splitNibbles(extractWord(packed, n));
+        Value operand = vector::InsertOp::create(
+            b, loc, high,
+            vector::InsertOp::create(b, loc, low, zeroOperand, int64_t(0)),
+            int64_t(1));
+        for (int64_t m = 0; m < mmaTilesM; ++m)
+          accumulate(m, n, a[m], operand, Kernel::kMmaChannels);
       }
+    }
+  } else {
+    // Two k32 steps make one k64 step: A register 2 * h + r (r = 0 for row
+    // lane / 4, 1 for the row 8 below) packs registers r (channels
+    // 4c..4c+3) and r + 2 (16+4c..16+4c+3) of step h's k32 fragment; B
+    // register h is step h's weight word.
+    auto i4 = b.getIntegerType(4);
+    auto asNibbles = [&](Value word) -> Value {
+      return LLVM::BitcastOp::create(b, loc, VectorType::get({8}, i4), word);
+    };
+    auto zeroOf = [&](ArrayRef<int64_t> shape) -> Value {
+      return arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(VectorType::get(shape, i4),
+                                 b.getIntegerAttr(i4, 0)));
+    };
+    for (int64_t step = 0; step < tileChannels / Kernel::kMmaChannels;
+         step += 2) {
+      SmallVector<Value> a(mmaTilesM, zeroOf({4, 8}));
+      SmallVector<Value> operands(kMmaTilesN, zeroOf({2, 8}));
+      for (int64_t half = 0; half < 2; ++half) {
+        SmallVector<Value> bytes = emitLoadActivations(stageBase, step + half);
+        for (int64_t m = 0; m < mmaTilesM; ++m)
+          for (int64_t row = 0; row < 2; ++row)
+            a[m] = vector::InsertOp::create(
+                b, loc,
+                asNibbles(packNibbles(extractWord(bytes[m], row),
+                                      extractWord(bytes[m], row + 2))),
+                a[m], 2 * half + row);
+        Value words = emitLoadWeightWords(stageBase, step + half);
+        for (int64_t n = 0; n < kMmaTilesN; ++n)
+          operands[n] = vector::InsertOp::create(
+              b, loc, asNibbles(extractWord(words, n)), operands[n], half);
+      }
+      for (int64_t n = 0; n < kMmaTilesN; ++n)
+        for (int64_t m = 0; m < mmaTilesM; ++m)
+          accumulate(m, n, a[m], operands[n], Kernel::kInt4MmaChannels);
     }
   }
 
@@ -340,6 +475,8 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
         for (int64_t e = 0; e < 2; ++e) {
           Value sum = vector::ExtractOp::create(
               b, loc, sums[m * kMmaTilesN + n], ArrayRef<int64_t>{half, e});
+          if (actBits == 4)
+            sum = arith::ShLIOp::create(b, loc, sum, i32(kInt4SumShift));
           Value exact = arith::SubFOp::create(
               b, loc,
               arith::BitcastOp::create(b, loc, b.getF32Type(),
@@ -424,8 +561,20 @@ void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
     emitLoadTile(index(s), index(s));
 
   SmallVector<Value> acc(mmaTilesM * kMmaTilesN * 4, f32(0.0f));
+  // One loop per run of steps of one activation width; the copies in
+  // flight run on across loops.
+  forEachStepRun(kernel, [&](int64_t begin, int64_t end, int64_t actBits) {
+    emitMainLoop(begin, end, actBits, acc);
+  });
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  emitStore(acc);
+}
+
+void TensorCoreMatmulEmitter::emitMainLoop(int64_t begin, int64_t end,
+                                           int64_t actBits,
+                                           SmallVectorImpl<Value> &acc) {
   auto loop = scf::ForOp::create(
-      b, loc, index(0), index(numTiles), index(1), acc,
+      b, loc, index(begin), index(end), index(1), acc,
       [&](OpBuilder &, Location, Value tile, ValueRange carried) {
         SmallVector<Value> tileAcc(carried);
         // Step `tile` has landed once at most stages - 2 groups are pending;
@@ -435,11 +584,10 @@ void TensorCoreMatmulEmitter::emit(gpu::GPUFuncOp func) {
         gpu::BarrierOp::create(b, loc);
         Value next = add(tile, index(kernel.stages - 1));
         emitLoadTile(next, rem(next, kernel.stages));
-        emitComputeTile(tile, rem(tile, kernel.stages), tileAcc);
+        emitComputeTile(tile, rem(tile, kernel.stages), actBits, tileAcc);
         scf::YieldOp::create(b, loc, tileAcc);
       });
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
-  emitStore(SmallVector<Value>(loop.getResults()));
+  acc.assign(loop.getResults().begin(), loop.getResults().end());
 }
 
 gpu::GPUFuncOp

@@ -17,16 +17,16 @@
 // CHECK: call @lowbit_cpu_rms_norm_eps{{0x[0-9a-f]+}}_p{{[0-9]+}}_quantize_64_b32_g32_84_f16(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}) :
 // The two matmuls of the norm's quantized output are one launch
 // (convert-to-cpu-nvgpu-matmul-groups.mlir).
-// CHECK: call @lowbit_nvgpu_matmul_64_64x64_ga32_gw32(
+// CHECK: call @lowbit_nvgpu_matmul_64_64x64_ga32_gw32_ab32_8x1_4x1(
 // CHECK: call @lowbit_cpu_rotary_64_h32_t{{0x[0-9a-f]+}}(
 // CHECK-NOT: call @lowbit_cpu_swiglu_64
 // CHECK: call @lowbit_cpu_swiglu_quantize_64_b32_g32_84_f16(
-// CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
+// CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32_ab32_8x1_4x1(
 // The residual sum the norm reads is computed and stored by the same kernel
 // when its other users come after the quantization.
 // CHECK-NOT: call @lowbit_cpu_add_64
 // CHECK: call @lowbit_cpu_add_rms_norm_eps{{0x[0-9a-f]+}}_quantize_64_b32_g32_84_f16(%[[X:[^,]*]], %[[D:[^,]*]], %{{[^,]*}}, %[[H:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}) :
-// CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32(
+// CHECK: call @lowbit_nvgpu_matmul_64x64_ga32_gw32_ab32_8x1_4x1(
 // CHECK: call @lowbit_cpu_add_64(%[[H]], %{{[^,]*}}, %[[H2:[^)]*]])
 // CHECK: call @lowbit_cpu_add_64(%[[H2]],
 // CHECK: call @lowbit_cpu_rms_norm_eps{{0x[0-9a-f]+}}_quantize_64_b32_g32_84_f16(%[[H2]],

@@ -19,19 +19,19 @@
 
 // CHECK-LABEL: func.func @lowbit_prefill(
 // CHECK: call @lowbit_cpu_quantize_64_b64_g64_4_f16(%{{[^,]*}}, %[[CODES:[^,]*]], %[[SCALES:[^)]*]])
-// CHECK: call @lowbit_nvgpu_matmul_64_32_32x64_ga64_gw32(%[[CODES]], %[[SCALES]], %{{[^,]*}}, %{{[^,]*}}, %[[Q:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %[[K:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %[[V:[^)]*]]) : (memref<?x64xi8>, memref<?x1xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>, memref<32x32xi8>, memref<32x2xf32>, memref<?x32xf32>, memref<32x32xi8>, memref<32x2xf32>, memref<?x32xf32>) -> ()
+// CHECK: call @lowbit_nvgpu_matmul_64_32_32x64_ga64_gw32_ab64_4x1(%[[CODES]], %[[SCALES]], %{{[^,]*}}, %{{[^,]*}}, %[[Q:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %[[K:[^,]*]], %{{[^,]*}}, %{{[^,]*}}, %[[V:[^)]*]]) : (memref<?x64xi8>, memref<?x1xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>, memref<32x32xi8>, memref<32x2xf32>, memref<?x32xf32>, memref<32x32xi8>, memref<32x2xf32>, memref<?x32xf32>) -> ()
 // A weight of another scale group gets a launch of its own.
-// CHECK: call @lowbit_nvgpu_matmul_64x64_ga64_gw64(%[[CODES]], %[[SCALES]],
+// CHECK: call @lowbit_nvgpu_matmul_64x64_ga64_gw64_ab64_4x1(%[[CODES]], %[[SCALES]],
 // CHECK: call @lowbit_cpu_add_32(%[[K]], %[[V]],
 // CHECK: call @lowbit_cpu_add_64(%[[Q]],
 // CHECK: call @lowbit_cpu_quantize_64_b64_g64_4_f16(
 // Other activations: another launch, here of a lone matmul.
-// CHECK: call @lowbit_nvgpu_matmul_64x64_ga64_gw32(
+// CHECK: call @lowbit_nvgpu_matmul_64x64_ga64_gw32_ab64_4x1(
 // CHECK-NOT: call @lowbit_nvgpu_matmul
 // CHECK: return
 
 // The declaration lists each weight's codes, scales and result.
-// CHECK: func.func private @lowbit_nvgpu_matmul_64_32_32x64_ga64_gw32({{.*}}) attributes {lowbit.gpu_matmul}
+// CHECK: func.func private @lowbit_nvgpu_matmul_64_32_32x64_ga64_gw32_ab64_4x1({{.*}}) attributes {lowbit.activation_block_bits = array<i64: 4>, lowbit.activation_block_size = 64 : i64, lowbit.gpu_matmul}
 
 // CPU-LABEL: func.func @lowbit_prefill(
 // CPU-COUNT-5: call @lowbit_cpu_matmul_

@@ -4,7 +4,8 @@
 // weights, channels and scale groups in multiples of 32, an f32 result) is
 // a call of a marked declaration that lowbit-define-gpu-matmuls defines,
 // and its weights are stored interleaved; other matmuls keep the generic
-// kernel and the packed form.
+// kernel and the packed form. The declaration carries the activations'
+// block widths (for s4 tensor cores), and its name spells their runs.
 
 !act = !lowbit.qtensor<?x64, f16, #lowbit.blocks<32, [8, 4], per_token>>
 !w4 = !lowbit.qtensor<32x64, f16, #lowbit.blocks<32, [4, 4], per_group = 32>>
@@ -15,10 +16,10 @@
 // CHECK-SAME: {form = "packed", name = "blk.0.attn_v.weight"
 
 // CHECK-LABEL: func.func @lowbit_prefill(
-// CHECK: call @lowbit_nvgpu_matmul_32x64_ga32_gw32(
+// CHECK: call @lowbit_nvgpu_matmul_32x64_ga32_gw32_ab32_8x1_4x1(
 // CHECK: call @lowbit_cpu_matmul_32x64_b32_ga32_gw32_84_f32(
 
-// CHECK: func.func private @lowbit_nvgpu_matmul_32x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<32x32xi8>, memref<32x2xf32>, memref<?x32xf32>) attributes {lowbit.gpu_matmul}
+// CHECK: func.func private @lowbit_nvgpu_matmul_32x64_ga32_gw32_ab32_8x1_4x1(memref<?x64xi8>, memref<?x2xf32>, memref<32x32xi8>, memref<32x2xf32>, memref<?x32xf32>) attributes {lowbit.activation_block_bits = array<i64: 8, 4>, lowbit.activation_block_size = 32 : i64, lowbit.gpu_matmul}
 // CHECK: func.func private @lowbit_cpu_matmul_32x64_b32_ga32_gw32_84_f32(
 // CHECK-NEXT: %{{.*}} = arith.constant
 

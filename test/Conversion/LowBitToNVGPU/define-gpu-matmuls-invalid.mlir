@@ -32,3 +32,9 @@ func.func private @odd_channels(memref<?x48xi8>, memref<?x1xf32>, memref<8x24xi8
 // A result must have as many channels as its weight has rows.
 // expected-error @below {{'func.func' op has 8 rows in weight 0 but its scales are 'memref<8x2xf32>' and its result 'memref<?x16xf32>'}}
 func.func private @wide_result(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x16xf32>) attributes {lowbit.gpu_matmul}
+
+// -----
+
+// The activation blocks must cover the input channels.
+// expected-error @below {{'func.func' op has 3 activation blocks of 32 channels for 64 input channels}}
+func.func private @short_blocks(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul, lowbit.activation_block_size = 32 : i64, lowbit.activation_block_bits = array<i64: 8, 4, 4>}

@@ -72,6 +72,13 @@
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n11008_k64_ga32_gw32_m64_kt32_s3_f32_f32
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n11008_k64_ga32_gw32_m128_kt32_s3_f32_f32
 
+// Activations of an INT8 and an INT4 block of 64 channels: on sm_89 the
+// tensor-core kernel takes the INT4 block's step on s4 tensor cores.
+// CHECK-LABEL: func.func private @lowbit_nvgpu_matmul_64x128_ga64_gw64_ab64_8x1_4x1(
+// CHECK-NOT: lowbit.activation_block
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8x1a4x1_n64_k128_ga64_gw64_m64_kt64_s3_f32_f32
+// CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8x1a4x1_n64_k128_ga64_gw64_m128_kt64_s3_f32_f32
+
 // CHECK: gpu.module @lowbit_matmul_kernels [#nvvm.target<O = 3, chip = "sm_89", features = "+ptx80">]
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t1_c1_f32_f32(
 // CHECK-DAG: gpu.func @decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32(
@@ -94,3 +101,4 @@ func.func private @lowbit_nvgpu_matmul_64x64_ga32_gw32(memref<?x64xi8>, memref<?
 func.func private @lowbit_nvgpu_matmul_36x64_ga64_gw32(memref<?x64xi8>, memref<?x1xf32>, memref<36x32xi8>, memref<36x2xf32>, memref<?x36xf32>) attributes {lowbit.gpu_matmul}
 func.func private @lowbit_nvgpu_matmul_64_16x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<64x32xi8>, memref<64x2xf32>, memref<?x64xf32>, memref<16x32xi8>, memref<16x2xf32>, memref<?x16xf32>) attributes {lowbit.gpu_matmul}
 func.func private @lowbit_nvgpu_matmul_4096_11008x64_ga32_gw32(memref<?x64xi8>, memref<?x2xf32>, memref<4096x32xi8>, memref<4096x2xf32>, memref<?x4096xf32>, memref<11008x32xi8>, memref<11008x2xf32>, memref<?x11008xf32>) attributes {lowbit.gpu_matmul}
+func.func private @lowbit_nvgpu_matmul_64x128_ga64_gw64_ab64_8x1_4x1(memref<?x128xi8>, memref<?x2xf32>, memref<64x64xi8>, memref<64x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul, lowbit.activation_block_size = 64 : i64, lowbit.activation_block_bits = array<i64: 8, 4>}

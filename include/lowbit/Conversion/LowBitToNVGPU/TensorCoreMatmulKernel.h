@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/SmallVector.h"
 
 #include <string>
 
@@ -30,7 +31,9 @@ namespace lowbit {
 /// input channels are walked in steps of getTileChannels() (one scale group or
 /// less, so that each step's INT32 sums are dequantized with one scale pair),
 /// `stages` steps in flight through `cp.async` copies into a ring of
-/// shared-memory buffers.
+/// shared-memory buffers. Steps whose activations are 4-bit codes
+/// (actStepBits) may instead multiply on s4 tensor cores,
+/// `mma.sync.m16n8k64`, where the chip has them natively (sm_80, sm_89).
 ///
 /// Kernel arguments, in order (each a 1-D memref passed as MLIR's memref
 /// descriptor, row-major):
@@ -67,6 +70,8 @@ struct TensorCoreMatmulKernel {
   static constexpr int64_t kBlockColumns = 128;
   /// Input channels of one mma.sync (m16n8k32 on s8).
   static constexpr int64_t kMmaChannels = 32;
+  /// Input channels of one s4 mma.sync (m16n8k64).
+  static constexpr int64_t kInt4MmaChannels = 64;
   /// Most input channels of one pipeline step.
   static constexpr int64_t kMaxTileChannels = 128;
 
@@ -81,14 +86,31 @@ struct TensorCoreMatmulKernel {
   /// Tokens (result rows) of one thread block's tile, one of
   /// kBlockRowChoices.
   int64_t blockRows = 128;
+  /// The width of each pipeline step's activation codes where some steps
+  /// multiply on s4 tensor cores: 4 (codes in [-8, 7], `mma.sync.m16n8k64`
+  /// s4) or 8 (`m16n8k32` s8), one entry per step. Empty: every step is
+  /// 8-bit. Activations arrive as one byte per code either way; a 4-bit
+  /// step packs them into nibbles in registers.
+  llvm::SmallVector<int64_t> actStepBits;
 
   /// Input channels of one pipeline step: the smaller scale group, at most
   /// kMaxTileChannels.
   int64_t getTileChannels() const;
+  /// Pipeline steps along the input channels.
+  int64_t getNumTiles() const { return inChannels / getTileChannels(); }
+  /// Sets actStepBits for activations stored in blocks of `blockSize`
+  /// channels of `blockBits` bits each, for `chip`: a step is 4-bit where the
+  /// chip multiplies s4 natively (sm_80, sm_89; sm_90 emulates it, see
+  /// design.md), every block it spans is 4-bit and it is a whole number of
+  /// m16n8k64 steps.
+  void selectActivationSteps(llvm::StringRef chip, int64_t blockSize,
+                             llvm::ArrayRef<int64_t> blockBits);
   /// Bytes of dynamic shared memory the kernel needs.
   int64_t getSharedMemoryBytes() const;
   /// A symbol name that spells out every parameter, e.g.
-  /// `tc_matmul_w4a8_n4096_k4096_ga128_gw128_m128_kt128_s3_f16_f16`.
+  /// `tc_matmul_w4a8_n4096_k4096_ga128_gw128_m128_kt128_s3_f16_f16`. The
+  /// activation part is `a8` (every step s8), `a4` (every step s4) or the
+  /// runs of steps of each width, `a8x1a4x31`.
   std::string getName() const;
   /// Why the kernel cannot be generated for these parameters, or empty.
   std::string checkSupported() const;
