@@ -446,13 +446,15 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
       SmallVector<Value> operands(kMmaTilesN, zeroOf({2, 8}));
       for (int64_t half = 0; half < 2; ++half) {
         SmallVector<Value> bytes = emitLoadActivations(stageBase, step + half);
-        for (int64_t m = 0; m < mmaTilesM; ++m)
-          for (int64_t row = 0; row < 2; ++row)
+        for (int64_t m = 0; m < mmaTilesM; ++m) {
+          for (int64_t row = 0; row < 2; ++row) {
+            Value nearChannels = extractWord(bytes[m], row);
+            Value farChannels = extractWord(bytes[m], row + 2);
             a[m] = vector::InsertOp::create(
-                b, loc,
-                asNibbles(packNibbles(extractWord(bytes[m], row),
-                                      extractWord(bytes[m], row + 2))),
+                b, loc, asNibbles(packNibbles(nearChannels, farChannels)),
                 a[m], 2 * half + row);
+          }
+        }
         Value words = emitLoadWeightWords(stageBase, step + half);
         for (int64_t n = 0; n < kMmaTilesN; ++n)
           operands[n] = vector::InsertOp::create(
