@@ -90,6 +90,13 @@ static cl::opt<int64_t> maxDecodeRows(
     "max-decode-rows",
     cl::desc("most tokens one decode thread block computes (a power of two)"),
     cl::init(16));
+static cl::opt<int64_t> multiprocessors(
+    "multiprocessors",
+    cl::desc("GPU: multiprocessors of the GPU the model will run on, which "
+             "sets up to how many tokens the tensor-core matmuls take short "
+             "tiles (0: the chip's usual GPU: 108 for sm_80, 142 for sm_89, "
+             "132 for sm_90)"),
+    cl::init(0));
 static cl::opt<int64_t> pipelineStages(
     "pipeline-stages",
     cl::desc("steps of the tensor-core kernel in flight at once (2 to 4)"),
@@ -189,7 +196,8 @@ static int compileArtifact(MLIRContext &context, const std::string &gpuChip) {
   llvm::Expected<std::string> artifact =
       !gpuChip.empty()
           ? lowbit::compileGPUArtifact(*module, **checkpoint, *tokenizer,
-                                       {gpuChip, linker}, metadata)
+                                       {gpuChip, linker, multiprocessors},
+                                       metadata)
       : emit == "asm" ? lowbit::compileCPUAssembly(*module, options)
                       : lowbit::compileCPUArtifact(*module, **checkpoint,
                                                    *tokenizer, options,

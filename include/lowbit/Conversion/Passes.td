@@ -35,12 +35,14 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
       `pipeline-stages` steps
       ahead into swizzled shared memory, `ldmatrix` and `mma.sync` m16n8k32
       on INT8 tensor cores with the 4-bit weights unpacked in registers, and
-      a dequantizing f32 epilogue per scale group.
+      a dequantizing f32 epilogue per scale group. On sm_80 and sm_89,
+      which have s4 tensor cores, the steps of INT4 activation blocks run
+      on `mma.sync` m16n8k64 s4 instead, the activations packed into
+      nibbles in registers and the weights taken as they are stored.
 
     Activation blocks are read as one byte per code whatever their width
-    (INT4 blocks hold codes in [-7, 7]), so mixed INT4/INT8 (FMPQ) layouts
-    need no special case; the permutation has been applied by activation
-    quantization. Unsupported operands (INT8 weight blocks, scale groups that
+    (INT4 blocks hold codes in [-7, 7]); the permutation has been applied
+    by activation quantization. Unsupported operands (INT8 weight blocks, scale groups that
     are not a multiple of 32 channels) are errors that name the matmul.
 
     Every compressed `lowbit.all_reduce` (a `#lowbit.wire` format) gets two
@@ -137,9 +139,13 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
       smallest power of two of tokens that holds them, over all the weights
       (every weight byte read once per thread block, `dp4a`);
     - more: the tensor-core kernel for each weight (`mma.sync` on INT8
-      tensor cores, `cp.async` pipelined `pipeline-stages` deep), with
-      tiles of 64 tokens while their thread blocks fit one wave of an H100
-      (132) and of 128 above, or, for shapes it does not take, the largest
+      tensor cores, `cp.async` pipelined `pipeline-stages` deep; on sm_80
+      and sm_89 the steps of INT4 activation blocks, per the declaration's
+      `lowbit.activation_block_bits`, on s4 tensor cores), with tiles of
+      64 tokens while their thread blocks fit one wave (`multiprocessors`
+      blocks, one a multiprocessor; 0 takes the chip's usual GPU: 108 for
+      sm_80, an A100; 142 for sm_89, an L40S; 132 for sm_90, an H100 or
+      H200) and of 128 above, or, for shapes it does not take, the largest
       decode kernel over blocks of tokens.
 
     The kernels sum in f32 per 32 channels, not per scale segment as the
@@ -153,6 +159,9 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
            "most tokens one decode thread block computes (a power of two)">,
     Option<"pipelineStages", "pipeline-stages", "int64_t", "3",
            "steps of the tensor-core kernel in flight at once (2 to 4)">,
+    Option<"multiprocessors", "multiprocessors", "int64_t", "0",
+           "multiprocessors of the GPU the model will run on, for the "
+           "choice of tile heights (0: the chip's usual GPU)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -350,7 +359,10 @@ def ConvertLowBitToCPU : Pass<"lowbit-convert-to-cpu", "::mlir::ModuleOp"> {
     GPU: every matmul that lowbit's GPU matmul kernels take (INT4 weights,
     input channels and scale groups in multiples of 32, an f32 result)
     becomes a call of a private declaration marked `lowbit.gpu_matmul`,
-    which lowbit-define-gpu-matmuls defines, and its weights are stored in
+    which lowbit-define-gpu-matmuls defines (the declaration also records
+    the activations' block size and block widths,
+    `lowbit.activation_block_size` and `lowbit.activation_block_bits`, for
+    the s4 tensor cores of sm_80/sm_89), and its weights are stored in
     the form `interleaved` that those kernels read (docs/gpu.md); the other
     matmuls use the generic kernel. Such matmuls of the same activations
     whose weights have the same scale group (a layer's q, k and v; its gate

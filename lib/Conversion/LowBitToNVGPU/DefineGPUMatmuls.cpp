@@ -125,6 +125,10 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
   for (unsigned w = 0; w < numWeights; ++w)
     outChannels.push_back(memrefAt(weightArgument(w, 0)).getDimSize(0));
   auto f32 = Float32Type::get(&getContext());
+  const int64_t waveBlocks =
+      multiprocessors
+          ? multiprocessors
+          : TensorCoreMatmulKernel::getDefaultMultiprocessors(chip);
 
   SmallVector<DecodeMatmulKernel> decodeKernels;
   for (int64_t tokens = 1; tokens <= maxDecodeTokens; tokens *= 2) {
@@ -254,7 +258,7 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
           arith::ConstantIndexOp::create(
               b, loc,
               TensorCoreMatmulKernel::getMaxTokensForShortTiles(
-                  tallTiles.outChannels)));
+                  tallTiles.outChannels, waveBlocks)));
       scf::IfOp::create(
           b, loc, few,
           [&](OpBuilder &b, Location loc) {
@@ -302,6 +306,12 @@ void DefineGPUMatmulsPass::runOnOperation() {
   if (failed(checkMatmulKernelOptions(getOperation(), chip, "max-decode-tokens",
                                       maxDecodeTokens, pipelineStages)))
     return signalPassFailure();
+  if (multiprocessors < 0) {
+    getOperation().emitError()
+        << "multiprocessors must be 0 (the chip's usual GPU) or positive, got "
+        << static_cast<int64_t>(multiprocessors);
+    return signalPassFailure();
+  }
   for (func::FuncOp declaration :
        getMarkedDeclarations(getOperation(), kGPUMatmulAttrName))
     if (failed(define(declaration)))

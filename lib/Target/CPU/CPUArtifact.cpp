@@ -524,12 +524,12 @@ std::string routeGPURuntimeCalls(llvm::Module &module) {
 }
 
 /// Lowers `module` in place for `options` and translates it to LLVM IR.
-/// With `gpuChip`, the kernels run on that NVIDIA GPU
+/// With `gpu`, the kernels run on that NVIDIA GPU
 /// (lowbit-offload-kernels-to-gpu) and the code for the CPU only launches
 /// them.
-llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
-                                          const CPUTargetOptions &options,
-                                          const std::string &gpuChip = "") {
+llvm::Expected<LoweredModule>
+lowerForCPU(ModuleOp module, const CPUTargetOptions &options,
+            const GPUTargetOptions *gpu = nullptr) {
   LoweredModule lowered;
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
       createTargetMachine(options, lowered.cpu, lowered.checkedFeatures);
@@ -539,31 +539,32 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
 
   PassManager pm(module.getContext());
   ConvertLowBitToCPUOptions conversion;
-  lowered.matmulISA = gpuChip.empty() ? getMatmulISA(options.architecture,
-                                                     lowered.checkedFeatures)
-                                      : "nvgpu";
+  lowered.matmulISA =
+      gpu ? "nvgpu"
+          : getMatmulISA(options.architecture, lowered.checkedFeatures);
   conversion.isa = lowered.matmulISA;
   if (options.profile)
     conversion.profileCounter =
         options.architecture == "x86_64" ? "cycle" : "steady";
   pm.addPass(createConvertLowBitToCPU(conversion));
-  if (!gpuChip.empty()) {
+  if (gpu) {
     DefineGPUMatmulsOptions matmuls;
-    matmuls.chip = gpuChip;
+    matmuls.chip = gpu->chip;
+    matmuls.multiprocessors = gpu->multiprocessors;
     pm.addPass(createDefineGPUMatmuls(matmuls));
     DefineGPUPrefillAttentionOptions attention;
-    attention.chip = gpuChip;
+    attention.chip = gpu->chip;
     pm.addPass(createDefineGPUPrefillAttention(attention));
     DefineGPUWireAllReducesOptions wireAllReduces;
-    wireAllReduces.chip = gpuChip;
+    wireAllReduces.chip = gpu->chip;
     pm.addPass(createDefineGPUWireAllReduces(wireAllReduces));
     OffloadKernelsToGPUOptions offload;
-    offload.chip = gpuChip;
+    offload.chip = gpu->chip;
     pm.addPass(createOffloadKernelsToGPU(offload));
     pm.addPass(createEnableDependentLaunch());
     buildNVGPUKernelLoweringPipeline(pm);
   }
-  buildCPULoweringPipeline(pm, /*launchesGPUKernels=*/!gpuChip.empty());
+  buildCPULoweringPipeline(pm, /*launchesGPUKernels=*/gpu != nullptr);
   if (failed(pm.run(module)))
     return createStringError(inconvertibleErrorCode(),
                              "lowering the model for the CPU failed");
@@ -587,7 +588,7 @@ llvm::Expected<LoweredModule> lowerForCPU(ModuleOp module,
   if (!lowered.module)
     return createStringError(inconvertibleErrorCode(),
                              "translating the model to LLVM IR failed");
-  if (!gpuChip.empty())
+  if (gpu)
     lowered.gpuRuntimeFunctions = routeGPURuntimeCalls(*lowered.module);
   lowered.collectiveFunctions =
       routeCallsThroughSlots(*lowered.module, kCollectiveFunctionPrefix,
@@ -607,14 +608,13 @@ lowbit::compileCPUAssembly(ModuleOp module, const CPUTargetOptions &options) {
 
 namespace {
 /// The artifact of `module` lowered for `options` (and, for a GPU model,
-/// `gpuChip`).
+/// `gpu`).
 llvm::Expected<std::string>
 writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
               const std::string &tokenizer, const CPUTargetOptions &options,
-              const std::string &gpuChip,
+              const GPUTargetOptions *gpu,
               std::map<std::string, std::string> metadata) {
-  llvm::Expected<LoweredModule> lowered =
-      lowerForCPU(module, options, gpuChip);
+  llvm::Expected<LoweredModule> lowered = lowerForCPU(module, options, gpu);
   if (!lowered)
     return lowered.takeError();
   int64_t ranks = 1;
@@ -628,15 +628,15 @@ writeArtifact(ModuleOp module, const Checkpoint &checkpoint,
   auto integerAttr = [&](StringRef name) {
     return std::to_string(module->getAttrOfType<IntegerAttr>(name).getInt());
   };
-  metadata["format"] = gpuChip.empty() ? "lowbit-cpu" : "lowbit-gpu";
+  metadata["format"] = gpu ? "lowbit-gpu" : "lowbit-cpu";
   metadata["target"] = options.architecture;
-  if (!gpuChip.empty()) {
-    metadata["gpu"] = gpuChip;
+  if (gpu) {
+    metadata["gpu"] = gpu->chip;
     metadata["gpu_runtime_functions"] = lowered->gpuRuntimeFunctions;
     // lowbit-enable-dependent-launch began every kernel with
     // griddepcontrol.wait, so the runtime may overlap their launches.
     metadata["gpu_dependent_launch"] =
-        supportsDependentLaunch(gpuChip) ? "true" : "false";
+        supportsDependentLaunch(gpu->chip) ? "true" : "false";
   }
   if (ranks > 1) {
     metadata["tensor_parallel"] = std::to_string(ranks);
@@ -681,7 +681,7 @@ lowbit::compileCPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
                            const std::string &tokenizer,
                            const CPUTargetOptions &options,
                            std::map<std::string, std::string> metadata) {
-  return writeArtifact(module, checkpoint, tokenizer, options, "",
+  return writeArtifact(module, checkpoint, tokenizer, options, nullptr,
                        std::move(metadata));
 }
 
@@ -700,6 +700,11 @@ lowbit::compileGPUArtifact(ModuleOp module, const Checkpoint &checkpoint,
   host.architecture = "x86_64";
   host.cpu = "x86-64";
   host.linker = options.linker;
-  return writeArtifact(module, checkpoint, tokenizer, host, options.chip,
+  if (options.multiprocessors < 0)
+    return createStringError(inconvertibleErrorCode(),
+                             "%lld multiprocessors; give a positive count, or "
+                             "0 for the chip's usual GPU",
+                             (long long)options.multiprocessors);
+  return writeArtifact(module, checkpoint, tokenizer, host, &options,
                        std::move(metadata));
 }

@@ -1,4 +1,5 @@
 // RUN: lowbit-opt %s --lowbit-define-gpu-matmuls="chip=sm_89 max-decode-tokens=2" | FileCheck %s
+// RUN: lowbit-opt %s --lowbit-define-gpu-matmuls="chip=sm_89 max-decode-tokens=2 multiprocessors=108" | FileCheck %s --check-prefix=WAVE
 
 // The GPU matmul declarations of lowbit-convert-to-cpu{isa=nvgpu} get host
 // bodies: their buffers viewed as the kernels read them (codes as 16-byte
@@ -29,9 +30,9 @@
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@decode_matmul_w4_n64_k64_ga32_gw32_t2_c1_f32_f32 blocks in (%c8{{.*}}, %[[ROW_BLOCKS]], %c1{{.*}})
 // CHECK: } else {
 // The tensor-core kernel takes tiles of 64 tokens while their thread
-// blocks fit one wave (132 blocks, of 64 tokens by 128 channels here), of
-// 128 above.
-// CHECK: %[[FEW:.*]] = arith.cmpi ule, %[[TOKENS]], %c8448
+// blocks fit one wave (142 blocks on sm_89's usual GPU, an L40S, of 64
+// tokens by 128 channels here), of 128 above.
+// CHECK: %[[FEW:.*]] = arith.cmpi ule, %[[TOKENS]], %c9088
 // CHECK: scf.if %[[FEW]] {
 // CHECK: %[[SHORT_ROWS:.*]] = arith.ceildivui %[[TOKENS]], %c64
 // CHECK: gpu.launch_func @lowbit_matmul_kernels::@tc_matmul_w4a8_n64_k64_ga32_gw32_m64_kt32_s3_f32_f32 blocks in (%c1{{.*}}, %[[SHORT_ROWS]], %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c12288_i32 args(%[[W_BYTES]] : memref<?xi8>, %[[W_SCALES_1D]] : memref<?xf32>, %[[ACT_BYTES]] : memref<?xi8>, %[[ACT_SCALES_1D]] : memref<?xf32>, %[[OUT_1D]] : memref<?xf32>, %[[TOKENS_I32]] : i32)
@@ -62,7 +63,11 @@
 
 // Llama-sized weights: 4096 output channels are 32 blocks of 128, so tiles
 // of 64 tokens fit one wave up to 4 x 64 tokens; 11008 are 86 blocks, up
-// to 64 tokens.
+// to 64 tokens. On a GPU of 108 multiprocessors (an A100), 3 x 64 and 64.
+// WAVE-LABEL: func.func private @lowbit_nvgpu_matmul_4096_11008x64_ga32_gw32(
+// WAVE: %[[TOKENS:.*]] = memref.dim
+// WAVE: arith.cmpi ule, %[[TOKENS]], %c192
+// WAVE: arith.cmpi ule, %[[TOKENS]], %c64
 // CHECK-LABEL: func.func private @lowbit_nvgpu_matmul_4096_11008x64_ga32_gw32(
 // CHECK: %[[TOKENS:.*]] = memref.dim
 // CHECK: arith.cmpi ule, %[[TOKENS]], %c256

@@ -57,14 +57,21 @@ struct TensorCoreMatmulKernel {
   /// 512 tokens (bench/results/2026-11-25-h100-matmul-tiles.md).
   static constexpr int64_t kShortTileRows = 64, kTallTileRows = 128;
   static constexpr int64_t kBlockRowChoices[] = {kShortTileRows, kTallTileRows};
-  /// Thread blocks of one wave: an H100 SXM's 132 multiprocessors, one
-  /// block each (the kernel's registers allow no more).
-  static constexpr int64_t kBlocksPerWave = 132;
+  /// The multiprocessors of the GPU a kernel for `chip` is assumed to run
+  /// on when not told: an A100's 108 (sm_80), an L40S's 142 (sm_89), an
+  /// H100 or H200 SXM's 132 (sm_90). A thread block takes a whole
+  /// multiprocessor (the kernel's registers allow no more), so this is
+  /// also the thread blocks of one wave.
+  static int64_t getDefaultMultiprocessors(llvm::StringRef chip) {
+    return chip == "sm_80" ? 108 : chip == "sm_89" ? 142 : 132;
+  }
   /// The most tokens for which a weight of `outChannels` output channels
-  /// takes short tiles: as many as keep their blocks within one wave.
-  static int64_t getMaxTokensForShortTiles(int64_t outChannels) {
+  /// takes short tiles on a GPU of `multiprocessors`: as many as keep their
+  /// blocks within one wave.
+  static int64_t getMaxTokensForShortTiles(int64_t outChannels,
+                                           int64_t multiprocessors) {
     int64_t columnBlocks = (outChannels + kBlockColumns - 1) / kBlockColumns;
-    return kShortTileRows * (kBlocksPerWave / columnBlocks);
+    return kShortTileRows * (multiprocessors / columnBlocks);
   }
   /// Output channels (result columns) of one thread block's tile.
   static constexpr int64_t kBlockColumns = 128;

@@ -42,6 +42,10 @@ struct GPUTargetOptions {
   std::string chip = "sm_90";
   /// As CPUTargetOptions::linker, for the host code.
   std::string linker;
+  /// Multiprocessors of the GPU the model will run on, which sets up to how
+  /// many tokens the tensor-core matmuls take short tiles; 0: the chip's
+  /// usual GPU (lowbit-define-gpu-matmuls).
+  int64_t multiprocessors = 0;
 };
 
 /// The artifact's tokenizer section for `checkpoint`: the SentencePiece
