@@ -32,38 +32,40 @@ struct CompressCollectivesPass
   void runOnOperation() override;
 
 private:
-  /// The wire format the options describe, or failure after reporting why
-  /// they do not describe one.
-  FailureOr<WireFormatAttr> getWireFormat();
+  /// The wire format of `element`, `blockSize` and `scaleName`, or failure
+  /// after reporting why they do not describe one.
+  FailureOr<WireFormatAttr> getWireFormat(StringRef element,
+                                          int64_t blockSize,
+                                          StringRef scaleName);
+  /// The formats of layer-formats by layer, or failure after reporting a
+  /// malformed entry.
+  FailureOr<llvm::SmallDenseMap<int64_t, WireFormatAttr>> getLayerFormats();
   /// Compresses one all-reduce as `algorithm` says.
   LogicalResult compress(AllReduceOp reduce, WireFormatAttr wire);
 };
 } // namespace
 
-FailureOr<WireFormatAttr> CompressCollectivesPass::getWireFormat() {
+FailureOr<WireFormatAttr>
+CompressCollectivesPass::getWireFormat(StringRef elementName, int64_t blockSize,
+                                       StringRef scaleName) {
   ModuleOp module = getOperation();
-  std::optional<WireElement> element = symbolizeWireElement(format);
+  std::optional<WireElement> element = symbolizeWireElement(elementName);
   if (!element) {
-    module.emitError() << "unknown wire format '" << format
+    module.emitError() << "unknown wire format '" << elementName
                        << "' (known: fp4_e2m1, fp5_e2m2, fp5_e3m1, int4, "
                           "int8)";
     return failure();
   }
   Builder builder(&getContext());
-  Type scaleType = llvm::StringSwitch<Type>(scale)
+  Type scaleType = llvm::StringSwitch<Type>(scaleName)
                        .Case("f16", builder.getF16Type())
                        .Case("bf16", builder.getBF16Type())
                        .Case("f32", builder.getF32Type())
                        .Case("e8m0", Float8E8M0FNUType::get(&getContext()))
                        .Default(Type());
   if (!scaleType) {
-    module.emitError() << "unknown wire scale type '" << scale
+    module.emitError() << "unknown wire scale type '" << scaleName
                        << "' (known: f16, bf16, f32, e8m0)";
-    return failure();
-  }
-  if (algorithm != "all-gather" && algorithm != "reduce-scatter") {
-    module.emitError() << "unknown algorithm '" << algorithm
-                       << "' (known: all-gather, reduce-scatter)";
     return failure();
   }
   auto emitError = [&] { return module.emitError(); };
@@ -71,6 +73,43 @@ FailureOr<WireFormatAttr> CompressCollectivesPass::getWireFormat() {
                                     scaleType)))
     return failure();
   return WireFormatAttr::get(&getContext(), *element, blockSize, scaleType);
+}
+
+FailureOr<llvm::SmallDenseMap<int64_t, WireFormatAttr>>
+CompressCollectivesPass::getLayerFormats() {
+  llvm::SmallDenseMap<int64_t, WireFormatAttr> formats;
+  for (StringRef entry : layerFormats) {
+    auto [layerText, formatText] = entry.split(':');
+    SmallVector<StringRef, 3> parts;
+    formatText.split(parts, '-');
+    int64_t layer = 0, layerBlockSize = blockSize;
+    if (formatText.empty() || parts.size() > 3 ||
+        layerText.getAsInteger(10, layer) || layer < 0 ||
+        (parts.size() > 1 && !parts[1].empty() &&
+         parts[1].getAsInteger(10, layerBlockSize))) {
+      getOperation().emitError()
+          << "layer format '" << entry
+          << "' is not LAYER:ELEMENT[-BLOCK[-SCALE]] (e.g. 0:int8-32-f16)";
+      return failure();
+    }
+    if (llvm::is_contained(excludeLayers, layer)) {
+      getOperation().emitError() << "layer " << layer
+                                 << " is both excluded and given a format";
+      return failure();
+    }
+    StringRef layerScale =
+        parts.size() > 2 && !parts[2].empty() ? parts[2] : StringRef(scale);
+    FailureOr<WireFormatAttr> wire =
+        getWireFormat(parts[0], layerBlockSize, layerScale);
+    if (failed(wire))
+      return failure();
+    if (!formats.try_emplace(layer, *wire).second) {
+      getOperation().emitError()
+          << "layer " << layer << " is given two formats";
+      return failure();
+    }
+  }
+  return formats;
 }
 
 LogicalResult CompressCollectivesPass::compress(AllReduceOp reduce,
@@ -109,8 +148,17 @@ LogicalResult CompressCollectivesPass::compress(AllReduceOp reduce,
 }
 
 void CompressCollectivesPass::runOnOperation() {
-  FailureOr<WireFormatAttr> wire = getWireFormat();
+  if (algorithm != "all-gather" && algorithm != "reduce-scatter") {
+    getOperation().emitError() << "unknown algorithm '" << algorithm
+                               << "' (known: all-gather, reduce-scatter)";
+    return signalPassFailure();
+  }
+  FailureOr<WireFormatAttr> wire = getWireFormat(format, blockSize, scale);
   if (failed(wire))
+    return signalPassFailure();
+  FailureOr<llvm::SmallDenseMap<int64_t, WireFormatAttr>> layerWires =
+      getLayerFormats();
+  if (failed(layerWires))
     return signalPassFailure();
   llvm::SmallDenseSet<int64_t> excluded(excludeLayers.begin(),
                                         excludeLayers.end());
@@ -120,11 +168,23 @@ void CompressCollectivesPass::runOnOperation() {
     // All-reduces in program order: two per decoder layer.
     SmallVector<AllReduceOp> reduces;
     function.walk([&](AllReduceOp reduce) { reduces.push_back(reduce); });
+    int64_t layers = static_cast<int64_t>(reduces.size()) / 2;
+    for (auto [layer, layerWire] : *layerWires) {
+      if (!reduces.empty() && layer >= layers) {
+        function.emitError() << "layer-formats names layer " << layer
+                             << ", but this function has " << layers
+                             << " decoder layers";
+        return signalPassFailure();
+      }
+    }
     for (auto [index, reduce] : llvm::enumerate(reduces)) {
-      if (reduce.getWire() ||
-          excluded.contains(static_cast<int64_t>(index) / 2))
+      int64_t layer = static_cast<int64_t>(index) / 2;
+      if (reduce.getWire() || excluded.contains(layer))
         continue;
-      if (failed(compress(reduce, *wire)))
+      auto layerWire = layerWires->find(layer);
+      if (failed(compress(reduce, layerWire != layerWires->end()
+                                      ? layerWire->second
+                                      : *wire)))
         return signalPassFailure();
     }
   }

@@ -297,7 +297,12 @@ def CompressCollectives : Pass<"lowbit-compress-collectives",
     few kilobytes, latency rather than bandwidth bound, so compression does
     not pay there on fast links (`compress-decode` turns it on).
     `exclude-layers` keeps the all-reduces of the listed decoder layers
-    (numbered from 0, two all-reduces per layer in program order) exact.
+    (numbered from 0, two all-reduces per layer in program order) exact;
+    `layer-formats` gives listed layers a format of their own, each entry
+    `LAYER:ELEMENT[-BLOCK[-SCALE]]` with the block size and scale of the
+    other options where left out or empty (`layer-formats=0:int8-32,31:fp5_e2m2`
+    keeps the first and last layers' partial results finer;
+    `3:int4--e8m0` changes element and scale).
   }];
   let options = [
     Option<"format", "format", "std::string", "\"fp4_e2m1\"",
@@ -312,7 +317,10 @@ def CompressCollectives : Pass<"lowbit-compress-collectives",
     Option<"compressDecode", "compress-decode", "bool", "false",
            "also compress the collectives of @decode">,
     ListOption<"excludeLayers", "exclude-layers", "int64_t",
-               "decoder layers whose all-reduces stay uncompressed">
+               "decoder layers whose all-reduces stay uncompressed">,
+    ListOption<"layerFormats", "layer-formats", "std::string",
+               "decoder layers with a wire format of their own: "
+               "LAYER:ELEMENT[-BLOCK[-SCALE]]">
   ];
 }
 
