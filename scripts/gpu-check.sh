@@ -337,6 +337,7 @@ print("| %s | %s | %s | %s | %.3g |" % (sys.argv[3], sys.argv[6], sys.argv[4],
         target=${artifact##*-}
         base=$CHECK_DIR/austen-$scheme
         [[ -f $base-$target.lbm ]] || continue
+        rm -f "$base-gpu-$target.logits" "$base-gpu-$target.tokens"
         if ! "$CHECK_DIR/bin/lowbit-generate-tokens" "$base-$target.lbm" \
             "$MODEL_PROMPT" --tokens "$MODEL_TOKENS" \
             --logits "$base-gpu-$target.logits" > "$base-gpu-$target.tokens"; then

@@ -134,6 +134,8 @@ static lowbit::CPUTargetOptions getCPUTargetOptions() {
 static int compileArtifact(MLIRContext &context, const std::string &gpuChip) {
   if (!gpuChip.empty() && (!cpu.empty() || emit != "artifact" || profile))
     return fail("--cpu, --emit and --profile are for CPU targets");
+  if (gpuChip.empty() && multiprocessors != 0)
+    return fail("--multiprocessors is for GPU targets");
   if (emit != "artifact" && emit != "asm")
     return fail("unknown --emit '" + emit + "' (known: artifact, asm)");
   if (emit == "artifact" && outputPath == "-" &&
@@ -232,11 +234,12 @@ int main(int argc, char **argv) {
     return compileArtifact(context, target);
   if (!scheme.empty() || !calibrationPath.empty() || !cpu.empty() ||
       emit != "artifact" || profile || tensorParallel != 1 ||
-      !compressCollectives.empty())
+      !compressCollectives.empty() || multiprocessors != 0)
     return fail("a lowbit module (.mlir) compiles to PTX for a GPU and must "
                 "come quantized (lowbit-opt --lowbit-w4a8); --scheme, "
                 "--calibration, --tensor-parallel, --compress-collectives, "
-                "--cpu, --emit and --profile do not apply");
+                "--multiprocessors, --cpu, --emit and --profile do not "
+                "apply");
 
   std::string error;
   std::unique_ptr<llvm::MemoryBuffer> input =

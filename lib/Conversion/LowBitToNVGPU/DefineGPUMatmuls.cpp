@@ -146,6 +146,15 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
       declaration->getAttrOfType<IntegerAttr>(kActivationBlockSizeAttrName);
   auto actBlockBits = declaration->getAttrOfType<DenseI64ArrayAttr>(
       kActivationBlockBitsAttrName);
+  if (bool(declaration->getAttr(kActivationBlockSizeAttrName)) !=
+          bool(declaration->getAttr(kActivationBlockBitsAttrName)) ||
+      bool(declaration->getAttr(kActivationBlockSizeAttrName)) !=
+          bool(actBlockSize) ||
+      bool(declaration->getAttr(kActivationBlockBitsAttrName)) !=
+          bool(actBlockBits))
+    return declaration.emitOpError()
+           << "needs both " << kActivationBlockSizeAttrName << " (i64) and "
+           << kActivationBlockBitsAttrName << " (array<i64>), or neither";
   if (actBlockSize && actBlockBits &&
       (actBlockSize.getInt() <= 0 ||
        actBlockSize.getInt() * int64_t(actBlockBits.size()) != inChannels))

@@ -268,9 +268,9 @@ protected:
     return {asBytes(low), asBytes(high)};
   }
 
-  /// The inverse of splitNibbles for codes in [-8, 7]: the i32 words `low`
-  /// and `high` of four byte codes each as one word of eight nibbles in
-  /// runtime::packInt4Interleaved's order, byte i holding `low`'s byte i in
+  /// The i32 words `low` and `high` of four signed byte codes each, in
+  /// [-8, 7], as one word of eight nibbles in runtime::packInt4Interleaved's
+  /// order (the order splitNibbles reads), byte i holding `low`'s byte i in
   /// its low and `high`'s in its high nibble:
   /// `(low & 0x0F0F0F0F) | ((high << 4) & 0xF0F0F0F0)`.
   mlir::Value packNibbles(mlir::Value low, mlir::Value high) {

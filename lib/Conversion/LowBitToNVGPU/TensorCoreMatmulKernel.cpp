@@ -12,7 +12,7 @@
 // for its two B operands of m16n8k32, so `(word << 4) & 0xF0F0F0F0` and
 // `word & 0xF0F0F0F0` are those operands, sixteen times the codes. This is
 // the sm_90 design (4-bit storage, INT8 compute, as s4 mma is emulated
-// there) and runs unchanged on sm_80/sm_89.
+// there), and sm_80/sm_89 take it for INT8 activation blocks.
 //
 // sm_80 and sm_89 multiply 4-bit codes natively, at twice the s8 rate, so
 // there the steps of 4-bit activations use `mma.sync.m16n8k64` s4. The
@@ -85,7 +85,7 @@ public:
                           const Kernel &kernel)
       : KernelEmitter(builder, loc), kernel(kernel),
         tileChannels(kernel.getTileChannels()),
-        numTiles(kernel.inChannels / tileChannels),
+        numTiles(kernel.getNumTiles()),
         warpRows(kernel.blockRows / kWarpGridRows),
         mmaTilesM(warpRows / kMmaRows),
         actStageBytes(kernel.blockRows * tileChannels),

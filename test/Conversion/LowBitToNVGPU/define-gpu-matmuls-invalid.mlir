@@ -37,6 +37,12 @@ func.func private @wide_result(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>
 
 // -----
 
+// The activation blocks' size and widths come together.
+// expected-error @below {{'func.func' op needs both lowbit.activation_block_size (i64) and lowbit.activation_block_bits (array<i64>), or neither}}
+func.func private @half_blocks(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul, lowbit.activation_block_size = 32 : i64}
+
+// -----
+
 // The activation blocks must cover the input channels.
 // expected-error @below {{'func.func' op has 3 activation blocks of 32 channels for 64 input channels}}
 func.func private @short_blocks(memref<?x64xi8>, memref<?x2xf32>, memref<8x32xi8>, memref<8x2xf32>, memref<?x8xf32>) attributes {lowbit.gpu_matmul, lowbit.activation_block_size = 32 : i64, lowbit.activation_block_bits = array<i64: 8, 4, 4>}

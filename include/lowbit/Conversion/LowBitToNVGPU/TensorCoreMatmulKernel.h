@@ -106,10 +106,10 @@ struct TensorCoreMatmulKernel {
   /// Pipeline steps along the input channels.
   int64_t getNumTiles() const { return inChannels / getTileChannels(); }
   /// Sets actStepBits for activations stored in blocks of `blockSize`
-  /// channels of `blockBits` bits each, for `chip`: a step is 4-bit where the
-  /// chip multiplies s4 natively (sm_80, sm_89; sm_90 emulates it, see
-  /// design.md), every block it spans is 4-bit and it is a whole number of
-  /// m16n8k64 steps.
+  /// channels of `blockBits` bits each, for `chip`: a step is 4-bit where
+  /// the chip multiplies s4 natively (sm_80, sm_89; sm_90 emulates it, see
+  /// docs/roofline.md), every block it spans is 4-bit and it is a whole
+  /// number of m16n8k64 steps.
   void selectActivationSteps(llvm::StringRef chip, int64_t blockSize,
                              llvm::ArrayRef<int64_t> blockBits);
   /// Bytes of dynamic shared memory the kernel needs.
