@@ -13,7 +13,7 @@
 #   scripts/gpu-check.sh compile-7b-tp   # here: the same sharded over 2
 #                                  # GPUs, exact and with compressed prefill
 #                                  # all-reduces (TP_FORMATS)
-#   scripts/gpu-check.sh run [matmul|attention|collectives|model|tp|e2e|tp-e2e]
+#   scripts/gpu-check.sh run [matmul|attention|collectives|model|tp|e2e|tp-e2e|A,B...]
 #                                  # on the GPU machine (carry build/gpu-check):
 #                                  # builds the MLIR-free runtime and
 #                                  # benchmarks with g++; matmul checks every
@@ -41,7 +41,11 @@
 #                                  # (needs two GPUs); e2e times prefill and
 #                                  # decode of the 7B-shaped artifact
 #                                  # (when carried) against PyTorch fp16.
-#                                  # All by default.
+#                                  # All by default; a comma-separated list
+#                                  # runs several in one call (e.g.
+#                                  # model,matmul checks the sm_80 s4
+#                                  # kernels with MATMUL_TARGETS="sm_80
+#                                  # sm_90").
 #
 # `run` writes its tables to $OUT (or build/gpu-check/results) and exits
 # non-zero when a kernel computes a wrong result.
@@ -187,6 +191,8 @@ compile-7b-tp)
   ;;
 run)
   what=${2:-all}
+  # Whether `run` was asked for $1: all, or a comma-separated list.
+  wants() { [[ $what == all || ,$what, == *,$1,* ]]; }
   RESULTS=${OUT:-$CHECK_DIR/results}
   mkdir -p "$RESULTS" "$CHECK_DIR/bin"
   runtime=(runtime/lib/CudaDriver.cpp runtime/lib/GpuWeightLayout.cpp
@@ -207,7 +213,7 @@ run)
   chip=sm_${capability/./}
   gpus=$(nvidia-smi --query-gpu=name --format=csv,noheader | wc -l)
   status=0
-  if [[ $what == all || $what == collectives ]]; then
+  if wants collectives; then
     collectives_ptx="$CHECK_DIR/llama2-7b-tp2-collectives-$chip.ptx"
     # NVLink multicast stays off on shared machines (KINDS.md).
     export NCCL_NVLS_ENABLE=0
@@ -239,14 +245,14 @@ run)
     } > "$RESULTS/collectives.md"
     cat "$RESULTS/collectives.md"
   fi
-  if [[ $what == all || $what == model || $what == tp ]]; then
+  if wants model || wants tp; then
     gcc -O2 -c -Iruntime/include runtime/examples/generate-tokens.c \
       -o "$CHECK_DIR/bin/generate-tokens.o"
     g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
       "$CHECK_DIR/bin/generate-tokens.o" -ldl -pthread \
       -o "$CHECK_DIR/bin/lowbit-generate-tokens"
   fi
-  if [[ $what == all || $what == tp ]]; then
+  if wants tp; then
     export NCCL_NVLS_ENABLE=0
     modes=(one-process)
     ((gpus >= 2)) && modes+=(nccl)
@@ -321,7 +327,7 @@ print("| %s | %s | %s | %s | %.3g |" % (sys.argv[3], sys.argv[6], sys.argv[4],
     } > "$RESULTS/tp.md" 2>&1
     cat "$RESULTS/tp.md"
   fi
-  if [[ $what == all || $what == model ]]; then
+  if wants model; then
     {
       echo "command: MODEL_TOKENS=$MODEL_TOKENS scripts/gpu-check.sh run model"
       echo "prompt: $MODEL_PROMPT, $MODEL_TOKENS greedy tokens; reference:"
@@ -439,7 +445,7 @@ print("| %s | %.3f | %.0f |" % (sys.argv[5], per_token * 1e3, 1 / per_token))
     cat "$RESULTS/model.md"
   fi
   packed_7b=$CHECK_DIR/llama2-7b-w4ax-kv4-sm_90.lbm.xz
-  if [[ ($what == all || $what == e2e) && -f $packed_7b ]]; then
+  if wants e2e && [[ -f $packed_7b ]]; then
     g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
       bench/gpu/ModelBench.cpp -ldl -pthread -o "$CHECK_DIR/bin/lowbit-bench-model"
     python3 -c 'import lzma, shutil, sys
@@ -508,7 +514,7 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
     } > "$RESULTS/e2e.md" 2>&1
     cat "$RESULTS/e2e.md"
   fi
-  if [[ ($what == all || $what == tp-e2e) ]] && ((gpus >= 2)) &&
+  if wants tp-e2e && ((gpus >= 2)) &&
      compgen -G "$CHECK_DIR/llama2-7b-w4ax-kv4-tp2-*-sm_90.lbm.xz" > /dev/null; then
     export NCCL_NVLS_ENABLE=0
     g++ -O2 -std=c++17 -Iruntime/include "${model_runtime[@]}" \
@@ -565,7 +571,7 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
     } > "$RESULTS/tp-e2e.md" 2>&1
     cat "$RESULTS/tp-e2e.md"
   fi
-  if [[ $what == all || $what == attention ]]; then
+  if wants attention; then
     {
       echo "command: ATTENTION_ROWS=$ATTENTION_ROWS scripts/gpu-check.sh run attention"
       ptx="$CHECK_DIR/llama2-7b-$chip.ptx"
@@ -575,7 +581,7 @@ shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' \
     } > "$RESULTS/attention.md"
     cat "$RESULTS/attention.md"
   fi
-  [[ $what == all || $what == matmul ]] || exit "$status"
+  wants matmul || exit "$status"
   {
     echo "command: TOKENS=$TOKENS ITERATIONS=$ITERATIONS MATMUL_TARGETS=\"${MATMUL_TARGETS:-$chip}\" scripts/gpu-check.sh run matmul"
     # Kernels for another chip than this one run through the driver's PTX
