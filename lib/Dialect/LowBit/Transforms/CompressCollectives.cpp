@@ -32,10 +32,10 @@ struct CompressCollectivesPass
   void runOnOperation() override;
 
 private:
-  /// The wire format of `element`, `blockSize` and `scaleName`, or failure
-  /// after reporting why they do not describe one.
+  /// The wire format of `element`, `wireBlockSize` and `scaleName`, or
+  /// failure after reporting why they do not describe one.
   FailureOr<WireFormatAttr> getWireFormat(StringRef element,
-                                          int64_t blockSize,
+                                          int64_t wireBlockSize,
                                           StringRef scaleName);
   /// The formats of layer-formats by layer, or failure after reporting a
   /// malformed entry.
@@ -46,7 +46,8 @@ private:
 } // namespace
 
 FailureOr<WireFormatAttr>
-CompressCollectivesPass::getWireFormat(StringRef elementName, int64_t blockSize,
+CompressCollectivesPass::getWireFormat(StringRef elementName,
+                                       int64_t wireBlockSize,
                                        StringRef scaleName) {
   ModuleOp module = getOperation();
   std::optional<WireElement> element = symbolizeWireElement(elementName);
@@ -69,10 +70,11 @@ CompressCollectivesPass::getWireFormat(StringRef elementName, int64_t blockSize,
     return failure();
   }
   auto emitError = [&] { return module.emitError(); };
-  if (failed(WireFormatAttr::verify(emitError, *element, blockSize,
+  if (failed(WireFormatAttr::verify(emitError, *element, wireBlockSize,
                                     scaleType)))
     return failure();
-  return WireFormatAttr::get(&getContext(), *element, blockSize, scaleType);
+  return WireFormatAttr::get(&getContext(), *element, wireBlockSize,
+                             scaleType);
 }
 
 FailureOr<llvm::SmallDenseMap<int64_t, WireFormatAttr>>
@@ -160,6 +162,9 @@ void CompressCollectivesPass::runOnOperation() {
       getLayerFormats();
   if (failed(layerWires))
     return signalPassFailure();
+  int64_t lastFormattedLayer = -1;
+  for (const auto &layerWire : *layerWires)
+    lastFormattedLayer = std::max(lastFormattedLayer, layerWire.first);
   llvm::SmallDenseSet<int64_t> excluded(excludeLayers.begin(),
                                         excludeLayers.end());
   for (auto function : getOperation().getOps<func::FuncOp>()) {
@@ -169,13 +174,11 @@ void CompressCollectivesPass::runOnOperation() {
     SmallVector<AllReduceOp> reduces;
     function.walk([&](AllReduceOp reduce) { reduces.push_back(reduce); });
     int64_t layers = static_cast<int64_t>(reduces.size()) / 2;
-    for (auto [layer, layerWire] : *layerWires) {
-      if (!reduces.empty() && layer >= layers) {
-        function.emitError() << "layer-formats names layer " << layer
-                             << ", but this function has " << layers
-                             << " decoder layers";
-        return signalPassFailure();
-      }
+    if (!reduces.empty() && lastFormattedLayer >= layers) {
+      function.emitError() << "layer-formats names layer "
+                           << lastFormattedLayer << ", but this function has "
+                           << layers << " decoder layers";
+      return signalPassFailure();
     }
     for (auto [index, reduce] : llvm::enumerate(reduces)) {
       int64_t layer = static_cast<int64_t>(index) / 2;
