@@ -58,8 +58,9 @@ static cl::opt<std::string> modelPath(
     cl::sub(perplexityCommand), cl::sub(calibrateCommand));
 static cl::opt<std::string> artifactPath(
     "artifact",
-    cl::desc("Model artifact from lowbit-compile --target=x86_64|aarch64 to "
-             "run with the runtime instead of the reference executor"),
+    cl::desc("Model artifact from lowbit-compile (--target=x86_64|aarch64, "
+             "or sm_80|sm_89|sm_90 for an NVIDIA GPU) to run with the "
+             "runtime instead of the reference executor"),
     cl::sub(generateCommand), cl::sub(benchCommand), cl::sub(perplexityCommand));
 static cl::opt<std::string> tokenizerPath(
     "tokenizer",
