@@ -11,6 +11,7 @@
 #include "CPUKernels.h"
 #include "CPUEmitter.h"
 #include "lowbit/Conversion/Passes.h"
+#include "lowbit/Conversion/Runs.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -732,14 +733,9 @@ CPUKernelBuilder::getGPUMatmul(QuantizedTensorType act,
   if (llvm::is_contained(actBlockBits, 4)) {
     llvm::raw_string_ostream os(name);
     os << "_ab" << actLayout.getBlockSize();
-    size_t begin = 0;
-    for (size_t block = 1; block <= actBlockBits.size(); ++block) {
-      if (block < actBlockBits.size() &&
-          actBlockBits[block] == actBlockBits[begin])
-        continue;
-      os << "_" << actBlockBits[begin] << "x" << block - begin;
-      begin = block;
-    }
+    forEachRun(actBlockBits, [&](size_t begin, size_t end) {
+      os << "_" << actBlockBits[begin] << "x" << end - begin;
+    });
   }
   SmallVector<Type> arguments = {rowsOf(channels, i8),
                                  rowsOf(actLayout.getScalesPerRow(), f32)};

@@ -142,20 +142,18 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
       return declaration.emitOpError() << "has no GPU decode kernel: " << why;
     decodeKernels.push_back(kernel);
   }
-  auto actBlockSize =
-      declaration->getAttrOfType<IntegerAttr>(kActivationBlockSizeAttrName);
-  auto actBlockBits = declaration->getAttrOfType<DenseI64ArrayAttr>(
-      kActivationBlockBitsAttrName);
-  if (bool(declaration->getAttr(kActivationBlockSizeAttrName)) !=
-          bool(declaration->getAttr(kActivationBlockBitsAttrName)) ||
-      bool(declaration->getAttr(kActivationBlockSizeAttrName)) !=
-          bool(actBlockSize) ||
-      bool(declaration->getAttr(kActivationBlockBitsAttrName)) !=
-          bool(actBlockBits))
+  Attribute blockSizeAttr = declaration->getAttr(kActivationBlockSizeAttrName);
+  Attribute blockBitsAttr = declaration->getAttr(kActivationBlockBitsAttrName);
+  auto actBlockSize = dyn_cast_or_null<IntegerAttr>(blockSizeAttr);
+  auto actBlockBits = dyn_cast_or_null<DenseI64ArrayAttr>(blockBitsAttr);
+  // Each present attribute of its type, and both or neither.
+  if (bool(actBlockSize) != bool(blockSizeAttr) ||
+      bool(actBlockBits) != bool(blockBitsAttr) ||
+      bool(actBlockSize) != bool(actBlockBits))
     return declaration.emitOpError()
            << "needs both " << kActivationBlockSizeAttrName << " (i64) and "
            << kActivationBlockBitsAttrName << " (array<i64>), or neither";
-  if (actBlockSize && actBlockBits &&
+  if (actBlockSize &&
       (actBlockSize.getInt() <= 0 ||
        actBlockSize.getInt() * int64_t(actBlockBits.size()) != inChannels))
     return declaration.emitOpError()
@@ -168,7 +166,7 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
                                   actScaleGroup,    weightScaleGroup,
                                   pipelineStages,   f32,
                                   f32};
-    if (actBlockSize && actBlockBits)
+    if (actBlockSize)
       kernel.selectActivationSteps(chip, actBlockSize.getInt(),
                                    actBlockBits.asArrayRef());
     tensorCores.push_back(kernel);

@@ -36,6 +36,7 @@
 #include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
 
 #include "KernelEmitter.h"
+#include "lowbit/Conversion/Runs.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -155,16 +156,12 @@ private:
 static void
 forEachStepRun(const Kernel &kernel,
                llvm::function_ref<void(int64_t, int64_t, int64_t)> body) {
-  auto bitsOf = [&](int64_t tile) {
-    return kernel.actStepBits.empty() ? 8 : kernel.actStepBits[tile];
-  };
-  const int64_t numTiles = kernel.getNumTiles();
-  for (int64_t begin = 0, tile = 1; tile <= numTiles; ++tile) {
-    if (tile < numTiles && bitsOf(tile) == bitsOf(begin))
-      continue;
-    body(begin, tile, bitsOf(begin));
-    begin = tile;
-  }
+  ArrayRef<int64_t> bits = kernel.actStepBits;
+  if (bits.empty())
+    return body(0, kernel.getNumTiles(), 8);
+  forEachRun(bits, [&](size_t begin, size_t end) {
+    body(begin, end, bits[begin]);
+  });
 }
 
 int64_t TensorCoreMatmulKernel::getTileChannels() const {
