@@ -200,7 +200,8 @@ run)
   model_runtime=(runtime/lib/Artifact.cpp runtime/lib/CAPI.cpp
                  runtime/lib/Collectives.cpp runtime/lib/CudaDriver.cpp
                  runtime/lib/GpuExecution.cpp runtime/lib/HostModel.cpp
-                 runtime/lib/Nccl.cpp runtime/lib/Sampler.cpp)
+                 runtime/lib/Nccl.cpp runtime/lib/Sampler.cpp
+                 runtime/lib/WireFormat.cpp)
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \
     bench/gpu/MatmulBench.cpp -ldl -o "$CHECK_DIR/bin/lowbit-bench-matmul"
   g++ -O2 -std=c++17 -Iruntime/include "${runtime[@]}" \

@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 
 using namespace lowbit::runtime;
 
@@ -42,12 +43,43 @@ void allGather(int64_t send, int64_t receive, int64_t bytes) {
         "an all-gather");
 }
 
+/// The wire format of a compressed all-reduce's arguments (WireElement and
+/// WireScale numbers), or none when they name no format.
+std::optional<WireFormat> getWireFormat(int64_t element, int64_t blockSize,
+                                        int64_t scale) {
+  if (element < 0 || element > static_cast<int64_t>(WireElement::INT8) ||
+      scale < 0 || scale > static_cast<int64_t>(WireScale::E8M0) ||
+      (blockSize != 8 && blockSize != 16 && blockSize != 32))
+    return std::nullopt;
+  return WireFormat{static_cast<WireElement>(element), blockSize,
+                    static_cast<WireScale>(scale)};
+}
+
+void allReduceWire(int64_t send, int64_t receive, int64_t count,
+                   int64_t element, int64_t blockSize, int64_t scale) {
+  std::optional<WireFormat> format = getWireFormat(element, blockSize, scale);
+  if (!format) {
+    if (activeError.empty())
+      activeError = "a compressed all-reduce failed: element " +
+                    std::to_string(element) + ", block size " +
+                    std::to_string(blockSize) + " and scale " +
+                    std::to_string(scale) + " name no wire format";
+    return;
+  }
+  check(active && active->allReduceWire(static_cast<uintptr_t>(send),
+                                        static_cast<uintptr_t>(receive),
+                                        static_cast<size_t>(count), *format),
+        "a compressed all-reduce");
+}
+
 /// The collective functions compiled code may call, by name.
 const std::map<std::string, void *> &getCollectiveFunctions() {
   static const std::map<std::string, void *> functions = {
       {"lowbit_collective_all_reduce_f32",
        reinterpret_cast<void *>(&allReduceFloat)},
       {"lowbit_collective_all_gather", reinterpret_cast<void *>(&allGather)},
+      {"lowbit_collective_all_reduce_wire_f32",
+       reinterpret_cast<void *>(&allReduceWire)},
   };
   return functions;
 }
@@ -73,6 +105,12 @@ public:
     return finish(timed("nccl_all_gather", [&] {
       return communicator->allGatherBytes(send, receive, bytes);
     }));
+  }
+  bool allReduceWire(uintptr_t, uintptr_t, size_t,
+                     const WireFormat &) override {
+    error = "GPU models compress all-reduces with generated kernels around "
+            "an all-gather, not through the runtime";
+    return false;
   }
 
 private:
@@ -131,6 +169,32 @@ public:
     if (!group->barrier())
       return abandoned();
     return finish(staged && written);
+  }
+
+  bool allReduceWire(uintptr_t send, uintptr_t receive, size_t count,
+                     const WireFormat &format) override {
+    if (count % static_cast<size_t>(format.blockSize) != 0) {
+      error = std::to_string(count) + " values do not fill blocks of " +
+              std::to_string(format.blockSize);
+      return false;
+    }
+    int64_t blocks = static_cast<int64_t>(count) / format.blockSize;
+    std::vector<float> values(count, 0.0f);
+    bool read = access.read(values.data(), send, count * sizeof(float));
+    std::vector<char> &mine = group->staged[rank];
+    mine.assign(format.getMessageBytes(blocks), 0);
+    packWireMessage(values.data(), blocks, format,
+                    reinterpret_cast<uint8_t *>(mine.data()));
+    if (!group->barrier())
+      return abandoned();
+    std::vector<float> sum(count, 0.0f);
+    for (const std::vector<char> &message : group->staged)
+      addWireMessage(reinterpret_cast<const uint8_t *>(message.data()), blocks,
+                     format, sum.data());
+    bool written = access.write(receive, sum.data(), count * sizeof(float));
+    if (!group->barrier())
+      return abandoned();
+    return finish(read && written);
   }
 
 private:

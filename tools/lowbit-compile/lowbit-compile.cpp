@@ -63,8 +63,8 @@ static cl::opt<int64_t> tensorParallel(
     cl::init(1));
 static cl::opt<std::string> compressCollectives(
     "compress-collectives",
-    cl::desc("block-quantize the all-reduces of the sharded model (GPU "
-             "targets): options of lowbit-compress-collectives, e.g. "
+    cl::desc("block-quantize the all-reduces of the sharded model: "
+             "options of lowbit-compress-collectives, e.g. "
              "'format=fp4_e2m1 block-size=16' ('default' for the defaults)"));
 static cl::opt<std::string> calibrationPath(
     "calibration", cl::desc("calibration file for FMPQ schemes"));

@@ -73,6 +73,48 @@ TEST(ThreadRankGroupTest, AllGatherConcatenatesInRankOrder) {
               "aAbBcC");
 }
 
+TEST(ThreadRankGroupTest, WireAllReduceSumsRoundedPartialsInRankOrder) {
+  constexpr int kRanks = 3;
+  const WireFormat format{WireElement::FP4E2M1, 8, WireScale::F16};
+  auto partialOf = [](int rank) {
+    std::vector<float> partial(16);
+    for (size_t i = 0; i < partial.size(); ++i)
+      partial[i] = 0.37f * float(i) - 1.9f * float(rank) + 0.11f;
+    return partial;
+  };
+  std::vector<std::vector<float>> sums(kRanks);
+  runRanks(kRanks, [&](int rank, Collectives &collectives) {
+    std::vector<float> partial = partialOf(rank);
+    sums[rank].resize(partial.size());
+    ASSERT_TRUE(collectives.allReduceWire(address(partial.data()),
+                                          address(sums[rank].data()),
+                                          partial.size(), format));
+  });
+  std::vector<float> expected(16, 0.0f), exact(16, 0.0f);
+  for (int rank = 0; rank < kRanks; ++rank) {
+    std::vector<float> rounded = partialOf(rank);
+    for (size_t i = 0; i < rounded.size(); ++i)
+      exact[i] += rounded[i];
+    roundThroughWire(rounded.data(), rounded.size(), format);
+    for (size_t i = 0; i < rounded.size(); ++i)
+      expected[i] += rounded[i];
+  }
+  for (int rank = 0; rank < kRanks; ++rank)
+    EXPECT_EQ(sums[rank], expected);
+  // FP4 rounding shows: the sum is not the exact one.
+  EXPECT_NE(expected, exact);
+}
+
+TEST(ThreadRankGroupTest, WireAllReduceRefusesPartialBlocks) {
+  std::vector<float> partial(12, 1.0f), sum(12);
+  runRanks(2, [&](int, Collectives &collectives) {
+    EXPECT_FALSE(collectives.allReduceWire(
+        address(partial.data()), address(sum.data()), partial.size(),
+        WireFormat{WireElement::INT8, 8, WireScale::F16}));
+    EXPECT_EQ(collectives.getError(), "12 values do not fill blocks of 8");
+  });
+}
+
 TEST(ThreadRankGroupTest, AbandonedGroupWakesWaitingRanks) {
   std::vector<float> partial = {1.0f}, sum(1);
   std::string error;

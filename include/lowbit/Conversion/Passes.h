@@ -82,17 +82,27 @@ inline constexpr llvm::StringLiteral kAllReduceFunction =
 /// `bytes` bytes at `send`, in rank order at `receive`.
 inline constexpr llvm::StringLiteral kAllGatherFunction =
     "lowbit_collective_all_gather";
+/// `lowbit_collective_all_reduce_wire_f32(send, receive, count, element,
+/// block, scale)`: as kAllReduceFunction, but every rank sends its partial
+/// results as a message of the wire format (element, block size, scale:
+/// runtime::WireElement and runtime::WireScale numbers), and the sum is of
+/// the decoded messages. CPU models compress all-reduces this way; GPU
+/// models with generated kernels around kAllGatherFunction.
+inline constexpr llvm::StringLiteral kAllReduceWireFunction =
+    "lowbit_collective_all_reduce_wire_f32";
 /// The prefix every collective function's name starts with.
 inline constexpr llvm::StringLiteral kCollectiveFunctionPrefix =
     "lowbit_collective_";
 
 /// Emits at `builder`'s insertion point, in a module's host code, a call of
-/// the collective function `name` (kAllReduceFunction, kAllGatherFunction)
-/// with the addresses of the memrefs `send` and `receive` and `count`
-/// (an index), declaring the function in the module when it is not yet.
+/// the collective function `name` (kAllReduceFunction, kAllGatherFunction,
+/// kAllReduceWireFunction) with the addresses of the memrefs `send` and
+/// `receive`, `count` (an index) and the i64 `constants`, declaring the
+/// function in the module when it is not yet.
 void createCollectiveCall(mlir::OpBuilder &builder, mlir::Location loc,
                           llvm::StringRef name, mlir::Value send,
-                          mlir::Value receive, mlir::Value count);
+                          mlir::Value receive, mlir::Value count,
+                          llvm::ArrayRef<int64_t> constants = {});
 
 /// Marks the declarations of lowbit-convert-to-cpu{isa=nvgpu} that stand
 /// for a compressed all-reduce, (partial results as bytes, workspace bytes,

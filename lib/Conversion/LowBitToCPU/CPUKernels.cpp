@@ -798,15 +798,16 @@ func::FuncOp CPUKernelBuilder::getInterleaveRanks(int64_t ranks,
 
 void lowbit::createCollectiveCall(OpBuilder &builder, Location loc,
                                   StringRef name, Value send, Value receive,
-                                  Value count) {
+                                  Value count, ArrayRef<int64_t> constants) {
   auto module =
       builder.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
   Type i64 = builder.getI64Type();
   auto function = module.lookupSymbol<func::FuncOp>(name);
   if (!function) {
     OpBuilder atEnd = OpBuilder::atBlockEnd(module.getBody());
+    SmallVector<Type> arguments(3 + constants.size(), i64);
     function = func::FuncOp::create(atEnd, loc, name,
-                                    atEnd.getFunctionType({i64, i64, i64}, {}));
+                                    atEnd.getFunctionType(arguments, {}));
     function.setPrivate();
   }
   auto address = [&](Value buffer) -> Value {
@@ -814,10 +815,12 @@ void lowbit::createCollectiveCall(OpBuilder &builder, Location loc,
         memref::ExtractAlignedPointerAsIndexOp::create(builder, loc, buffer);
     return arith::IndexCastOp::create(builder, loc, i64, pointer);
   };
-  func::CallOp::create(
-      builder, loc, function,
-      ValueRange{address(send), address(receive),
-                 arith::IndexCastOp::create(builder, loc, i64, count)});
+  SmallVector<Value> operands = {
+      address(send), address(receive),
+      arith::IndexCastOp::create(builder, loc, i64, count)};
+  for (int64_t constant : constants)
+    operands.push_back(arith::ConstantIntOp::create(builder, loc, constant, 64));
+  func::CallOp::create(builder, loc, function, operands);
 }
 
 namespace {

@@ -904,12 +904,21 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
               lowered[reduce.getResult()] = {out, {}};
               return success();
             }
-            if (kernels.getISA() != CPUMatmulISA::NVGPU)
-              return reduce.emitOpError()
-                     << "lowbit-convert-to-cpu compresses all-reduces only for "
-                        "GPU models (isa=nvgpu); compile CPU models without "
-                        "lowbit-compress-collectives";
             int64_t blockSize = wire.getBlockSize();
+            if (kernels.getISA() != CPUMatmulISA::NVGPU) {
+              // The runtime packs, exchanges and decodes the messages (the
+              // verifier has checked that blocks fill the channels).
+              runtime::WireFormat format = wire.getRuntimeFormat();
+              Value out =
+                  allocate(b, reduce.getResult(), b.getF32Type(), channels);
+              createCollectiveCall(b, loc, kAllReduceWireFunction, input, out,
+                                   perToken(b, channels),
+                                   {static_cast<int64_t>(format.element),
+                                    format.blockSize,
+                                    static_cast<int64_t>(format.scale)});
+              lowered[reduce.getResult()] = {out, {}};
+              return success();
+            }
             if (channels % blockSize != 0 || channels % 4 != 0)
               return reduce.emitOpError()
                      << "has " << channels

@@ -65,18 +65,6 @@ func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: in
 
 lowbit.rank_group @tp [0, 1]
 
-func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x8xf32> {
-  %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
-  %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
-  // expected-error @+1 {{lowbit-convert-to-cpu compresses all-reduces only for GPU models (isa=nvgpu); compile CPU models without lowbit-compress-collectives}}
-  %sum = lowbit.all_reduce %x over @tp wire <fp4_e2m1, block = 8, scale = f16> : tensor<?x8xf32>
-  return %sum : tensor<?x8xf32>
-}
-
-// -----
-
-lowbit.rank_group @tp [0, 1]
-
 func.func @prefill(%tokens: tensor<?xi32>, %positions: tensor<?xi32>, %start: index) -> tensor<?x4xf32> {
   %table = lowbit.weight "token_embd.weight" : tensor<8x8xf32>
   %x = lowbit.embedding %table[%tokens] : tensor<8x8xf32>, tensor<?xi32> -> tensor<?x8xf32>

@@ -2,16 +2,19 @@
 //-*-===//
 //
 // The code of a tensor-parallel model calls collective functions
-// (`lowbit_collective_all_reduce_f32`, `lowbit_collective_all_gather`)
-// through pointer slots. The runtime binds those slots to the functions
-// here, which forward to the Collectives that the calling thread has made
-// active: NCCL between the GPUs of one process each, or shared memory
-// between ranks that are threads of one process (CPU models).
+// (`lowbit_collective_all_reduce_f32`, `lowbit_collective_all_gather`,
+// `lowbit_collective_all_reduce_wire_f32`) through pointer slots. The
+// runtime binds those slots to the functions here, which forward to the
+// Collectives that the calling thread has made active: NCCL between the GPUs
+// of one process each, or shared memory between ranks that are threads of
+// one process (CPU models).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef LOWBIT_RUNTIME_COLLECTIVES_H
 #define LOWBIT_RUNTIME_COLLECTIVES_H
+
+#include "lowbit/Runtime/WireFormat.h"
 
 #include <condition_variable>
 #include <cstdint>
@@ -43,6 +46,11 @@ public:
                               size_t count) = 0;
   /// Every rank's `bytes` bytes at `send`, in rank order at `receive`.
   virtual bool allGather(uintptr_t send, uintptr_t receive, size_t bytes) = 0;
+  /// As allReduceFloat, but every rank sends its `count` f32 (a multiple of
+  /// the block size) as one message of `format` (packWireMessage), and the
+  /// sum is of the decoded messages, in rank order; false on failure.
+  virtual bool allReduceWire(uintptr_t send, uintptr_t receive, size_t count,
+                             const WireFormat &format) = 0;
 
   /// Tells the other ranks that this one failed and will not join the
   /// collectives of this step, so that none waits for it forever (ranks
