@@ -24,9 +24,12 @@
 // order, which is all a dot product needs.
 //
 // Each pipeline step spans at most one scale group, so its INT32 sums are
-// dequantized with one activation and one weight scale: the sum is turned
-// into f32 exactly by adding it to the bits of 1.5 * 2^23 (it stays below
-// 2^22 in magnitude) and is then scaled into an f32 accumulator.
+// dequantized with one activation and one weight scale: the mma accumulate
+// onto the bits of 1.5 * 2^23, so a sum (below 2^22 in magnitude) is an
+// f32 exactly once 1.5 * 2^23 is subtracted, and is then scaled into an f32
+// accumulator. A step takes the warp's m16 tiles one at a time and emits
+// each tile's dequantization after the next tile's mma, which it can
+// overlap: the dequantization does not wait for them.
 //
 // Shared-memory rows are XOR-swizzled in 16-byte chunks so that neither the
 // cp.async writes nor the ldmatrix reads of a warp hit one bank twice.
@@ -65,8 +68,9 @@ constexpr int64_t kMmaRows = 16;
 constexpr int64_t kMmaColumns = 8;
 constexpr int64_t kMmaTilesN = kWarpColumns / kMmaColumns;
 /// Products of an s4 mma are the codes' products, one sixteenth of the s8
-/// path's; shifting their sums left by this keeps one dequantization.
-constexpr int64_t kInt4SumShift = 4;
+/// path's; s4 steps scale their activation scales by this (exactly) to
+/// share the s8 steps' dequantization.
+constexpr float kInt4SumScale = 16.0f;
 /// Bytes of one cp.async copy and of one shared-memory chunk.
 constexpr int64_t kChunkBytes = 16;
 /// Chunks of one 128-byte line of shared memory (all 32 banks).
@@ -117,9 +121,9 @@ private:
   /// on s4 tensor cores when `actBits` is 4, else on s8 ones.
   void emitComputeTile(Value tile, Value stage, int64_t actBits,
                        MutableArrayRef<Value> acc);
-  /// The A operands of the k32 step `step` of `stage` for each m16 tile: 16
+  /// The A operand of the k32 step `step` of `stage` for m16 tile `m`: 16
   /// rows by 32 channels of byte codes.
-  SmallVector<Value> emitLoadActivations(Value stageBase, int64_t step);
+  Value emitLoadActivations(Value stageBase, int64_t step, int64_t m);
   /// The weight words of the k32 step `step` for this lane: its row of each
   /// n8 tile, channels 4c..4c+3 in low and 16+4c..16+4c+3 in high nibbles.
   Value emitLoadWeightWords(Value stageBase, int64_t step);
@@ -319,22 +323,17 @@ void TensorCoreMatmulEmitter::emitLoadTile(Value tile, Value stage) {
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
-SmallVector<Value>
-TensorCoreMatmulEmitter::emitLoadActivations(Value stageBase, int64_t step) {
+Value TensorCoreMatmulEmitter::emitLoadActivations(Value stageBase,
+                                                   int64_t step, int64_t m) {
   // ldmatrix x4 on A: lane l addresses row l % 16 of the m16 tile, the
   // k-step's first 16 bytes for l < 16 and its last 16 for the others.
-  auto i8x4x4 = VectorType::get({4, 4}, b.getI8Type());
-  SmallVector<Value> a;
-  for (int64_t m = 0; m < mmaTilesM; ++m) {
-    Value row = add(add(warpRow, index(m * kMmaRows)), rem(lane, 16));
-    Value offset = add(stageBase,
-                       actOffset(row, add(div(lane, 16), index(2 * step))));
-    a.push_back(nvgpu::LdMatrixOp::create(b, loc, i8x4x4, shared,
-                                          ValueRange{offset},
-                                          /*transpose=*/false,
-                                          /*numTiles=*/4));
-  }
-  return a;
+  Value row = add(add(warpRow, index(m * kMmaRows)), rem(lane, 16));
+  Value offset =
+      add(stageBase, actOffset(row, add(div(lane, 16), index(2 * step))));
+  return nvgpu::LdMatrixOp::create(b, loc,
+                                   VectorType::get({4, 4}, b.getI8Type()),
+                                   shared, ValueRange{offset},
+                                   /*transpose=*/false, /*numTiles=*/4);
 }
 
 Value TensorCoreMatmulEmitter::emitLoadWeightWords(Value stageBase,
@@ -372,11 +371,15 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
     for (int64_t half = 0; half < 2; ++half) {
       Value row = min(add(add(blockRow, rowInTile), index(m * kMmaRows + half * 8)),
                       lastToken);
-      actScale.push_back(toF32(memref::LoadOp::create(
+      Value scale = toF32(memref::LoadOp::create(
           b, loc, actScales,
           ValueRange{add(mul(row, index(kernel.inChannels /
                                         kernel.actScaleGroup)),
-                         actGroup)})));
+                         actGroup)}));
+      // Exact: a power of two.
+      if (actBits == 4)
+        scale = arith::MulFOp::create(b, loc, scale, f32(kInt4SumScale));
+      actScale.push_back(scale);
     }
   }
   for (int64_t n = 0; n < kMmaTilesN; ++n) {
@@ -392,94 +395,88 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
     }
   }
 
-  auto i32x2x2 = VectorType::get({2, 2}, b.getI32Type());
-  Value zero = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(i32x2x2, b.getI32IntegerAttr(0)));
   Value stageBase = mul(stage, index(stageBytes));
-  SmallVector<Value> sums(mmaTilesM * kMmaTilesN, zero);
-  auto accumulate = [&](int64_t m, int64_t n, Value a, Value operand,
-                        int64_t channels) {
-    Value &sum = sums[m * kMmaTilesN + n];
-    sum = nvgpu::MmaSyncOp::create(
-        b, loc, a, operand, sum,
-        ArrayRef<int64_t>{kMmaRows, kMmaColumns, channels});
+  // The B operands of every mma step of the tile, [step][n], loaded once.
+  SmallVector<SmallVector<Value>> operands;
+  auto i4 = b.getIntegerType(4);
+  auto asNibbles = [&](Value word) -> Value {
+    return LLVM::BitcastOp::create(b, loc, VectorType::get({8}, i4), word);
   };
+  auto zeroNibbles = [&](ArrayRef<int64_t> shape) -> Value {
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get(shape, i4),
+                               b.getIntegerAttr(i4, 0)));
+  };
+  const int64_t k32Steps = tileChannels / Kernel::kMmaChannels;
   if (actBits == 8) {
     auto i8x2x4 = VectorType::get({2, 4}, b.getI8Type());
     Value zeroOperand = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(i8x2x4, b.getI8IntegerAttr(0)));
-    for (int64_t step = 0; step < tileChannels / Kernel::kMmaChannels;
-         ++step) {
-      SmallVector<Value> a = emitLoadActivations(stageBase, step);
+    for (int64_t step = 0; step < k32Steps; ++step) {
       Value packed = emitLoadWeightWords(stageBase, step);
+      SmallVector<Value> &stepOperands = operands.emplace_back();
       for (int64_t n = 0; n < kMmaTilesN; ++n) {
         auto [low, high] = splitNibbles(extractWord(packed, n));
-        Value operand = vector::InsertOp::create(
+        stepOperands.push_back(vector::InsertOp::create(
             b, loc, high,
             vector::InsertOp::create(b, loc, low, zeroOperand, int64_t(0)),
-            int64_t(1));
-        for (int64_t m = 0; m < mmaTilesM; ++m)
-          accumulate(m, n, a[m], operand, Kernel::kMmaChannels);
+            int64_t(1)));
       }
     }
   } else {
-    // Two k32 steps make one k64 step: A register 2 * h + r (r = 0 for row
-    // lane / 4, 1 for the row 8 below) packs registers r (channels
-    // 4c..4c+3) and r + 2 (16+4c..16+4c+3) of step h's k32 fragment; B
-    // register h is step h's weight word.
-    auto i4 = b.getIntegerType(4);
-    auto asNibbles = [&](Value word) -> Value {
-      return LLVM::BitcastOp::create(b, loc, VectorType::get({8}, i4), word);
-    };
-    auto zeroOf = [&](ArrayRef<int64_t> shape) -> Value {
-      return arith::ConstantOp::create(
-          b, loc,
-          DenseElementsAttr::get(VectorType::get(shape, i4),
-                                 b.getIntegerAttr(i4, 0)));
-    };
-    for (int64_t step = 0; step < tileChannels / Kernel::kMmaChannels;
-         step += 2) {
-      SmallVector<Value> a(mmaTilesM, zeroOf({4, 8}));
-      SmallVector<Value> operands(kMmaTilesN, zeroOf({2, 8}));
+    // Two k32 steps make one k64 step: B register h is step h's weight
+    // word.
+    for (int64_t step = 0; step < k32Steps; step += 2) {
+      SmallVector<Value> &stepOperands = operands.emplace_back(
+          kMmaTilesN, zeroNibbles({2, 8}));
       for (int64_t half = 0; half < 2; ++half) {
-        SmallVector<Value> bytes = emitLoadActivations(stageBase, step + half);
-        for (int64_t m = 0; m < mmaTilesM; ++m) {
-          for (int64_t row = 0; row < 2; ++row) {
-            Value nearChannels = extractWord(bytes[m], row);
-            Value farChannels = extractWord(bytes[m], row + 2);
-            a[m] = vector::InsertOp::create(
-                b, loc, asNibbles(packNibbles(nearChannels, farChannels)),
-                a[m], 2 * half + row);
-          }
-        }
         Value words = emitLoadWeightWords(stageBase, step + half);
         for (int64_t n = 0; n < kMmaTilesN; ++n)
-          operands[n] = vector::InsertOp::create(
-              b, loc, asNibbles(extractWord(words, n)), operands[n], half);
+          stepOperands[n] = vector::InsertOp::create(
+              b, loc, asNibbles(extractWord(words, n)), stepOperands[n], half);
       }
-      for (int64_t n = 0; n < kMmaTilesN; ++n)
-        for (int64_t m = 0; m < mmaTilesM; ++m)
-          accumulate(m, n, a[m], operands[n], Kernel::kInt4MmaChannels);
     }
   }
 
-  Value magicBits = i32(kMagicBits);
+  // The A operand of mma step `step` for m16 tile `m`.
+  auto loadActivations = [&](int64_t step, int64_t m) -> Value {
+    if (actBits == 8)
+      return emitLoadActivations(stageBase, step, m);
+    // A register 2 * h + r (r = 0 for row lane / 4, 1 for the row 8 below)
+    // packs registers r (channels 4c..4c+3) and r + 2 (16+4c..16+4c+3) of
+    // k32 step 2 * step + h's fragment.
+    Value a = zeroNibbles({4, 8});
+    for (int64_t half = 0; half < 2; ++half) {
+      Value bytes = emitLoadActivations(stageBase, 2 * step + half, m);
+      for (int64_t row = 0; row < 2; ++row)
+        a = vector::InsertOp::create(
+            b, loc,
+            asNibbles(packNibbles(extractWord(bytes, row),
+                                  extractWord(bytes, row + 2))),
+            a, 2 * half + row);
+    }
+    return a;
+  };
+
+  // Each m16 tile's sums start at the bits of 1.5 * 2^23, so that they are
+  // the bits of that plus the sum as an f32; dequantized, they are scaled
+  // into the f32 accumulators.
+  auto i32x2x2 = VectorType::get({2, 2}, b.getI32Type());
+  Value magicSums = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(i32x2x2, b.getI32IntegerAttr(kMagicBits)));
   Value magic = f32(kMagic);
   // Scaling and accumulating may fuse into one fma.
   auto contract = arith::FastMathFlagsAttr::get(b.getContext(),
                                                 arith::FastMathFlags::contract);
-  for (int64_t m = 0; m < mmaTilesM; ++m) {
+  auto dequantize = [&](int64_t m, ArrayRef<Value> sums) {
     for (int64_t n = 0; n < kMmaTilesN; ++n) {
       for (int64_t half = 0; half < 2; ++half) {
         for (int64_t e = 0; e < 2; ++e) {
-          Value sum = vector::ExtractOp::create(
-              b, loc, sums[m * kMmaTilesN + n], ArrayRef<int64_t>{half, e});
-          if (actBits == 4)
-            sum = arith::ShLIOp::create(b, loc, sum, i32(kInt4SumShift));
+          Value bits = vector::ExtractOp::create(b, loc, sums[n],
+                                                 ArrayRef<int64_t>{half, e});
           Value exact = arith::SubFOp::create(
-              b, loc,
-              arith::BitcastOp::create(b, loc, b.getF32Type(),
-                                       add(sum, magicBits)),
+              b, loc, arith::BitcastOp::create(b, loc, b.getF32Type(), bits),
               magic);
           Value scale = arith::MulFOp::create(b, loc, actScale[2 * m + half],
                                               weightScale[2 * n + e]);
@@ -491,7 +488,27 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
         }
       }
     }
+  };
+
+  // One m16 tile at a time: the dequantization of a tile's sums is emitted
+  // after the next tile's mma, which it can overlap.
+  const int64_t mmaChannels =
+      actBits == 8 ? Kernel::kMmaChannels : Kernel::kInt4MmaChannels;
+  SmallVector<Value> pending;
+  for (int64_t m = 0; m < mmaTilesM; ++m) {
+    SmallVector<Value> sums(kMmaTilesN, magicSums);
+    for (auto [step, stepOperands] : llvm::enumerate(operands)) {
+      Value a = loadActivations(step, m);
+      for (int64_t n = 0; n < kMmaTilesN; ++n)
+        sums[n] = nvgpu::MmaSyncOp::create(
+            b, loc, a, stepOperands[n], sums[n],
+            ArrayRef<int64_t>{kMmaRows, kMmaColumns, mmaChannels});
+    }
+    if (m > 0)
+      dequantize(m - 1, pending);
+    pending = std::move(sums);
   }
+  dequantize(mmaTilesM - 1, pending);
 }
 
 void TensorCoreMatmulEmitter::emitStore(ArrayRef<Value> acc) {

@@ -19,9 +19,16 @@
 // CHECK-NOT: mmaShape = [16, 8, 64]
 // CHECK: scf.yield
 // CHECK: scf.for {{.*}} iter_args(%{{[^ ]*}} = %[[INT8]]#0,
-// The two k32 fragments of a k64 step (3 ldmatrix each: 2 m16 tiles of
-// activations, then the weights) become nibbles: a register's near channels
-// masked, its far ones shifted up and masked.
+// An s4 sum is the codes' product, not sixteen times it: the activation
+// scales are multiplied by 16 (exactly) to share the s8 steps'
+// dequantization.
+// CHECK: %[[SIXTEEN:.*]] = arith.constant 1.600000e+01 : f32
+// CHECK-NEXT: arith.mulf %{{.*}}, %[[SIXTEEN]] : f32
+// The weight words of a k64 step's two k32 steps are its B operands.
+// CHECK: nvgpu.ldmatrix
+// CHECK: llvm.bitcast %{{.*}} : i32 to vector<8xi4>
+// The two k32 activation fragments of a k64 step become nibbles: a
+// register's near channels masked, its far ones shifted up and masked.
 // CHECK: nvgpu.ldmatrix
 // CHECK: arith.andi %{{.*}}, %[[LOW]] : i32
 // CHECK: arith.shli
@@ -29,10 +36,6 @@
 // CHECK: llvm.bitcast %{{.*}} : i32 to vector<8xi4>
 // CHECK-COUNT-8: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 64]} : (vector<4x8xi4>, vector<2x8xi4>, vector<2x2xi32>) -> vector<2x2xi32>
 // CHECK-NOT: nvgpu.mma.sync
-// An s4 sum is the codes' product, not sixteen times it: shifted up by 4
-// to share the s8 steps' dequantization.
-// CHECK: %[[SUM:.*]] = vector.extract %{{.*}}[0, 0] : i32 from vector<2x2xi32>
-// CHECK: arith.shli %[[SUM]], %{{.*}} : i32
 // CHECK: scf.yield
 // CHECK: nvvm.cp.async.wait.group 0
 // SM90-LABEL: func.func @mixed_blocks

@@ -29,31 +29,39 @@
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: nvvm.cp.async.commit.group
 // Each step of the loop waits for its own copies, starts the copies two
-// steps ahead and multiplies: per 32 channels, 4 ldmatrix of activations,
-// 1 of weights, whose words become B operands by a shift and a mask, and
-// 4 x 4 mma.sync on INT8.
+// steps ahead and multiplies. First the weights of its 2 k32 steps, one
+// ldmatrix each, whose words become B operands by a shift and a mask.
 // CHECK: scf.for {{.*}} -> (f32,
 // CHECK-NEXT: nvvm.cp.async.wait.group 1
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvvm.cp.async.commit.group
-// CHECK-COUNT-5: nvgpu.ldmatrix %[[SHARED]][%{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<36864xi8, #gpu.address_space<workgroup>> -> vector<4x4xi8>
+// CHECK: nvgpu.ldmatrix %[[SHARED]][%{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<36864xi8, #gpu.address_space<workgroup>> -> vector<4x4xi8>
 // CHECK: %[[WORD:.*]] = vector.extract %{{.*}}[0] : i32 from vector<1xi32>
 // CHECK: %[[SHIFTED:.*]] = arith.shli %[[WORD]], %{{.*}} : i32
 // CHECK: arith.andi %[[SHIFTED]], %{{.*}} : i32
 // CHECK: arith.andi %[[WORD]], %{{.*}} : i32
-// CHECK-COUNT-16: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 32]} : (vector<4x4xi8>, vector<2x4xi8>, vector<2x2xi32>) -> vector<2x2xi32>
-// CHECK-COUNT-5: nvgpu.ldmatrix
+// CHECK: nvgpu.ldmatrix
+// Then one m16 tile at a time (4 a warp): 2 ldmatrix of activations and 2 x
+// 4 mma.sync on INT8, whose sums start at the bits of 1.5 * 2^23 and so are
+// the bits of 1.5 * 2^23 plus the sum as an f32.
+// CHECK: %[[MAGIC_SUMS:.*]] = arith.constant dense<1262485504> : vector<2x2xi32>
+// CHECK: %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
+// CHECK: nvgpu.ldmatrix
+// CHECK-NEXT: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %[[MAGIC_SUMS]]) {mmaShape = [16, 8, 32]} : (vector<4x4xi8>, vector<2x4xi8>, vector<2x2xi32>) -> vector<2x2xi32>
+// CHECK-COUNT-7: nvgpu.mma.sync
+// A tile's dequantization follows the next tile's mma, which it may
+// overlap: the sums become f32 exactly by subtracting 1.5 * 2^23 and are
+// scaled by the activation and weight scales.
+// CHECK-NOT: arith.subf
+// CHECK: nvgpu.ldmatrix
+// CHECK-COUNT-8: nvgpu.mma.sync
+// CHECK-NOT: nvgpu.mma.sync
+// CHECK: %[[SUM:.*]] = vector.extract %{{.*}}[0, 0] : i32 from vector<2x2xi32>
+// CHECK-NEXT: %[[FLOAT:.*]] = arith.bitcast %[[SUM]] : i32 to f32
+// CHECK-NEXT: arith.subf %[[FLOAT]], %[[MAGIC]] : f32
 // CHECK-COUNT-16: nvgpu.mma.sync
 // CHECK-NOT: nvgpu.mma.sync
-// The step's INT32 sums become f32 exactly through the bits of 1.5 * 2^23,
-// then are scaled by the activation and weight scales.
-// CHECK: %[[MAGIC_BITS:.*]] = arith.constant 1262485504 : i32
-// CHECK: %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
-// CHECK: %[[SUM:.*]] = vector.extract %{{.*}}[0, 0] : i32 from vector<2x2xi32>
-// CHECK: %[[BITS:.*]] = arith.addi %[[SUM]], %[[MAGIC_BITS]] : i32
-// CHECK: %[[FLOAT:.*]] = arith.bitcast %[[BITS]] : i32 to f32
-// CHECK: arith.subf %[[FLOAT]], %[[MAGIC]] : f32
 // CHECK: scf.yield
 // CHECK: nvvm.cp.async.wait.group 0
 // Pairs of results are stored as one vector.
