@@ -21,12 +21,17 @@ namespace {
 thread_local Collectives *active = nullptr;
 thread_local std::string activeError;
 
+/// Records `message` unless an earlier failure is recorded.
+void recordFailure(const std::string &message) {
+  if (activeError.empty())
+    activeError = message;
+}
+
 /// Records the first failure of the active collectives.
 void check(bool succeeded, const char *what) {
-  if (succeeded || !activeError.empty())
-    return;
-  activeError = std::string(what) + " failed: " +
-                (active ? active->getError() : "no collectives are active");
+  if (!succeeded)
+    recordFailure(std::string(what) + " failed: " +
+                  (active ? active->getError() : "no collectives are active"));
 }
 
 void allReduceFloat(int64_t send, int64_t receive, int64_t count) {
@@ -58,14 +63,11 @@ std::optional<WireFormat> getWireFormat(int64_t element, int64_t blockSize,
 void allReduceWire(int64_t send, int64_t receive, int64_t count,
                    int64_t element, int64_t blockSize, int64_t scale) {
   std::optional<WireFormat> format = getWireFormat(element, blockSize, scale);
-  if (!format) {
-    if (activeError.empty())
-      activeError = "a compressed all-reduce failed: element " +
-                    std::to_string(element) + ", block size " +
-                    std::to_string(blockSize) + " and scale " +
-                    std::to_string(scale) + " name no wire format";
-    return;
-  }
+  if (!format)
+    return recordFailure("a compressed all-reduce failed: element " +
+                         std::to_string(element) + ", block size " +
+                         std::to_string(blockSize) + " and scale " +
+                         std::to_string(scale) + " name no wire format");
   check(active && active->allReduceWire(static_cast<uintptr_t>(send),
                                         static_cast<uintptr_t>(receive),
                                         static_cast<size_t>(count), *format),

@@ -896,29 +896,26 @@ LogicalResult EntryPointLowering::lowerOp(Operation *op, OpBuilder &b) {
             }
             int64_t channels = channelsOf(reduce.getResult());
             WireFormatAttr wire = reduce.getWireAttr();
-            if (!wire) {
+            // Exact sums, and CPU models' compressed ones, are runtime
+            // calls: the runtime packs, exchanges and decodes the messages
+            // (the verifier has checked that blocks fill the channels).
+            if (!wire || kernels.getISA() != CPUMatmulISA::NVGPU) {
+              SmallVector<int64_t, 3> format;
+              if (wire) {
+                runtime::WireFormat runtimeFormat = wire.getRuntimeFormat();
+                format = {static_cast<int64_t>(runtimeFormat.element),
+                          runtimeFormat.blockSize,
+                          static_cast<int64_t>(runtimeFormat.scale)};
+              }
               Value out =
                   allocate(b, reduce.getResult(), b.getF32Type(), channels);
-              createCollectiveCall(b, loc, kAllReduceFunction, input, out,
-                                   perToken(b, channels));
+              createCollectiveCall(
+                  b, loc, wire ? kAllReduceWireFunction : kAllReduceFunction,
+                  input, out, perToken(b, channels), format);
               lowered[reduce.getResult()] = {out, {}};
               return success();
             }
             int64_t blockSize = wire.getBlockSize();
-            if (kernels.getISA() != CPUMatmulISA::NVGPU) {
-              // The runtime packs, exchanges and decodes the messages (the
-              // verifier has checked that blocks fill the channels).
-              runtime::WireFormat format = wire.getRuntimeFormat();
-              Value out =
-                  allocate(b, reduce.getResult(), b.getF32Type(), channels);
-              createCollectiveCall(b, loc, kAllReduceWireFunction, input, out,
-                                   perToken(b, channels),
-                                   {static_cast<int64_t>(format.element),
-                                    format.blockSize,
-                                    static_cast<int64_t>(format.scale)});
-              lowered[reduce.getResult()] = {out, {}};
-              return success();
-            }
             if (channels % blockSize != 0 || channels % 4 != 0)
               return reduce.emitOpError()
                      << "has " << channels
