@@ -35,14 +35,18 @@ using namespace lowbit::runtime;
 
 namespace {
 
+constexpr int64_t kWarpSize = 32;
+
 /// A matmul kernel, as its name (DecodeMatmulKernel::getName or
 /// TensorCoreMatmulKernel::getName) says.
 struct KernelInfo {
   std::string name;
   bool tensorCore;
   int64_t outChannels, inChannels, actScaleGroup, weightScaleGroup;
-  /// Decode kernels: tokens per block and columns per warp.
-  int64_t tokensPerBlock = 0, columnsPerWarp = 0;
+  /// Decode kernels: tokens per block, and columns per warp (dot-product
+  /// kernels) or warps along the input channels (tensor-core ones, 0 for
+  /// the others).
+  int64_t tokensPerBlock = 0, columnsPerWarp = 0, mmaWarpsAlongK = 0;
   /// Tensor-core kernels: tokens per block, input channels per pipeline
   /// step, and steps.
   int64_t blockRows = 0, tileChannels = 0, stages = 0;
@@ -66,11 +70,20 @@ struct KernelInfo {
                                     kTensorCoreColumns * tileChannels / 2))
                : 0;
   }
+  /// Output channels of one thread block.
+  int64_t getColumnsPerBlock() const {
+    if (tensorCore)
+      return kTensorCoreColumns;
+    int64_t warps = threads / kWarpSize;
+    return mmaWarpsAlongK ? kMmaColumns * (warps / mmaWarpsAlongK)
+                          : warps * columnsPerWarp;
+  }
   /// Output channels of a tensor-core kernel's block.
   static constexpr int64_t kTensorCoreColumns = 128;
+  /// Output channels of a decode mma kernel's warp tile.
+  static constexpr int64_t kMmaColumns = 16;
 };
 
-constexpr int64_t kWarpSize = 32;
 /// Bytes of weight copies to rotate through: several times H100/H200 L2.
 constexpr size_t kRotationBytes = size_t(512) << 20;
 /// Results larger than this are checked on sampled rows and columns.
@@ -103,12 +116,15 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
   std::regex decode(
       std::string(R"(\.entry (decode_matmul_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_c(\d+)_f16_(f16|f32)))") +
       tail);
+  std::regex decodeMma(
+      std::string(R"(\.entry (decode_matmul_mma_w4_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_t(\d+)_kw(\d+)_f16_(f16|f32)))") +
+      tail);
   std::regex tensorCore(
       std::string(
           R"(\.entry (tc_matmul_w4(?:a\d+(?:x\d+)?)+_n(\d+)_k(\d+)_ga(\d+)_gw(\d+)_m(\d+)_kt(\d+)_s(\d+)_f16_(f16|f32)))") +
       tail);
   std::vector<KernelInfo> kernels;
-  for (const std::regex *entry : {&decode, &tensorCore}) {
+  for (const std::regex *entry : {&decode, &decodeMma, &tensorCore}) {
     for (auto it = std::sregex_iterator(ptx.begin(), ptx.end(), *entry);
          it != std::sregex_iterator(); ++it) {
       const std::smatch &m = *it;
@@ -129,7 +145,8 @@ std::vector<KernelInfo> findKernels(const std::string &ptx) {
             info.name, info.inChannels / info.tileChannels);
       } else {
         info.tokensPerBlock = std::stoll(m[next++]);
-        info.columnsPerWarp = std::stoll(m[next++]);
+        (entry == &decodeMma ? info.mmaWarpsAlongK : info.columnsPerWarp) =
+            std::stoll(m[next++]);
       }
       info.resultIsF16 = m[next++] == "f16";
       info.threads = unsigned(std::stoul(m[next]));
@@ -245,9 +262,7 @@ bool MatmulCase::launch(int64_t copy) {
   actScaleArg.append(arguments);
   resultArg.append(arguments);
   arguments.push_back(&tokenCount);
-  int64_t columnsPerBlock =
-      info.tensorCore ? KernelInfo::kTensorCoreColumns
-                      : info.threads / kWarpSize * info.columnsPerWarp;
+  int64_t columnsPerBlock = info.getColumnsPerBlock();
   int64_t rowsPerBlock = info.tensorCore ? info.blockRows : info.tokensPerBlock;
   unsigned grid[3] = {unsigned((n + columnsPerBlock - 1) / columnsPerBlock),
                       unsigned((tokens + rowsPerBlock - 1) / rowsPerBlock),
@@ -370,6 +385,10 @@ bool MatmulCase::run(int iterations) {
     std::snprintf(kernel, sizeof(kernel), "tensor core m%lld kt%lld s%lld",
                   (long long)info.blockRows, (long long)info.tileChannels,
                   (long long)info.stages);
+  else if (info.mmaWarpsAlongK)
+    std::snprintf(kernel, sizeof(kernel), "decode mma t%lld kw%lld",
+                  (long long)info.tokensPerBlock,
+                  (long long)info.mmaWarpsAlongK);
   else
     std::snprintf(kernel, sizeof(kernel), "decode t%lld c%lld",
                   (long long)info.tokensPerBlock,

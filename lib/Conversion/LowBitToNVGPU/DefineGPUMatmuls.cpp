@@ -132,11 +132,9 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
 
   SmallVector<DecodeMatmulKernel> decodeKernels;
   for (int64_t tokens = 1; tokens <= maxDecodeTokens; tokens *= 2) {
-    DecodeMatmulKernel kernel{
-        outChannels,   inChannels,
-        actScaleGroup, weightScaleGroup,
-        tokens,        DecodeMatmulKernel::getColumnsPerWarp(tokens),
-        f32,           f32};
+    DecodeMatmulKernel kernel =
+        DecodeMatmulKernel::get(outChannels, inChannels, actScaleGroup,
+                                weightScaleGroup, tokens, f32, f32);
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return declaration.emitOpError() << "has no GPU decode kernel: " << why;

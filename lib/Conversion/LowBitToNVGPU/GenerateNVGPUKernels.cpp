@@ -94,14 +94,9 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
   };
   MatmulKernels kernels;
   for (int64_t tokens = 1; tokens <= maxDecodeRows; tokens *= 2) {
-    DecodeMatmulKernel kernel{{outChannels},
-                              inChannels,
-                              actScaleGroup,
-                              weightScaleGroup,
-                              tokens,
-                              DecodeMatmulKernel::getColumnsPerWarp(tokens),
-                              weight.getScaleType(),
-                              resultType};
+    DecodeMatmulKernel kernel = DecodeMatmulKernel::get(
+        {outChannels}, inChannels, actScaleGroup, weightScaleGroup, tokens,
+        weight.getScaleType(), resultType);
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return unsupported(why);

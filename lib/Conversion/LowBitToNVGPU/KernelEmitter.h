@@ -185,6 +185,13 @@ inline std::string checkScaleAndResultTypes(mlir::FloatType scaleType,
   return "";
 }
 
+/// The bits of 1.5 * 2^23: an mma that accumulates an i32 sum of magnitude
+/// below 2^22 onto them leaves the bits of 1.5 * 2^23 plus that sum,
+/// exactly, as an f32 (KernelEmitter::getMagicSums and sumFromMagicBits).
+inline constexpr int32_t kMagicBits = 0x4B400000;
+/// 1.5 * 2^23 as an f32.
+inline constexpr float kMagic = 12582912.0f;
+
 /// A builder and location with the constants and arithmetic every kernel
 /// body needs.
 class KernelEmitter {
@@ -281,6 +288,26 @@ protected:
     return mlir::arith::OrIOp::create(b, loc, lowCodes, highCodes);
   }
 
+  /// Builds the constants of getMagicSums and sumFromMagicBits; before
+  /// them, where they dominate their uses.
+  void emitMagicConstants() {
+    auto type = mlir::VectorType::get({2, 2}, b.getI32Type());
+    magicSums = mlir::arith::ConstantOp::create(
+        b, loc,
+        mlir::DenseElementsAttr::get(type, b.getI32IntegerAttr(kMagicBits)));
+    magic = f32(kMagic);
+  }
+  /// An m16n8 mma accumulator (vector<2x2xi32>) of kMagicBits, for sums
+  /// that sumFromMagicBits reads back.
+  mlir::Value getMagicSums() const { return magicSums; }
+  /// The i32 sum accumulated onto kMagicBits whose bits are `bits`, as an
+  /// f32: exact for sums below 2^22 in magnitude.
+  mlir::Value sumFromMagicBits(mlir::Value bits) {
+    return mlir::arith::SubFOp::create(
+        b, loc, mlir::arith::BitcastOp::create(b, loc, b.getF32Type(), bits),
+        magic);
+  }
+
   mlir::OpBuilder &b;
   mlir::Location loc;
 
@@ -288,6 +315,8 @@ private:
   /// The constants of splitNibbles and packNibbles: 0xF0F0F0F0, 0x0F0F0F0F
   /// and 4.
   mlir::Value highNibbles, lowNibbles, nibbleShift;
+  /// The constants of getMagicSums and sumFromMagicBits.
+  mlir::Value magicSums, magic;
 };
 
 } // namespace lowbit

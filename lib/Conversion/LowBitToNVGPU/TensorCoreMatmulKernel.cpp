@@ -77,10 +77,6 @@ constexpr int64_t kChunkBytes = 16;
 constexpr int64_t kChunksPerLine = 8;
 /// The B operands carry sixteen times the weight codes.
 constexpr float kNibbleScale = 1.0f / 16.0f;
-/// The bits of 1.5 * 2^23: adding an i32 of magnitude below 2^22 to them
-/// gives the bits of 1.5 * 2^23 plus that integer, exactly, as an f32.
-constexpr int32_t kMagicBits = 0x4B400000;
-constexpr float kMagic = 12582912.0f;
 
 /// Emits the kernel body; keeps the builder, location, the thread's
 /// coordinates and the tiling in one place.
@@ -462,10 +458,8 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
   // Each m16 tile's sums start at the bits of 1.5 * 2^23, so that they are
   // the bits of that plus the sum as an f32; dequantized, they are scaled
   // into the f32 accumulators.
-  auto i32x2x2 = VectorType::get({2, 2}, b.getI32Type());
-  Value magicSums = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(i32x2x2, b.getI32IntegerAttr(kMagicBits)));
-  Value magic = f32(kMagic);
+  emitMagicConstants();
+  Value magicSums = getMagicSums();
   // Scaling and accumulating may fuse into one fma.
   auto contract = arith::FastMathFlagsAttr::get(b.getContext(),
                                                 arith::FastMathFlags::contract);
@@ -475,9 +469,7 @@ void TensorCoreMatmulEmitter::emitComputeTile(Value tile, Value stage,
         for (int64_t e = 0; e < 2; ++e) {
           Value bits = vector::ExtractOp::create(b, loc, sums[n],
                                                  ArrayRef<int64_t>{half, e});
-          Value exact = arith::SubFOp::create(
-              b, loc, arith::BitcastOp::create(b, loc, b.getF32Type(), bits),
-              magic);
+          Value exact = sumFromMagicBits(bits);
           Value scale = arith::MulFOp::create(b, loc, actScale[2 * m + half],
                                               weightScale[2 * n + e]);
           Value &accumulator =

@@ -27,27 +27,39 @@ namespace lowbit {
 /// large enough to keep the memory bus busy.
 ///
 /// Thread block: kWarpsPerBlock warps. The blocks along x cover weight 0's
-/// output channels, then weight 1's, and so on. Warp w of the b-th block of
-/// a weight (block (x, y)) computes its output channels
-/// `(b * kWarpsPerBlock + w) * columnsPerWarp + c` for `c < columnsPerWarp`
-/// and tokens `y * tokensPerBlock + r` for `r < tokensPerBlock`; its lanes
-/// split the input channels in chunks of 32.
+/// output channels, then weight 1's, and so on; block (x, y) computes tokens
+/// `y * tokensPerBlock + r` for `r < tokensPerBlock` and
+/// getColumnsPerBlock() output channels of its weight. Two kinds of kernel
+/// share this frame:
 ///
-/// Kernel arguments, in order (all row-major), for G weights:
-///   weights_i, weightScales_i for each i < G:
-///                 [N_i, K/8] i32: the interleaved INT4 layout, 16-byte steps
-///                 of 32 channels whose byte b holds channel b in its low and
-///                 channel 16+b in its high nibble;
-///                 [N_i, K/weightScaleGroup] of the scale type
-///   act           [tokens, K] i8 codes
-///   actScales     [tokens, K/actScaleGroup] of the scale type
-///   result_i      [tokens, N_i] of the result type, for each i < G
-///   tokens        i32
+/// - dot-product kernels (`mmaWarpsAlongK == 0`, `dp4a` on CUDA cores):
+///   warp w of the b-th block of a weight computes output channels
+///   `(b * kWarpsPerBlock + w) * columnsPerWarp + c` for
+///   `c < columnsPerWarp`; its lanes split the input channels in chunks of
+///   32;
+/// - tensor-core kernels (`mmaWarpsAlongK > 0`, `mma.sync.m16n8k32` s8 with
+///   the weights as the 16-row operand and the tokens as the 8-column one):
+///   the block's warps form kWarpsPerBlock / mmaWarpsAlongK tiles of 16
+///   output channels, each split into mmaWarpsAlongK warps along the input
+///   channels, which walk them 128 channels (one kMmaStepChannels step) at
+///   a time and add up their sums through shared memory at the end. Decode
+///   steps of 8 or more tokens would spend more time in `dp4a` than in
+///   reading the weights; one mma does the work of 32 of them.
+///
 struct DecodeMatmulKernel {
   /// Warps in one thread block.
   static constexpr int64_t kWarpsPerBlock = 8;
   /// Input channels one lane handles per step (16 bytes of INT4 weights).
   static constexpr int64_t kChannelsPerLaneStep = 32;
+  /// Output channels of one tensor-core kernel's warp tile (the mma's M).
+  static constexpr int64_t kMmaColumns = 16;
+  /// Tokens of one mma (its N).
+  static constexpr int64_t kMmaTokens = 8;
+  /// Input channels of one tensor-core kernel step: a lane's four 32-channel
+  /// words at once, one for each lane of an mma quad.
+  static constexpr int64_t kMmaStepChannels = 128;
+  /// Fewest tokens per block for which the tensor-core kernel is chosen.
+  static constexpr int64_t kMinMmaTokens = 8;
 
   /// N_i: the output channels of each weight.
   std::vector<int64_t> outChannels;
@@ -55,13 +67,27 @@ struct DecodeMatmulKernel {
   int64_t actScaleGroup;
   int64_t weightScaleGroup;
   int64_t tokensPerBlock;
+  /// Dot-product kernels: output channels of each warp; 0 for tensor-core
+  /// kernels.
   int64_t columnsPerWarp;
   mlir::FloatType scaleType;
   mlir::FloatType resultType;
+  /// Tensor-core kernels: warps that split each 16-channel tile along the
+  /// input channels; 0 for dot-product kernels.
+  int64_t mmaWarpsAlongK = 0;
 
+  /// The kernel for `tokens` tokens per block: a tensor-core one from
+  /// kMinMmaTokens tokens where the scale groups allow it, else a
+  /// dot-product one.
+  static DecodeMatmulKernel get(std::vector<int64_t> outChannels,
+                                int64_t inChannels, int64_t actScaleGroup,
+                                int64_t weightScaleGroup, int64_t tokens,
+                                mlir::FloatType scaleType,
+                                mlir::FloatType resultType);
   /// A symbol name that spells out every parameter, e.g.
   /// `decode_matmul_w4_n4096_k4096_ga128_gw128_t1_c1_f16_f32`, or
-  /// `..._n4096_1024_1024_k4096_...` for three weights.
+  /// `..._n4096_1024_1024_k4096_...` for three weights; tensor-core kernels
+  /// are `decode_matmul_mma_w4_..._t16_kw8_...`.
   std::string getName() const;
   /// Columns each warp computes for `tokens` tokens per block: more tokens
   /// reuse each loaded weight word more, more columns reuse each activation
@@ -69,8 +95,19 @@ struct DecodeMatmulKernel {
   static int64_t getColumnsPerWarp(int64_t tokens) {
     return std::clamp<int64_t>(tokens / 2, 1, 4);
   }
+  /// Warps along the input channels of a tensor-core kernel for `tokens`
+  /// tokens per block: all of them up to 16 tokens, so that the grid has
+  /// many blocks of 16 weight rows; fewer above, so that the activations,
+  /// which every block reads again from L2, stay at most twice the bytes of
+  /// the block's weights.
+  static int64_t getMmaWarpsAlongK(int64_t tokens) {
+    return std::clamp<int64_t>(8 * 16 / tokens, 1, kWarpsPerBlock);
+  }
   /// Output channels one thread block computes.
-  int64_t getColumnsPerBlock() const { return kWarpsPerBlock * columnsPerWarp; }
+  int64_t getColumnsPerBlock() const {
+    return mmaWarpsAlongK ? kMmaColumns * (kWarpsPerBlock / mmaWarpsAlongK)
+                          : kWarpsPerBlock * columnsPerWarp;
+  }
   /// Thread blocks along x: those of every weight.
   int64_t getBlocksX() const;
   /// Why the kernel cannot be generated for these parameters, or empty.
