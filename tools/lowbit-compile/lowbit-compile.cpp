@@ -88,8 +88,9 @@ static cl::opt<std::string> emit(
     cl::init("artifact"));
 static cl::opt<int64_t> maxDecodeRows(
     "max-decode-rows",
-    cl::desc("most tokens one decode thread block computes (a power of two)"),
-    cl::init(16));
+    cl::desc("most tokens one decode thread block computes (a power of two; "
+             "dp4a kernels stop at 16)"),
+    cl::init(32));
 static cl::opt<int64_t> multiprocessors(
     "multiprocessors",
     cl::desc("GPU: multiprocessors of the GPU the model will run on, which "

@@ -25,9 +25,12 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
 
     - Decode kernels, for few tokens (`max-decode-rows` at most per thread
       block; more tokens take more thread blocks), every weight byte read
-      once per thread block, products on `dp4a`. One kernel is generated for
-      each power of two up to `max-decode-rows`; the runtime picks the
-      smallest that holds the step's tokens.
+      once per thread block: products on `dp4a` up to 4 tokens, and from 8
+      on tensor cores (`mma.sync` s8, the weights as the 16-row operand)
+      where both scale groups are multiples of 128 channels, else on `dp4a`
+      up to 16. One kernel is generated for each power of two up to
+      `max-decode-rows`; the runtime picks the smallest that holds the
+      step's tokens.
     - Two tensor-core kernels, for prefill and for larger decode batches,
       with result tiles of 64 or 128 tokens by 128 output channels (the
       first for steps whose thread blocks fit one wave, where the walk over
@@ -62,7 +65,7 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
   let options = [
     Option<"chip", "chip", "std::string", "\"sm_90\"",
            "target GPU: sm_80, sm_89 or sm_90">,
-    Option<"maxDecodeRows", "max-decode-rows", "int64_t", "16",
+    Option<"maxDecodeRows", "max-decode-rows", "int64_t", "32",
            "most tokens one decode thread block computes (a power of two)">,
     Option<"pipelineStages", "pipeline-stages", "int64_t", "3",
            "steps of the tensor-core kernel in flight at once (2 to 4)">,
@@ -137,7 +140,9 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
 
     - at most `max-decode-tokens`: one launch of the decode kernel for the
       smallest power of two of tokens that holds them, over all the weights
-      (every weight byte read once per thread block, `dp4a`);
+      (every weight byte read once per thread block; `dp4a` up to 4 tokens,
+      `mma.sync` s8 from 8 where both scale groups are multiples of 128
+      channels, else `dp4a` up to 16);
     - more: the tensor-core kernel for each weight (`mma.sync` on INT8
       tensor cores, `cp.async` pipelined `pipeline-stages` deep; on sm_80
       and sm_89 the steps of INT4 activation blocks, per the declaration's
@@ -155,7 +160,7 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
   let options = [
     Option<"chip", "chip", "std::string", "\"sm_90\"",
            "target GPU: sm_80, sm_89 or sm_90">,
-    Option<"maxDecodeTokens", "max-decode-tokens", "int64_t", "16",
+    Option<"maxDecodeTokens", "max-decode-tokens", "int64_t", "32",
            "most tokens one decode thread block computes (a power of two)">,
     Option<"pipelineStages", "pipeline-stages", "int64_t", "3",
            "steps of the tensor-core kernel in flight at once (2 to 4)">,

@@ -620,19 +620,9 @@ void DecodeMatmulEmitter::emitMmaWeight(size_t weightIndex, Value block) {
     Value inTile = rem(output, tileOutputs);
     Value sumIndex = div(inTile, kWarpLanes);
     Value sumLane = rem(inTile, kWarpLanes);
-    Value sum = f32(0.0f);
-    for (int64_t k = 0; k < warpsAlongK; ++k) {
-      Value sourceWarp = add(mul(tile, index(warpsAlongK)), index(k));
-      Value partial = memref::LoadOp::create(
-          b, loc, partialSums,
-          ValueRange{add(mul(add(mul(sourceWarp, index(sumsPerLane)),
-                                 sumIndex),
-                             index(kWarpLanes)),
-                         sumLane)});
-      sum = arith::AddFOp::create(b, loc, sum, partial);
-    }
     // Sum i = (n * 2 + half) * 2 + e of lane l: row l / 4 + 8 * half of
-    // the tile, token 8 * n + 2 * (l % 4) + e.
+    // the tile, token 8 * n + 2 * (l % 4) + e. Threads past the outputs
+    // (fewer than the block's threads at 8 tokens) read nothing.
     Value row = add(add(blockColumn, mul(tile, index(Kernel::kMmaColumns))),
                     add(div(sumLane, 4), mul(rem(div(sumIndex, 2), 2),
                                              index(8))));
@@ -646,6 +636,17 @@ void DecodeMatmulEmitter::emitMmaWeight(size_t weightIndex, Value block) {
     auto store = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(store.thenBlock());
+    Value sum = f32(0.0f);
+    for (int64_t k = 0; k < warpsAlongK; ++k) {
+      Value sourceWarp = add(mul(tile, index(warpsAlongK)), index(k));
+      Value partial = memref::LoadOp::create(
+          b, loc, partialSums,
+          ValueRange{add(mul(add(mul(sourceWarp, index(sumsPerLane)),
+                                 sumIndex),
+                             index(kWarpLanes)),
+                         sumLane)});
+      sum = arith::AddFOp::create(b, loc, sum, partial);
+    }
     Value value = arith::MulFOp::create(b, loc, sum, nibbleScale);
     if (!kernel.resultType.isF32())
       value = arith::TruncFOp::create(b, loc, kernel.resultType, value);

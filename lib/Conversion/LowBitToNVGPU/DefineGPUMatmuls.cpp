@@ -135,6 +135,8 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
     DecodeMatmulKernel kernel =
         DecodeMatmulKernel::get(outChannels, inChannels, actScaleGroup,
                                 weightScaleGroup, tokens, f32, f32);
+    if (!kernel.isWorthwhile())
+      break;
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return declaration.emitOpError() << "has no GPU decode kernel: " << why;

@@ -97,6 +97,8 @@ GenerateNVGPUKernelsPass::planKernels(MatmulOp matmul) {
     DecodeMatmulKernel kernel = DecodeMatmulKernel::get(
         {outChannels}, inChannels, actScaleGroup, weightScaleGroup, tokens,
         weight.getScaleType(), resultType);
+    if (!kernel.isWorthwhile())
+      break;
     std::string why = kernel.checkSupported();
     if (!why.empty())
       return unsupported(why);

@@ -1,4 +1,4 @@
-// RUN: lowbit-opt %s --lowbit-generate-nvgpu-kernels="chip=sm_90 max-decode-rows=16" --split-input-file | FileCheck %s
+// RUN: lowbit-opt %s --lowbit-generate-nvgpu-kernels="chip=sm_90 max-decode-rows=32" --split-input-file | FileCheck %s
 
 !act = !lowbit.qtensor<?x512, f16, #lowbit.blocks<128, [8, 4, 4, 4], per_token>>
 !w = !lowbit.qtensor<48x512, f16, #lowbit.blocks<128, [4, 4, 4, 4], per_group = 128>>
@@ -8,7 +8,7 @@
 // channels of each 16-row tile and add up their sums in shared memory (one
 // f32 per warp, lane and sum: 8 x 32 x 4 per 8 tokens).
 // CHECK-LABEL: func.func @mma_decode_kernels
-// CHECK: lowbit.gpu_kernels = [@lowbit_kernels::@decode_matmul_w4_n48_k512_ga128_gw128_t1_c1_f16_f16, @lowbit_kernels::@decode_matmul_w4_n48_k512_ga128_gw128_t2_c1_f16_f16, @lowbit_kernels::@decode_matmul_w4_n48_k512_ga128_gw128_t4_c2_f16_f16, @lowbit_kernels::@decode_matmul_mma_w4_n48_k512_ga128_gw128_t8_kw8_f16_f16, @lowbit_kernels::@decode_matmul_mma_w4_n48_k512_ga128_gw128_t16_kw8_f16_f16,
+// CHECK: lowbit.gpu_kernels = [@lowbit_kernels::@decode_matmul_w4_n48_k512_ga128_gw128_t1_c1_f16_f16, @lowbit_kernels::@decode_matmul_w4_n48_k512_ga128_gw128_t2_c1_f16_f16, @lowbit_kernels::@decode_matmul_w4_n48_k512_ga128_gw128_t4_c2_f16_f16, @lowbit_kernels::@decode_matmul_mma_w4_n48_k512_ga128_gw128_t8_kw8_f16_f16, @lowbit_kernels::@decode_matmul_mma_w4_n48_k512_ga128_gw128_t16_kw8_f16_f16, @lowbit_kernels::@decode_matmul_mma_w4_n48_k512_ga128_gw128_t32_kw4_f16_f16, @lowbit_kernels::@tc_matmul
 // CHECK: gpu.func @decode_matmul_mma_w4_n48_k512_ga128_gw128_t8_kw8_f16_f16(%{{.*}}: memref<?xvector<4xi32>>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xvector<4xi32>>, %{{.*}}: memref<?xf16>, %{{.*}}: memref<?xf16>, %{{.*}}: i32) workgroup(%[[PARTIAL:.*]] : memref<1024xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // Four steps of 128 channels for 8 warps: each warp takes at most one, and
 // the warps past the last step count zero weights.
@@ -23,11 +23,22 @@
 // CHECK: arith.bitcast %{{.*}} : i32 to f32
 // CHECK: memref.store %{{.*}}, %[[PARTIAL]]
 // CHECK: gpu.barrier
+// Only the block's first 128 threads (8 tokens x 16 rows) read the sums.
+// CHECK-NOT: memref.load
+// CHECK: %[[OUTPUT:.*]] = arith.addi %{{.*}}, %c0{{.*}} : index
+// CHECK-NOT: memref.load
+// CHECK: %[[IS_OUTPUT:.*]] = arith.cmpi ult, %[[OUTPUT]], %c128{{.*}} : index
+// CHECK-NOT: memref.load
+// CHECK: %[[VALID:.*]] = arith.andi %[[IS_OUTPUT]]
+// CHECK-NOT: memref.load
+// CHECK: scf.if %[[VALID]] {
 // CHECK: memref.load %[[PARTIAL]]
 // CHECK: arith.truncf %{{.*}} : f32 to f16
 // CHECK: gpu.func @decode_matmul_mma_w4_n48_k512_ga128_gw128_t16_kw8_f16_f16({{.*}}) workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>)
 // Two token tiles share each step's weight operands.
 // CHECK-COUNT-8: nvgpu.mma.sync
+// From 32 tokens, 2 tiles of 16 rows a block, 4 warps along the channels.
+// CHECK: gpu.func @decode_matmul_mma_w4_n48_k512_ga128_gw128_t32_kw4_f16_f16({{.*}}) workgroup(%{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>>)
 func.func @mma_decode_kernels(%a: !act, %w: !w) -> tensor<?x48xf16> {
   %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x48xf16>
   return %y : tensor<?x48xf16>
@@ -58,10 +69,11 @@ func.func @mma_decode_loop(%a: !act, %w: !w) -> tensor<?x64xf32> {
 !w = !lowbit.qtensor<64x256, f16, #lowbit.blocks<128, [4, 4], per_group = 64>>
 
 // Weight scale groups of 64 channels split an mma step: 8 and 16 tokens
-// stay on dp4a.
+// stay on dp4a, and more go to the tensor-core matmul kernel.
 // CHECK-LABEL: func.func @dp4a_for_small_groups
-// CHECK: @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t8_c4_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t16_c4_f16_f32
+// CHECK: @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t8_c4_f16_f32, @lowbit_kernels::@decode_matmul_w4_n64_k256_ga128_gw64_t16_c4_f16_f32, @lowbit_kernels::@tc_matmul
 // CHECK-NOT: decode_matmul_mma
+// CHECK-NOT: _t32_
 func.func @dp4a_for_small_groups(%a: !act, %w: !w) -> tensor<?x64xf32> {
   %y = lowbit.matmul %a, %w : !act, !w -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>

@@ -60,6 +60,11 @@ struct DecodeMatmulKernel {
   static constexpr int64_t kMmaStepChannels = 128;
   /// Fewest tokens per block for which the tensor-core kernel is chosen.
   static constexpr int64_t kMinMmaTokens = 8;
+  /// Most tokens per block of a dot-product kernel: above, the tensor-core
+  /// matmul kernel's 64-token tiles are faster. Decode tensor-core kernels
+  /// beat those tiles up to 32 tokens (1.1 to 4.2x on an H100,
+  /// bench/results/2026-12-07-h100-decode-mma.md).
+  static constexpr int64_t kMaxDotProductTokens = 16;
 
   /// N_i: the output channels of each weight.
   std::vector<int64_t> outChannels;
@@ -78,7 +83,7 @@ struct DecodeMatmulKernel {
 
   /// The kernel for `tokens` tokens per block: a tensor-core one from
   /// kMinMmaTokens tokens where the scale groups allow it, else a
-  /// dot-product one.
+  /// dot-product one. isWorthwhile() says whether to use it.
   static DecodeMatmulKernel get(std::vector<int64_t> outChannels,
                                 int64_t inChannels, int64_t actScaleGroup,
                                 int64_t weightScaleGroup, int64_t tokens,
@@ -102,6 +107,11 @@ struct DecodeMatmulKernel {
   /// the block's weights.
   static int64_t getMmaWarpsAlongK(int64_t tokens) {
     return std::clamp<int64_t>(8 * 16 / tokens, 1, kWarpsPerBlock);
+  }
+  /// Whether this kernel beats the tensor-core matmul kernel: dot-product
+  /// kernels up to kMaxDotProductTokens tokens, tensor-core ones always.
+  bool isWorthwhile() const {
+    return mmaWarpsAlongK || tokensPerBlock <= kMaxDotProductTokens;
   }
   /// Output channels one thread block computes.
   int64_t getColumnsPerBlock() const {
