@@ -36,7 +36,9 @@
 #                                  # FP32, W4A8 and W4Ax-KV4 and compares its
 #                                  # tokens and logits with the x86-64
 #                                  # artifacts' (the reference executor's
-#                                  # numbers); tp runs the embedded model
+#                                  # numbers) and runs the W4Ax-KV4 batched
+#                                  # decode under compute-sanitizer's
+#                                  # memcheck where installed; tp runs the embedded model
 #                                  # sharded over two GPUs through NCCL
 #                                  # (needs two GPUs); e2e times prefill and
 #                                  # decode of the 7B-shaped artifact
@@ -401,6 +403,24 @@ print("| %s | %s | %s | %.3g | %.3g |" % (sys.argv[3], sys.argv[5], sys.argv[4],
         cmp -s "$base-gpu-batch.tokens" "$base-gpu-alone.tokens" || { alone=no; status=1; }
         echo "| $scheme | $cpu | $alone |"
       done
+      # compute-sanitizer's memcheck over the batched run: prompts of 17, 2
+      # and 5 tokens reach every decode matmul kernel kind (dp4a and mma),
+      # the tensor-core kernel and the batched decode step.
+      sanitizer=$(command -v compute-sanitizer ||
+                  ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1 || true)
+      if [[ -n $sanitizer && -f $CHECK_DIR/austen-w4ax-kv4-sm_90.lbm ]]; then
+        echo
+        if LOWBIT_GPU_GRAPHS=0 "$sanitizer" --error-exitcode 1 --print-limit 3 \
+            "$CHECK_DIR/bin/lowbit-generate-tokens" \
+            "$CHECK_DIR/austen-w4ax-kv4-sm_90.lbm" "${MODEL_BATCH_PROMPTS[@]}" \
+            --tokens 4 > "$RESULTS/memcheck.log" 2>&1; then
+          echo "compute-sanitizer memcheck, W4Ax-KV4 batched run: no errors"
+        else
+          echo "compute-sanitizer memcheck, W4Ax-KV4 batched run: ERRORS"
+          head -n 20 "$RESULTS/memcheck.log"
+          status=1
+        fi
+      fi
       echo
       echo "Decode time per token: the wall time of lowbit-generate-tokens for"
       echo "$DECODE_TOKENS new tokens minus that for 1 (loading, PTX JIT and"
