@@ -117,11 +117,11 @@ private:
   Value weights, weightScales;
   /// The activations (see DecodeMatmulKernel) and the step's token count.
   Value act, actScales, tokens;
-  /// The thread's lane and warp in its block, the block's first token and
-  /// the step's last one.
-  Value lane, warp, firstToken, lastToken;
-  /// Output channels of this warp, clamped to valid ones; token rows of
-  /// this block, clamped likewise.
+  /// The thread in its block, its lane and warp, the block's first token
+  /// and the step's last one.
+  Value thread, lane, warp, firstToken, lastToken;
+  /// Output channels of this warp, clamped to valid ones; dot-product
+  /// kernels: token rows of this block, clamped likewise.
   SmallVector<Value> columns, rows;
   /// The weight words of lane steps past the row.
   Value zeroWords;
@@ -305,7 +305,7 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp kernelFunc) {
   tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
                                       func.getArgument(3 * numWeights + 2));
 
-  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   lane = arith::RemUIOp::create(b, loc, thread, index(kWarpLanes));
   warp = arith::DivUIOp::create(b, loc, thread, index(kWarpLanes));
   Value blockX = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
@@ -314,12 +314,13 @@ void DecodeMatmulEmitter::emit(gpu::GPUFuncOp kernelFunc) {
   // Tokens past the step's count clamp to the last one: they load valid
   // memory and their results are never stored.
   lastToken = arith::SubIOp::create(b, loc, tokens, index(1));
-  for (int64_t r = 0; r < kernel.tokensPerBlock; ++r)
-    rows.push_back(
-        arith::MinUIOp::create(b, loc, add(firstToken, index(r)), lastToken));
-
-  if (kernel.mmaWarpsAlongK)
+  if (kernel.mmaWarpsAlongK) {
     partialSums = func.getWorkgroupAttributions().front();
+  } else {
+    for (int64_t r = 0; r < kernel.tokensPerBlock; ++r)
+      rows.push_back(
+          arith::MinUIOp::create(b, loc, add(firstToken, index(r)), lastToken));
+  }
   emitNibbleConstants();
   zeroWords = arith::ConstantOp::create(
       b, loc,
@@ -601,18 +602,19 @@ void DecodeMatmulEmitter::emitMmaWeight(size_t weightIndex, Value block) {
 
   // The warps of a tile add up their sums through shared memory: lane l of
   // warp w writes sum i at (w * sumsPerLane + i) * 32 + l.
+  auto partialIndex = [&](Value sourceWarp, Value sumIndex, Value sumLane) {
+    return add(mul(add(mul(sourceWarp, index(sumsPerLane)), sumIndex),
+                   index(kWarpLanes)),
+               sumLane);
+  };
   for (int64_t i = 0; i < sumsPerLane; ++i)
-    memref::StoreOp::create(
-        b, loc, acc[i], partialSums,
-        ValueRange{add(mul(add(mul(warp, index(sumsPerLane)), index(i)),
-                           index(kWarpLanes)),
-                       lane)});
+    memref::StoreOp::create(b, loc, acc[i], partialSums,
+                            ValueRange{partialIndex(warp, index(i), lane)});
   gpu::BarrierOp::create(b, loc);
   const int64_t tileOutputs = sumsPerLane * kWarpLanes;
   const int64_t outputs =
       tileOutputs * (Kernel::kWarpsPerBlock / warpsAlongK);
   const int64_t threads = Kernel::kWarpsPerBlock * kWarpLanes;
-  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value nibbleScale = f32(kNibbleScale);
   for (int64_t first = 0; first < outputs; first += threads) {
     Value output = add(thread, index(first));
@@ -641,10 +643,7 @@ void DecodeMatmulEmitter::emitMmaWeight(size_t weightIndex, Value block) {
       Value sourceWarp = add(mul(tile, index(warpsAlongK)), index(k));
       Value partial = memref::LoadOp::create(
           b, loc, partialSums,
-          ValueRange{add(mul(add(mul(sourceWarp, index(sumsPerLane)),
-                                 sumIndex),
-                             index(kWarpLanes)),
-                         sumLane)});
+          ValueRange{partialIndex(sourceWarp, sumIndex, sumLane)});
       sum = arith::AddFOp::create(b, loc, sum, partial);
     }
     Value value = arith::MulFOp::create(b, loc, sum, nibbleScale);
