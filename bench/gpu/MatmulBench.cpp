@@ -36,6 +36,10 @@ using namespace lowbit::runtime;
 namespace {
 
 constexpr int64_t kWarpSize = 32;
+/// The largest decode kernel of a shape is also timed over up to this many
+/// blocks of tokens (the grid's y), beside the tensor-core kernels, which
+/// shows where the tensor-core kernel starts to win.
+constexpr int64_t kMaxDecodeTokenBlocks = 4;
 
 /// A matmul kernel, as its name (DecodeMatmulKernel::getName or
 /// TensorCoreMatmulKernel::getName) says.
@@ -444,8 +448,8 @@ int main(int argc, char **argv) {
   std::optional<BenchCommandLine> commandLine = BenchCommandLine::parse(
       argc, argv,
       "Runs, checks and times the matmul kernels of the PTX that "
-      "lowbit-compile wrote:\nthe decode kernels up to their largest token "
-      "count, the tensor-core kernels at every count.\n",
+      "lowbit-compile wrote:\nthe decode kernels up to 4 blocks of their "
+      "largest token count, the tensor-core kernels at every count.\n",
       {1, 16, 256}, 200, exitCode);
   if (!commandLine)
     return exitCode;
@@ -478,7 +482,8 @@ int main(int argc, char **argv) {
     for (int64_t tokens : tokenCounts) {
       std::vector<const KernelInfo *> cases;
       const KernelInfo *decode = pickKernel(kernels, shape, tokens);
-      if (decode && tokens <= decode->tokensPerBlock)
+      if (decode &&
+          tokens <= kMaxDecodeTokenBlocks * decode->tokensPerBlock)
         cases.push_back(decode);
       for (const KernelInfo *tensorCore : findTensorCoreKernels(kernels, shape))
         cases.push_back(tensorCore);
