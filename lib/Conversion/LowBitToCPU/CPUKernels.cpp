@@ -1053,15 +1053,22 @@ SmallVector<Value> getOnlineSoftmaxStart(Emitter &e, VectorType floats) {
                                     DenseElementsAttr::get(floats, 0.0f))};
 }
 
+/// Positions one step of the GPU attention's online softmax takes together:
+/// their keys' and values' loads and their lanes' shuffle reductions are
+/// independent, so a warp waits for memory once a step, not once a position.
+constexpr int64_t kAttentionPositionsPerStep = 8;
+
 /// The GPU form of causal KV attention of one (token, head) over positions
 /// [begin, end): the head's channels are spread over the 32 lanes of a warp
 /// (`chunk` channels each, headDim = 32 x chunk), so every position's keys
 /// and values are read by the whole warp at once; the lanes' partial dot
-/// products combine by shuffles, and one pass over the positions keeps a
-/// running maximum, sum of weights and weighted sum of values (online
-/// softmax), with no array of scores. `finish` gets, per lane, its first
-/// channel d, the maximum, the sum of weights and the lane's weighted sums.
-/// Run as plain loops (on a CPU) it computes the same.
+/// products combine by shuffles, and one pass over the positions, in steps
+/// of kAttentionPositionsPerStep, keeps a running maximum, sum of weights
+/// and weighted sum of values (online softmax), with no array of scores.
+/// The positions of a step past `end` read the last position and weigh 0.
+/// `finish` gets, per lane, its first channel d, the maximum, the sum of
+/// weights and the lane's weighted sums. Run as plain loops (on a CPU) it
+/// computes the same.
 void emitAttentionOverChannelLanes(
     Emitter &e, KVCacheType type, KVRegion &keys, KVRegion &values, Value query,
     Value t, Value begin, Value end, Value queryBase, Value kvBase,
@@ -1069,8 +1076,10 @@ void emitAttentionOverChannelLanes(
     llvm::function_ref<void(Emitter &, Value d, Value maximum, Value total,
                             Value sums)>
         finish) {
+  constexpr int64_t step = kAttentionPositionsPerStep;
   int64_t chunk = headDim / 32;
   auto floats = VectorType::get({chunk}, e.getF32Type());
+  auto stepFloats = VectorType::get({step}, e.getF32Type());
   auto loadChunk = [&](Emitter &e, KVRegion &region, Value s,
                        Value channel) -> Value {
     if (chunk > 1)
@@ -1082,47 +1091,81 @@ void emitAttentionOverChannelLanes(
   Emitter::splitOverLanes(
       e.loop(0, headDim, chunk,
              [&](Emitter &e, Value d) {
+               Value last = arith::SubIOp::create(e, end, e.index(1));
                scf::ForOp positions = e.loop(
-                   begin, end, 1, getOnlineSoftmaxStart(e, floats),
+                   begin, end, step, getOnlineSoftmaxStart(e, floats),
                    [&](Emitter &e, Value s,
                        ValueRange state) -> SmallVector<Value> {
                      Value maximum = state[0], total = state[1], sum = state[2];
-                     // The whole head's dot product: this lane's channels,
-                     // then the other lanes' through the combination.
-                     Value dot =
+                     SmallVector<Value> at, inRange, valueChunks;
+                     for (int64_t u = 0; u < step; ++u) {
+                       Value position = e.add(s, e.index(u));
+                       inRange.push_back(arith::CmpIOp::create(
+                           e, arith::CmpIPredicate::ult, position, end));
+                       at.push_back(arith::MinUIOp::create(e, position, last));
+                       valueChunks.push_back(
+                           loadChunk(e, values, at[u], e.add(kvBase, d)));
+                     }
+                     // The step's whole-head dot products: this lane's
+                     // channels, then the other lanes' through the
+                     // combination.
+                     Value dots =
                          Emitter::splitOverLanes(
                              e.loop(
                                  e.index(0), e.index(headDim), chunk,
-                                 {e.f32(0.0f)},
+                                 {arith::ConstantOp::create(
+                                     e, stepFloats,
+                                     DenseElementsAttr::get(stepFloats,
+                                                            0.0f))},
                                  [&](Emitter &e, Value c,
                                      ValueRange partial) -> SmallVector<Value> {
                                    Value q = vector::LoadOp::create(
                                        e, floats, query,
                                        ValueRange{t, e.add(queryBase, c)});
-                                   Value k =
-                                       loadChunk(e, keys, s, e.add(kvBase, c));
-                                   Value products = e.mulf(q, k);
-                                   return {
-                                       e.addf(partial[0],
-                                              vector::ReductionOp::create(
-                                                  e, vector::CombiningKind::ADD,
-                                                  products))};
+                                   SmallVector<Value> products;
+                                   for (Value position : at)
+                                     products.push_back(
+                                         vector::ReductionOp::create(
+                                             e, vector::CombiningKind::ADD,
+                                             e.mulf(q, loadChunk(
+                                                           e, keys, position,
+                                                           e.add(kvBase, c)))));
+                                   return {e.addf(
+                                       partial[0],
+                                       vector::FromElementsOp::create(
+                                           e, stepFloats, products))};
                                  }),
                              "add")
                              .getResult(0);
-                     Value score = e.mulf(dot, e.f32(scoreScale));
-                     Value next = e.maxOf(maximum, score);
+                     SmallVector<Value> scores;
+                     Value next = maximum;
+                     for (int64_t u = 0; u < step; ++u) {
+                       Value score = arith::SelectOp::create(
+                           e, inRange[u],
+                           e.mulf(vector::ExtractOp::create(e, dots, u),
+                                  e.f32(scoreScale)),
+                           e.f32(-std::numeric_limits<float>::infinity()));
+                       scores.push_back(score);
+                       next = e.maxOf(next, score);
+                     }
+                     // The step's first position is in range: `next` is
+                     // finite, and out-of-range weights are exp(-inf) = 0.
                      Value rescale = math::ExpOp::create(
                          e, arith::SubFOp::create(e, maximum, next));
-                     Value weight = math::ExpOp::create(
-                         e, arith::SubFOp::create(e, score, next));
-                     Value v = loadChunk(e, values, s, e.add(kvBase, d));
-                     Value scaled = e.mulf(
+                     Value nextTotal = e.mulf(total, rescale);
+                     Value nextSum = e.mulf(
                          sum, vector::BroadcastOp::create(e, floats, rescale));
-                     return {next, e.addf(e.mulf(total, rescale), weight),
-                             e.addf(scaled, e.mulf(vector::BroadcastOp::create(
-                                                       e, floats, weight),
-                                                   v))};
+                     for (int64_t u = 0; u < step; ++u) {
+                       Value weight = math::ExpOp::create(
+                           e, arith::SubFOp::create(e, scores[u], next));
+                       nextTotal = e.addf(nextTotal, weight);
+                       nextSum = e.addf(
+                           nextSum,
+                           e.mulf(vector::BroadcastOp::create(e, floats,
+                                                              weight),
+                                  valueChunks[u]));
+                     }
+                     return {next, nextTotal, nextSum};
                    });
                finish(e, d, positions.getResult(0), positions.getResult(1),
                       positions.getResult(2));

@@ -2,9 +2,11 @@
 
 // KV4 attention on the GPU spreads a head's 64 channels over the 32 lanes
 // of a warp, two each, so a position's packed keys and values are read by
-// the warp at once: every position's partial dot products combine by
-// shuffles inside the loop over positions, which keeps a running maximum,
-// sum and weighted value sum (online softmax) and needs no array of scores.
+// the warp at once. The loop over positions takes 8 a step (positions past
+// the end read the last one and weigh 0): the step's values are loaded
+// first, its 8 partial dot products combine by independent shuffles, and
+// the loop keeps a running maximum, sum and weighted value sum (online
+// softmax), with no array of scores.
 // More query rows (prefill) call the tensor-core prefill attention
 // declaration (lowbit-define-gpu-prefill-attention defines it; caches it
 // does not take keep the CUDA-core form of
@@ -26,8 +28,12 @@
 // CHECK: gpu.module @[[PARTS]] [
 // CHECK-NOT: memref.alloca
 // CHECK: arith.minui
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<2xf32>)
-// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[END:.*]] step %c8 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<2xf32>)
+// CHECK-COUNT-8: arith.minui %{{.*}}, %{{.*}} : index
+// CHECK: scf.for {{.*}} -> (vector<8xf32>)
+// CHECK: vector.from_elements {{.*}} : vector<8xf32>
+// CHECK-COUNT-40: gpu.shuffle xor
+// CHECK-COUNT-8: math.exp
 // CHECK: scf.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, vector<2xf32>
 // CHECK: memref.store %{{.*}} : memref<132xf32>
 // CHECK: memref.store %{{.*}} : memref<132xf32>
