@@ -143,6 +143,12 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
       (every weight byte read once per thread block; `dp4a` up to 4 tokens,
       `mma.sync` s8 from 8 where both scale groups are multiples of 128
       channels, else `dp4a` up to 16);
+    - more, while the largest decode kernel runs on tensor cores and its
+      weight rows times blocks of tokens stay within 16384 per weight: that
+      kernel over up to `decode-token-blocks` blocks of tokens (the grid's
+      y), which reads each weight once per block but outruns the
+      tensor-core kernel's launches on few output channels (4096 rows: two
+      blocks in 18 us against 30 on an H100);
     - more: the tensor-core kernel for each weight (`mma.sync` on INT8
       tensor cores, `cp.async` pipelined `pipeline-stages` deep; on sm_80
       and sm_89 the steps of INT4 activation blocks, per the declaration's
@@ -162,6 +168,10 @@ def DefineGPUMatmuls : Pass<"lowbit-define-gpu-matmuls", "::mlir::ModuleOp"> {
            "target GPU: sm_80, sm_89 or sm_90">,
     Option<"maxDecodeTokens", "max-decode-tokens", "int64_t", "32",
            "most tokens one decode thread block computes (a power of two)">,
+    Option<"decodeTokenBlocks", "decode-token-blocks", "int64_t", "4",
+           "most blocks of tokens (the grid's y) the largest decode kernel "
+           "takes, where it runs on tensor cores, before the tensor-core "
+           "kernel does (1: one block)">,
     Option<"pipelineStages", "pipeline-stages", "int64_t", "3",
            "steps of the tensor-core kernel in flight at once (2 to 4)">,
     Option<"multiprocessors", "multiprocessors", "int64_t", "0",

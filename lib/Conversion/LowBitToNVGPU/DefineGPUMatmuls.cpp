@@ -33,6 +33,13 @@ constexpr int64_t kWarpThreads = 32;
 /// Bytes of one weight or activation word of the decode kernel
 /// (vector<4xi32>).
 constexpr int64_t kWordBytes = 16;
+/// Weight rows times blocks of tokens that the tensor-core decode kernel
+/// streams in about the time of one launch of the tensor-core matmul
+/// kernel's short tiles. On an H100, two blocks of 32 tokens over 4096 rows
+/// took 18 us where the tensor-core kernel took 30 us (K = 4096), and 35
+/// against 91 us (K = 11008); over 11008 rows 44 against 30 us
+/// (bench/results/2026-12-07-h100-decode-token-blocks.md).
+constexpr int64_t kDecodeBlockRowsPerTensorCoreLaunch = 16384;
 
 /// The buffers of a GPU matmul declaration, flattened and viewed as the
 /// kernels read them.
@@ -278,17 +285,43 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
           });
     }
   };
-  // The smallest decode kernel that holds the tokens, else the tensor-core
-  // kernel (or the largest decode kernel over blocks of tokens).
+  // The smallest decode kernel that holds the tokens, else the largest
+  // decode kernel over blocks of tokens, always for shapes the tensor-core
+  // kernel does not take, and where the decode kernel runs on tensor cores
+  // while it streams its weights that often sooner than the tensor-core
+  // kernel's launches (one a weight) run (at most `decode-token-blocks`
+  // blocks); else the tensor-core kernel.
+  const DecodeMatmulKernel &largestDecode = decodeKernels.back();
+  int64_t weightRows = 0;
+  for (int64_t channels : outChannels)
+    weightRows += channels;
+  const int64_t tokenBlocks = std::min<int64_t>(
+      decodeTokenBlocks,
+      kDecodeBlockRowsPerTensorCoreLaunch * numWeights / weightRows);
+  auto launchBeyondDecode = [&](OpBuilder &b) {
+    if (!hasTensorCore)
+      return launchDecode(b, largestDecode);
+    if (!largestDecode.mmaWarpsAlongK || tokenBlocks <= 1)
+      return launchTensorCores(b);
+    Value fits = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ule, buffers.tokens,
+        arith::ConstantIndexOp::create(
+            b, loc, tokenBlocks * largestDecode.tokensPerBlock));
+    scf::IfOp::create(
+        b, loc, fits,
+        [&](OpBuilder &b, Location loc) {
+          launchDecode(b, largestDecode);
+          scf::YieldOp::create(b, loc);
+        },
+        [&](OpBuilder &b, Location loc) {
+          launchTensorCores(b);
+          scf::YieldOp::create(b, loc);
+        });
+  };
   std::function<void(OpBuilder &, size_t)> dispatch = [&](OpBuilder &b,
                                                           size_t next) {
-    if (next == decodeKernels.size()) {
-      if (hasTensorCore)
-        launchTensorCores(b);
-      else
-        launchDecode(b, decodeKernels.back());
-      return;
-    }
+    if (next == decodeKernels.size())
+      return launchBeyondDecode(b);
     Value fits =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, buffers.tokens,
                               arith::ConstantIndexOp::create(
@@ -313,6 +346,12 @@ void DefineGPUMatmulsPass::runOnOperation() {
   if (failed(checkMatmulKernelOptions(getOperation(), chip, "max-decode-tokens",
                                       maxDecodeTokens, pipelineStages)))
     return signalPassFailure();
+  if (decodeTokenBlocks < 1) {
+    getOperation().emitError()
+        << "decode-token-blocks must be at least 1, got "
+        << static_cast<int64_t>(decodeTokenBlocks);
+    return signalPassFailure();
+  }
   if (multiprocessors < 0) {
     getOperation().emitError()
         << "multiprocessors must be 0 (the chip's usual GPU) or positive, got "

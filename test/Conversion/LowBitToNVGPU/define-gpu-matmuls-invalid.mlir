@@ -3,11 +3,13 @@
 // RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=max-decode-tokens=12 2>&1 | FileCheck %s --check-prefix=TOKENS
 // RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=pipeline-stages=5 2>&1 | FileCheck %s --check-prefix=STAGES
 // RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=multiprocessors=-4 2>&1 | FileCheck %s --check-prefix=WAVE
+// RUN: not lowbit-opt %s --lowbit-define-gpu-matmuls=decode-token-blocks=0 2>&1 | FileCheck %s --check-prefix=BLOCKS
 
 // CHIP: error: unknown GPU chip 'sm_75'; expected sm_80, sm_89 or sm_90
 // TOKENS: error: max-decode-tokens must be a positive power of two, got 12
 // STAGES: error: pipeline-stages must be 2, 3 or 4, got 5
 // WAVE: error: multiprocessors must be 0 (the chip's usual GPU) or positive, got -4
+// BLOCKS: error: decode-token-blocks must be at least 1, got 0
 
 // expected-error @below {{'func.func' op is marked lowbit.gpu_matmul but does not take (activation codes, activation scales, then for each weight: weight codes, weight scales, result) as 2-D memrefs with static weight shapes}}
 func.func private @three_arguments(memref<?x64xi8>, memref<?x2xf32>, memref<?x64xf32>) attributes {lowbit.gpu_matmul}
