@@ -52,6 +52,12 @@ inline constexpr llvm::StringLiteral kBatchedDecodeEntryName = "decode_batch";
 inline constexpr llvm::StringLiteral kGPUPrefillAttentionAttrName =
     "lowbit.gpu_prefill_attention";
 
+/// Marks the f32 linear declarations of lowbit-convert-to-cpu{isa=nvgpu}
+/// for steps of many token rows (input rows, transposed weight, output
+/// rows). lowbit-define-gpu-linears defines them with launches of the tiled
+/// linear kernel.
+inline constexpr llvm::StringLiteral kGPULinearAttrName = "lowbit.gpu_linear";
+
 /// The stored form (in `lowbit.cpu.weights`) of the weights of those
 /// matmuls: per row, 16-byte steps of 32 channels, byte b holding channel b
 /// in its low and 16 + b in its high nibble (runtime::packInt4Interleaved),

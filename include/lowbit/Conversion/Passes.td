@@ -12,7 +12,8 @@ include "mlir/Pass/PassBase.td"
 def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
                                 "::mlir::ModuleOp"> {
   let summary = "Generate NVIDIA GPU kernels for quantized matmuls, "
-                "compressed collectives and prompt attention over KV caches";
+                "compressed collectives, prompt attention over KV caches "
+                "and f32 linears";
   let description = [{
     For every `lowbit.matmul` of INT4 weights, the pass generates GPU kernels
     specialised to its shape and scale groups into the `gpu.module
@@ -61,6 +62,11 @@ def GenerateNVGPUKernels : Pass<"lowbit-generate-nvgpu-kernels",
     scale groups the tensor-core prefill attention kernel takes gets that
     kernel (lowbit-define-gpu-prefill-attention launches it in compiled
     models); other attentions get none.
+
+    Every f32 `lowbit.linear` (an LM head left unquantized) whose output
+    channels are a multiple of 128 and input channels of 16 gets the tiled
+    linear kernel of its steps of many rows (lowbit-define-gpu-linears
+    launches it in compiled models).
   }];
   let options = [
     Option<"chip", "chip", "std::string", "\"sm_90\"",
@@ -222,6 +228,42 @@ def DefineGPUPrefillAttention : Pass<"lowbit-define-gpu-prefill-attention",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def DefineGPULinears : Pass<"lowbit-define-gpu-linears", "::mlir::ModuleOp"> {
+  let summary = "Define the f32 linear declarations of "
+                "lowbit-convert-to-cpu{isa=nvgpu} with launches of lowbit's "
+                "tiled linear kernel";
+  let description = [{
+    The f32 linear kernel of lowbit-convert-to-cpu{isa=nvgpu} (an LM head
+    left unquantized) calls, for a step of more than 16 token rows, a
+    private declaration marked `lowbit.gpu_linear` with the input rows, the
+    transposed weight and the output rows, where the shape suits the tiled
+    kernel (output channels a multiple of 128, input channels of 16). This
+    pass generates that kernel into `gpu.module @lowbit_linear_kernels` with
+    an `#nvvm.target` for `chip` and gives the declaration a host body that
+    launches it over tiles of 128 outputs by 64 rows.
+
+    The kernel is a matrix product on CUDA cores in f32: each thread block
+    reads every input and weight tile of its output tile once into shared
+    memory (two buffers, the next step's read while this one's sum) and
+    each thread sums 4 rows by 8 outputs, where the per-thread form of the
+    linear read the weights once per 4 rows. Each output sums its input
+    channels in order with fused multiply-adds, so results match the
+    reference executor to rounding.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", "\"sm_90\"",
+           "target GPU: sm_80, sm_89 or sm_90">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect",

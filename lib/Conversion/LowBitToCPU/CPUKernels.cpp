@@ -10,6 +10,7 @@
 
 #include "CPUKernels.h"
 #include "CPUEmitter.h"
+#include "lowbit/Conversion/LowBitToNVGPU/LinearKernel.h"
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Conversion/Runs.h"
 
@@ -357,15 +358,40 @@ func::FuncOp CPUKernelBuilder::getLinear(int64_t inChannels,
           return emitNest(e, /*splitK=*/false);
         // On a GPU, few tokens (decode, short prompts) leave too few tiles
         // for a thread each: a warp takes a tile and its lanes split k. Many
-        // tokens give every thread a tile of its own, and neighbouring
-        // threads then read neighbouring weight columns, which coalesces.
+        // tokens take the tiled linear kernel where it takes the shape
+        // (lowbit-define-gpu-linears), else give every thread a tile of its
+        // own, neighbouring threads reading neighbouring weight columns.
         Value fewRows =
             arith::CmpIOp::create(e, arith::CmpIPredicate::ule, numRows,
                                   e.index(kMaxRowsForLaneSplitLinear));
         e.ifElse(
             fewRows, [&](Emitter &few) { emitNest(few, /*splitK=*/true); },
-            [&](Emitter &many) { emitNest(many, /*splitK=*/false); });
+            [&](Emitter &many) {
+              if (!fitsGPULinear(inChannels, outChannels))
+                return emitNest(many, /*splitK=*/false);
+              func::CallOp::create(many,
+                                   getGPULinear(inChannels, outChannels),
+                                   ValueRange{input, weightT, out});
+            });
       });
+}
+
+bool lowbit::fitsGPULinear(int64_t inChannels, int64_t outChannels) {
+  return LinearKernel{inChannels, outChannels}.checkSupported().empty();
+}
+
+func::FuncOp CPUKernelBuilder::getGPULinear(int64_t inChannels,
+                                            int64_t outChannels) {
+  assert(isa == CPUMatmulISA::NVGPU && fitsGPULinear(inChannels, outChannels) &&
+         "the GPU linear kernel does not take this shape");
+  Type f32 = Float32Type::get(module.getContext());
+  Builder b(module.getContext());
+  return getOrDeclare(
+      llvm::formatv("lowbit_nvgpu_linear_{0}x{1}", outChannels, inChannels)
+          .str(),
+      {rowsOf(inChannels, f32), MemRefType::get({inChannels, outChannels}, f32),
+       rowsOf(outChannels, f32)},
+      {b.getNamedAttr(kGPULinearAttrName, b.getUnitAttr())});
 }
 
 func::FuncOp CPUKernelBuilder::getQuantize(QuantizedTensorType type) {

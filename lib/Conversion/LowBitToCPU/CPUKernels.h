@@ -74,6 +74,11 @@ bool fitsGPUMatmul(QuantizedTensorType act, QuantizedTensorType weight,
 /// multiple of 8 channels that divide the heads.
 bool fitsGPUPrefillAttention(KVCacheType type, int64_t headDim);
 
+/// Whether lowbit's tiled GPU linear kernel (LinearKernel) takes an f32
+/// linear of `inChannels` to `outChannels`: outputs a multiple of 128,
+/// inputs of 16.
+bool fitsGPULinear(int64_t inChannels, int64_t outChannels);
+
 /// Rows per tile of stored weights for the matmul of `isa`: 1 for Generic
 /// and X86VNNI (packed rows, docs/quantization.md), 4 for NeonDot and 2 for
 /// NeonMatrix.
@@ -252,6 +257,12 @@ public:
   /// (query: ?xQ f32, keyData, valueData: bytes, start: index, out: ?xQ f32)
   mlir::func::FuncOp getGPUPrefillAttention(KVCacheType type,
                                             int64_t queryChannels);
+  /// A declaration marked kGPULinearAttrName of the f32 linear of
+  /// `inChannels` to `outChannels` (fitsGPULinear):
+  /// lowbit-define-gpu-linears gives it a body that launches the tiled
+  /// linear kernel. getLinear's GPU kernel calls it for steps of more than
+  /// 16 rows. (input: ?xK f32, weightT: KxN f32, out: ?xN f32)
+  mlir::func::FuncOp getGPULinear(int64_t inChannels, int64_t outChannels);
   /// Bytes of the workspace getKVAttention's kernel takes for the partial
   /// sums of a decode step split over positions (GPU kernels over channel
   /// lanes), or 0 when it takes none.

@@ -1,9 +1,11 @@
 //===- GenerateNVGPUKernels.cpp - GPU kernels of a quantized graph
 //----------===//
 //
-// Gives every INT4-weight lowbit.matmul, every compressed all-reduce and
-// every attention over a 4- or 8-bit KV cache the GPU kernels that compute
-// it, generated for its exact shape, scale groups, cache or wire format into
+// Gives every INT4-weight lowbit.matmul, every compressed all-reduce, every
+// attention over a 4- or 8-bit KV cache and every f32 lowbit.linear the
+// tiled linear kernel takes the GPU kernels that compute it (for a linear:
+// its steps of many rows), generated for its exact shape, scale groups,
+// cache or wire format into
 // one gpu.module with an NVVM target. The host side of
 // the graph is left as it is; each op names its kernels so that code
 // generation for the host and the runtime's plan can find them.
@@ -12,6 +14,7 @@
 
 #include "KernelEmitter.h"
 #include "lowbit/Conversion/LowBitToNVGPU/DecodeMatmulKernel.h"
+#include "lowbit/Conversion/LowBitToNVGPU/LinearKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/PrefillAttentionKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/TensorCoreMatmulKernel.h"
 #include "lowbit/Conversion/LowBitToNVGPU/WireKernels.h"
@@ -218,6 +221,19 @@ void GenerateNVGPUKernelsPass::runOnOperation() {
               references);
     attention->setAttr(kKernelsAttrName,
                        ArrayAttr::get(attention.getContext(), references));
+  });
+  getOperation().walk([&](LinearOp linear) {
+    if (linear->getParentOfType<gpu::GPUModuleOp>() ||
+        !linear.getType().getElementType().isF32())
+      return;
+    auto weight = cast<ShapedType>(linear.getWeight().getType());
+    LinearKernel kernel{weight.getDimSize(1), weight.getDimSize(0)};
+    if (!kernel.checkSupported().empty())
+      return;
+    SmallVector<Attribute> references;
+    addKernel(kernel, buildLinearKernel, linear.getLoc(), references);
+    linear->setAttr(kKernelsAttrName,
+                    ArrayAttr::get(linear.getContext(), references));
   });
   if (failed)
     signalPassFailure();

@@ -555,6 +555,9 @@ lowerForCPU(ModuleOp module, const CPUTargetOptions &options,
     DefineGPUPrefillAttentionOptions attention;
     attention.chip = gpu->chip;
     pm.addPass(createDefineGPUPrefillAttention(attention));
+    DefineGPULinearsOptions linears;
+    linears.chip = gpu->chip;
+    pm.addPass(createDefineGPULinears(linears));
     DefineGPUWireAllReducesOptions wireAllReduces;
     wireAllReduces.chip = gpu->chip;
     pm.addPass(createDefineGPUWireAllReduces(wireAllReduces));

@@ -80,3 +80,15 @@ func.func @prefill_attention(%q: tensor<?x128xf32>, %kv4: !lowbit.kv_cache<bits 
   %o16 = lowbit.kv_attention %q, %kv16 at %start {num_heads = 2 : i64} : tensor<?x128xf32>, !lowbit.kv_cache<bits = 16, group = 64, heads = 1, head_dim = 64, max_len = 8>
   return %o4, %o16 : tensor<?x128xf32>, tensor<?x128xf32>
 }
+
+// -----
+
+// An f32 linear of 128 outputs (an unquantized LM head) names the tiled
+// linear kernel of its shape.
+// CHECK-LABEL: func.func @f32_linear
+// CHECK: lowbit.linear %{{.*}}, %{{.*}} {lowbit.gpu_kernels = [@lowbit_kernels::@simt_linear_n128_k32]}
+// CHECK: gpu.func @simt_linear_n128_k32(
+func.func @f32_linear(%x: tensor<?x32xf32>, %w: tensor<128x32xf32>) -> tensor<?x128xf32> {
+  %y = lowbit.linear %x, %w : tensor<?x32xf32>, tensor<128x32xf32> -> tensor<?x128xf32>
+  return %y : tensor<?x128xf32>
+}
