@@ -285,12 +285,12 @@ LogicalResult DefineGPUMatmulsPass::define(func::FuncOp declaration) {
           });
     }
   };
-  // The smallest decode kernel that holds the tokens, else the largest
-  // decode kernel over blocks of tokens, always for shapes the tensor-core
-  // kernel does not take, and where the decode kernel runs on tensor cores
-  // while it streams its weights that often sooner than the tensor-core
-  // kernel's launches (one a weight) run (at most `decode-token-blocks`
-  // blocks); else the tensor-core kernel.
+  // The smallest decode kernel that holds the tokens. Beyond the largest:
+  // that kernel over blocks of tokens for shapes the tensor-core kernel
+  // does not take; where it runs on tensor cores, over up to `tokenBlocks`
+  // blocks (it reads the weights once a block, which beats the tensor-core
+  // kernel's launches, one a weight, while rows x blocks stay small); else
+  // the tensor-core kernel.
   const DecodeMatmulKernel &largestDecode = decodeKernels.back();
   int64_t weightRows = 0;
   for (int64_t channels : outChannels)
