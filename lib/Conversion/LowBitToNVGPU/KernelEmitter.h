@@ -252,6 +252,18 @@ protected:
         llvm::ArrayRef<int64_t>{1});
   }
 
+  /// A view of the 1-D i8 `buffer` from byte `offset` as `elements` of
+  /// `element`, in the buffer's memory space.
+  mlir::Value viewAs(mlir::Value buffer, int64_t offset, int64_t elements,
+                     mlir::Type element) {
+    auto type = mlir::cast<mlir::MemRefType>(buffer.getType());
+    return mlir::memref::ViewOp::create(
+        b, loc,
+        mlir::MemRefType::get({elements}, element, mlir::AffineMap(),
+                              type.getMemorySpace()),
+        buffer, index(offset), mlir::ValueRange());
+  }
+
   /// The i32 `word` as the vector<4xi8> that dp4a and mma.sync take.
   mlir::Value asBytes(mlir::Value word) {
     return mlir::LLVM::BitcastOp::create(

@@ -71,17 +71,10 @@ public:
                                               func.getArgument(3));
     // Two buffers each: the transposed input tiles, then the weight tiles.
     Value shared = getDynamicSharedMemory(kernel.getSharedMemoryBytes());
-    auto sharedFloats = [&](int64_t floats, int64_t byteOffset) -> Value {
-      return memref::ViewOp::create(
-          b, loc,
-          MemRefType::get({floats}, b.getF32Type(), AffineMap(),
-                          gpu::AddressSpaceAttr::get(
-                              b.getContext(), gpu::AddressSpace::Workgroup)),
-          shared, index(byteOffset), ValueRange());
-    };
-    Value inputTiles = sharedFloats(2 * kInputTileFloats, 0);
-    Value weightTiles =
-        sharedFloats(2 * kWeightTileFloats, 2 * kInputTileFloats * 4);
+    Value inputTiles =
+        viewAs(shared, 0, 2 * kInputTileFloats, b.getF32Type());
+    Value weightTiles = viewAs(shared, 2 * kInputTileFloats * 4,
+                               2 * kWeightTileFloats, b.getF32Type());
     Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
     Value firstColumn =
         mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),

@@ -87,8 +87,6 @@ private:
   /// the same C rows) by `combine`.
   Value combineOverQuad(Value value,
                         llvm::function_ref<Value(Value, Value)> combine);
-  /// A view of `buffer` from byte `offset` as `elements` of `element`.
-  Value viewAs(Value buffer, int64_t offset, int64_t elements, Type element);
   /// The A operands hi and lo (TF32 parts) of the four f32 values `a`.
   std::pair<Value, Value> splitTF32(ArrayRef<Value> a);
   /// The B operand of the f32 values `first` and `second` (exact in TF32).
@@ -172,15 +170,6 @@ Value PrefillAttentionEmitter::combineOverQuad(
     value = combine(value, other);
   }
   return value;
-}
-
-Value PrefillAttentionEmitter::viewAs(Value buffer, int64_t offset,
-                                      int64_t elements, Type element) {
-  auto type = cast<MemRefType>(buffer.getType());
-  return memref::ViewOp::create(
-      b, loc,
-      MemRefType::get({elements}, element, AffineMap(), type.getMemorySpace()),
-      buffer, index(offset), ValueRange());
 }
 
 std::pair<Value, Value> PrefillAttentionEmitter::splitTF32(ArrayRef<Value> a) {
